@@ -97,3 +97,39 @@ export function parseObjKey(key: string): ObjectRef {
   const at = key.indexOf(' ');
   return { gvk: key.slice(0, at), nsName: key.slice(at + 1) };
 }
+
+/**
+ * One stored change of an object as the store hands it to export assembly: an applied
+ * version (already sanitised) or a deletion, with the owner chain the sender resolved
+ * (nearest owner first; empty when the object has no owners).
+ */
+export interface ObjectChange {
+  ts: number;
+  type: 'applied' | 'deleted';
+  object: KubeObject;
+  owners: ObjectRef[];
+}
+
+/** Kubernetes `LabelSelector`. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+/** SimKube's ExportRequest `filters`. */
+export interface ExportFilters {
+  excluded_namespaces: string[];
+  excluded_labels: LabelSelector[];
+}
+
+/** A time window `[startTs, endTs)` in unix seconds, end exclusive. */
+export interface TraceWindow {
+  startTs: number;
+  endTs: number;
+}
