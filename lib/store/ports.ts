@@ -19,7 +19,13 @@ export interface TraceWriter {
    * exactly the same items. Throws SktraceError code `store_throttled` (maps to 429) or
    * `store_unavailable` (maps to 503) when retries inside the adapter are exhausted.
    */
-  applyBatch(cluster: ClusterId, batch: Batch, options: ApplyOptions): Promise<BatchResult>;
+  applyBatch(cluster: ClusterId, batch: Batch, options: ApplyOptions): Promise<ApplyResult>;
+}
+
+/** What a batch did, plus the DynamoDB capacity it consumed (from ReturnConsumedCapacity), for cost logs. */
+export interface ApplyResult extends BatchResult {
+  writeUnits: number;
+  readUnits: number;
 }
 
 /** A bearer token's stored record: only the hash of the token is ever stored. */
