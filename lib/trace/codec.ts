@@ -1,0 +1,592 @@
+/**
+ * The SimKube trace file, format v2: msgpack as sk-tracer writes it (`rmp_serde::to_vec_named`),
+ * and the JSON variant SimKube's own tests use. Pure: bytes or text in, `Trace` out, and back.
+ *
+ * What the file holds (checked against real traces; re-encoding them reproduces them byte for byte):
+ * - one map with the fields version, config, events, index, pod_lifecycles, in that order;
+ * - integers in their smallest encoding (rmp's `write_sint`/`write_uint`: a non-negative i64 is
+ *   written as an unsigned int), floats as float64, strings as fixstr/str8/str16/str32;
+ * - `index` is `{GVK: {nsName: u64}}`;
+ * - `pod_lifecycles` is a map whose keys are 2-element arrays `[ownerGVK, ownerNsName]` and whose
+ *   values are maps keyed by u64 pod-spec hashes, each a list of `{"Running": start}` or
+ *   `{"Finished": [start, end]}` (serde's externally tagged enum).
+ *
+ * @msgpack/msgpack does the value encoding. It cannot write maps with non-string keys and by default
+ * refuses to read them, so: on decode a `mapKeyConverter` replaces every non-string key by a tagged
+ * string pointing into a side table, which `pod_lifecycles` resolves and which is an error
+ * anywhere else (a trace v2 has no other non-string keys); on encode the map headers of `index` and `pod_lifecycles` are written here, around
+ * keys and values the library encodes. Decoding uses `useBigInt64`, so a uint64 never passes through
+ * a float; index values and pod-spec hashes become bigint, other integers up to 2^53 numbers.
+ *
+ * Known limits (JS has one number type, objects one key order):
+ * - a float with an integral value (`1.0`) in an object decodes as the number 1 and is re-encoded as
+ *   an int: such a trace would not round-trip byte for byte (none of SimKube's samples has one);
+ * - JS objects list integer-like keys ("0", "42") first, so an object in the events (a label map,
+ *   say) holding such keys after others is re-encoded in another order (the index, a Map, keeps
+ *   its order: see `DecodeContext`);
+ * - a `podSpecTemplatePaths: nil` in a trace's config decodes as absent and is re-encoded absent.
+ */
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { TraceFormatError } from './errors.ts';
+import type {
+  Gvk,
+  KubeObject,
+  Lifecycle,
+  LifecyclesBySpecHash,
+  NsName,
+  PodLifecycles,
+  Trace,
+  TraceConfigDoc,
+  TraceEvent,
+  TrackedObjectDoc,
+} from './model.ts';
+import { objKey } from './model.ts';
+
+export const TRACE_VERSION = 2;
+export type TraceFileFormat = 'msgpack' | 'json';
+
+const TRACE_FIELDS = ['version', 'config', 'events', 'index', 'pod_lifecycles'] as const;
+const EVENT_FIELDS = new Set(['ts', 'applied_objs', 'deleted_objs']);
+const TRACKED_OBJECT_FIELDS = new Set(['podSpecTemplatePaths', 'trackLifecycle', 'skipOwned']);
+const U64_MAX = (1n << 64n) - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+// Stands in for a non-string map key during decoding. A real string key starting with it is
+// refused rather than misread (no Kubernetes or SimKube key starts with a NUL).
+const KEY_TAG = '\u0000sktrace-key:';
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/** Decodes a msgpack trace v2. Throws `TraceFormatError` naming what is wrong. */
+export function decodeTrace(bytes: Uint8Array): Trace {
+  if (bytes.length === 0) throw new TraceFormatError('not a trace: the data is empty', { length: 0 });
+  const head = bytes[0]!;
+  // rmp writes the trace struct as a map (fixmap, map16 or map32): anything else is not a trace,
+  // and saying so beats the decoder's complaint about what follows the first value.
+  if (!((head >= 0x80 && head <= 0x8f) || head === 0xde || head === 0xdf)) {
+    throw new TraceFormatError(
+      `not a trace: the data starts with byte 0x${head.toString(16).padStart(2, '0')}, expected a msgpack map (or JSON text)`,
+      { firstByte: head },
+    );
+  }
+  const ctx = new DecodeContext('msgpack');
+  const decoder = new Decoder({ useBigInt64: true, mapKeyConverter: (key: unknown) => ctx.convertKey(key) });
+  let raw: unknown;
+  try {
+    raw = decoder.decode(bytes);
+  } catch (err) {
+    throw msgpackError(err, decoder, bytes.length);
+  }
+  return traceFromValue(raw, ctx);
+}
+
+/**
+ * Decodes SimKube's JSON variant of a trace v2. Integers beyond 2^53 (u64 hashes) are read from
+ * their source text, exactly, as bigint. `pod_lifecycles` must be `{}`: its keys are
+ * `[GVK, nsName]` arrays, which a JSON object key cannot hold.
+ */
+export function decodeTraceJson(text: string): Trace {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text, exactIntegers);
+  } catch (err) {
+    throw new TraceFormatError(`not a trace: not JSON (${(err as Error).message})`, {}, { cause: err });
+  }
+  return traceFromValue(raw, new DecodeContext('json'));
+}
+
+/** True when the bytes look like JSON text (`{` or whitespace first) rather than msgpack. */
+export function looksLikeJson(bytes: Uint8Array): boolean {
+  const b = bytes[0];
+  // A msgpack trace starts with a map header (0x80–0x8f, 0xde, 0xdf); the UTF-8 BOM (0xef) is JSON.
+  return b === 0x7b || b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0xef;
+}
+
+/** Decodes a trace in either form, choosing by content. */
+export function decodeTraceBytes(bytes: Uint8Array): { trace: Trace; format: TraceFileFormat } {
+  if (looksLikeJson(bytes)) {
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    } catch (err) {
+      throw new TraceFormatError('not a trace: looks like JSON but is not valid UTF-8', {}, { cause: err });
+    }
+    return { trace: decodeTraceJson(text), format: 'json' };
+  }
+  return { trace: decodeTrace(bytes), format: 'msgpack' };
+}
+
+// JSON.parse hands a reviver the source text of each primitive (Node 22+): an integer literal
+// beyond 2^53 is taken from it as a bigint instead of the nearest double.
+function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined) {
+    if (/^-?\d+$/.test(context.source)) return BigInt(context.source);
+  }
+  return value;
+}
+
+function msgpackError(err: unknown, decoder: Decoder, length: number): TraceFormatError {
+  if (err instanceof TraceFormatError) return err;
+  if (err instanceof RangeError) {
+    const extra = /^Extra (\d+) of (\d+) byte\(s\) found at buffer\[(\d+)\]/.exec(err.message);
+    if (extra) {
+      return new TraceFormatError(
+        `trailing data: ${extra[1]} byte(s) after the end of the trace at byte ${extra[3]} of ${length}`,
+        { trailingBytes: Number(extra[1]), endOffset: Number(extra[3]), length },
+        { cause: err },
+      );
+    }
+    // The decoder ran out of input (its "Insufficient data", or a DataView read past the end).
+    const pos = Reflect.get(decoder, 'pos');
+    const at = typeof pos === 'number' ? Math.min(pos, length) : length;
+    return new TraceFormatError(
+      `truncated trace: the data ends inside the value at byte ${at} of ${length}`,
+      { offset: at, length },
+      { cause: err },
+    );
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new TraceFormatError(`not a trace: not valid msgpack (${message})`, {}, { cause: err });
+}
+
+/**
+ * Map keys during one decoding. The msgpack decoder builds JS objects, which cannot hold a
+ * non-string key and list integer-like keys ("0", "42") before all others. So `convertKey` swaps
+ * both kinds for a tag (a string that is neither) pointing into `keys`: `nonStringKey` resolves a
+ * tag where a non-string key belongs (pod_lifecycles), and `name` everywhere else, where it gives
+ * an integer-like key back and refuses a non-string one. Keys of the index keep their place this
+ * way; an object's integer-like keys come back first, as JS objects have them.
+ */
+class DecodeContext {
+  readonly format: TraceFileFormat;
+  private readonly keys: unknown[] = [];
+
+  constructor(format: TraceFileFormat) {
+    this.format = format;
+  }
+
+  convertKey(key: unknown): string {
+    if (typeof key === 'string') {
+      const c = key.charCodeAt(0);
+      if (c === 0 && key.startsWith(KEY_TAG)) {
+        // Refused rather than misread; no Kubernetes or SimKube key starts with a NUL.
+        throw new TraceFormatError(`map key ${JSON.stringify(key)} starts with a reserved prefix`);
+      }
+      if (c < 0x30 || c > 0x39 || !INTEGER_LIKE.test(key)) return key;
+    }
+    this.keys.push(key);
+    return KEY_TAG + (this.keys.length - 1);
+  }
+
+  private tagged(key: string): { value: unknown } | undefined {
+    if (this.format !== 'msgpack' || key.charCodeAt(0) !== 0 || !key.startsWith(KEY_TAG)) return undefined;
+    return { value: this.keys[Number(key.slice(KEY_TAG.length))] };
+  }
+
+  /** The string key `key` stands for; throws when it stands for a non-string key. */
+  name(key: string, where: string): string {
+    const tag = this.tagged(key);
+    if (tag === undefined) return key;
+    if (typeof tag.value === 'string') return tag.value;
+    throw new TraceFormatError(
+      `not a trace v2: ${where} has a map key that is ${describe(tag.value)}: only pod_lifecycles has non-string keys`,
+      { path: where },
+    );
+  }
+
+  /** The non-string key behind a tag, or undefined when `key` stands for a string. */
+  nonStringKey(key: string): { value: unknown } | undefined {
+    const tag = this.tagged(key);
+    return tag === undefined || typeof tag.value === 'string' ? undefined : tag;
+  }
+
+  /** [name, value] pairs of a decoded map, with string keys restored. */
+  entries(map: Record<string, unknown>, where: string): [string, unknown][] {
+    return Object.entries(map).map(([k, v]) => [this.name(k, where), v]);
+  }
+}
+
+const INTEGER_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+function traceFromValue(raw: unknown, ctx: DecodeContext): Trace {
+  if (!isMap(raw)) {
+    throw new TraceFormatError(
+      `not a trace: the top level is ${describe(raw)}, expected a map with the fields ${TRACE_FIELDS.join(', ')}`,
+    );
+  }
+  // The version first: another version has other fields, and "wrong version" is the useful message.
+  if (!('version' in raw)) throw missing('version', 'the trace');
+  const version = raw.version;
+  if (version !== TRACE_VERSION && version !== BigInt(TRACE_VERSION)) {
+    throw new TraceFormatError(
+      `unsupported trace version ${typeof version === 'number' || typeof version === 'bigint' ? version : describe(version)}: sktrace reads trace format version ${TRACE_VERSION}`,
+      { version: typeof version === 'bigint' ? version.toString() : version },
+    );
+  }
+  for (const field of TRACE_FIELDS) {
+    if (!(field in raw)) throw missing(field, 'the trace');
+  }
+  for (const [field] of ctx.entries(raw, 'the trace')) {
+    if (!(TRACE_FIELDS as readonly string[]).includes(field)) throw unexpected(field, 'the trace');
+  }
+  return {
+    version: TRACE_VERSION,
+    config: configFromValue(raw.config, ctx),
+    events: eventsFromValue(raw.events, ctx),
+    index: indexFromValue(raw.index, ctx),
+    podLifecycles: lifecyclesFromValue(raw.pod_lifecycles, ctx),
+  };
+}
+
+function configFromValue(raw: unknown, ctx: DecodeContext): TraceConfigDoc {
+  expectMap(raw, 'config');
+  for (const [field] of ctx.entries(raw, 'config')) {
+    if (field !== 'trackedObjects') throw unexpected(field, 'config');
+  }
+  if (!('trackedObjects' in raw)) throw missing('trackedObjects', 'config');
+  const tracked = raw.trackedObjects;
+  expectMap(tracked, 'config.trackedObjects');
+  const trackedObjects: Record<Gvk, TrackedObjectDoc> = {};
+  for (const [gvk, doc] of ctx.entries(tracked, 'config.trackedObjects')) {
+    const path = `config.trackedObjects[${JSON.stringify(gvk)}]`;
+    expectMap(doc, path);
+    const out: TrackedObjectDoc = {};
+    for (const [field, value] of ctx.entries(doc, path)) {
+      if (!TRACKED_OBJECT_FIELDS.has(field)) throw unexpected(field, path);
+      if (field === 'podSpecTemplatePaths') {
+        if (value === null) continue;
+        if (!Array.isArray(value) || !value.every((p) => typeof p === 'string')) {
+          throw wrongType(`${path}.podSpecTemplatePaths`, 'a list of strings', value);
+        }
+        out.podSpecTemplatePaths = value;
+      } else {
+        if (typeof value !== 'boolean') throw wrongType(`${path}.${field}`, 'a boolean', value);
+        out[field as 'trackLifecycle' | 'skipOwned'] = value;
+      }
+    }
+    trackedObjects[gvk] = out;
+  }
+  return { trackedObjects };
+}
+
+function eventsFromValue(raw: unknown, ctx: DecodeContext): TraceEvent[] {
+  if (!Array.isArray(raw)) throw wrongType('events', 'a list', raw);
+  const events: TraceEvent[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const path = `events[${i}]`;
+    const e: unknown = raw[i];
+    expectMap(e, path);
+    for (const field of EVENT_FIELDS) {
+      if (!(field in e)) throw missing(field, path);
+    }
+    for (const [field] of ctx.entries(e, path)) {
+      if (!EVENT_FIELDS.has(field)) throw unexpected(field, path);
+    }
+    events.push({
+      ts: safeInt(e.ts, `${path}.ts`),
+      applied_objs: objectsFromValue(e.applied_objs, `${path}.applied_objs`, ctx),
+      deleted_objs: objectsFromValue(e.deleted_objs, `${path}.deleted_objs`, ctx),
+    });
+  }
+  return events;
+}
+
+function objectsFromValue(raw: unknown, path: string, ctx: DecodeContext): KubeObject[] {
+  if (!Array.isArray(raw)) throw wrongType(path, 'a list', raw);
+  for (let i = 0; i < raw.length; i++) {
+    const objPath = `${path}[${i}]`;
+    const obj = normalizeJson(raw[i], objPath, ctx);
+    expectMap(obj, objPath);
+    if (typeof obj.apiVersion !== 'string') {
+      throw wrongType(`${objPath}.apiVersion`, 'a string', obj.apiVersion);
+    }
+    if (typeof obj.kind !== 'string') throw wrongType(`${objPath}.kind`, 'a string', obj.kind);
+    expectMap(obj.metadata, `${objPath}.metadata`);
+    raw[i] = obj;
+  }
+  return raw as KubeObject[];
+}
+
+/**
+ * Makes a decoded value plain JSON: a bigint that fits a double exactly becomes a number (rmp
+ * writes any integer ≥ 2^32 as uint64, which the decoder hands over as bigint); larger integers
+ * stay bigint, which the spec hash and the encoder take as integers. Tagged integer-like keys get
+ * their names back. Binary data and msgpack extensions have no JSON form and are refused.
+ */
+function normalizeJson(value: unknown, path: string, ctx: DecodeContext): unknown {
+  if (typeof value === 'bigint') {
+    return value <= MAX_SAFE && value >= MIN_SAFE ? Number(value) : value;
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' || typeof v === 'bigint') value[i] = normalizeJson(v, `${path}[${i}]`, ctx);
+    }
+    return value;
+  }
+  if (!isMap(value)) throw wrongType(path, 'a JSON value', value);
+  let renamed = false;
+  for (const key in value) {
+    if (key.charCodeAt(0) === 0) renamed = true;
+    const v = value[key];
+    if (typeof v === 'object' || typeof v === 'bigint') value[key] = normalizeJson(v, `${path}.${key}`, ctx);
+  }
+  // Rare (an object with an integer-like key): rebuild it with the real names.
+  return renamed ? Object.fromEntries(ctx.entries(value, path)) : value;
+}
+
+function indexFromValue(raw: unknown, ctx: DecodeContext): Map<Gvk, Map<NsName, bigint>> {
+  expectMap(raw, 'index');
+  const index = new Map<Gvk, Map<NsName, bigint>>();
+  for (const [gvk, byName] of ctx.entries(raw, 'index')) {
+    const path = `index[${JSON.stringify(gvk)}]`;
+    expectMap(byName, path);
+    const m = new Map<NsName, bigint>();
+    for (const [nsName, hash] of ctx.entries(byName, path)) {
+      m.set(nsName, u64(hash, `${path}[${JSON.stringify(nsName)}]`));
+    }
+    index.set(gvk, m);
+  }
+  return index;
+}
+
+function lifecyclesFromValue(raw: unknown, ctx: DecodeContext): PodLifecycles {
+  expectMap(raw, 'pod_lifecycles');
+  const out: PodLifecycles = new Map();
+  for (const [ownerKey, byHash] of Object.entries(raw)) {
+    const owner = ctx.nonStringKey(ownerKey);
+    if (owner === undefined) {
+      const name = ctx.name(ownerKey, 'pod_lifecycles');
+      throw new TraceFormatError(
+        ctx.format === 'json'
+          ? 'pod_lifecycles in a JSON trace must be {}: its keys are [GVK, nsName] arrays, which JSON object keys cannot hold'
+          : `pod_lifecycles key ${JSON.stringify(name)} is a string, expected a [GVK, nsName] array`,
+        { key: name },
+      );
+    }
+    const ref = owner.value;
+    if (!Array.isArray(ref) || ref.length !== 2 || typeof ref[0] !== 'string' || typeof ref[1] !== 'string') {
+      throw wrongType('a pod_lifecycles key', 'a [GVK, nsName] array of two strings', ref);
+    }
+    const ownerRef = { gvk: ref[0], nsName: ref[1] };
+    const path = `pod_lifecycles[${JSON.stringify(ref)}]`;
+    expectMap(byHash, path);
+    const bySpecHash: LifecyclesBySpecHash = new Map();
+    for (const [hashKey, list] of Object.entries(byHash)) {
+      const tagged = ctx.nonStringKey(hashKey);
+      if (tagged === undefined) {
+        throw wrongType(`a key of ${path}`, 'a u64 pod-spec hash', ctx.name(hashKey, path));
+      }
+      const hash = u64(tagged.value, `a key of ${path}`);
+      bySpecHash.set(hash, lifecycleList(list, `${path}[${hash}]`, ctx));
+    }
+    const key = objKey(ownerRef);
+    if (out.has(key)) {
+      throw new TraceFormatError(`${path} appears twice in pod_lifecycles`, { owner: ownerRef });
+    }
+    out.set(key, { owner: ownerRef, bySpecHash });
+  }
+  return out;
+}
+
+function lifecycleList(raw: unknown, path: string, ctx: DecodeContext): Lifecycle[] {
+  if (!Array.isArray(raw)) throw wrongType(path, 'a list of lifecycles', raw);
+  return raw.map((lc: unknown, i) => {
+    const at = `${path}[${i}]`;
+    if (isMap(lc)) {
+      const entries = ctx.entries(lc, at);
+      const [variant, value] = entries[0] ?? [];
+      if (entries.length === 1 && variant === 'Running') return { startTs: safeInt(value, `${at}.Running`) };
+      if (entries.length === 1 && variant === 'Finished') {
+        if (Array.isArray(value) && value.length === 2) {
+          return {
+            startTs: safeInt(value[0], `${at}.Finished[0]`),
+            endTs: safeInt(value[1], `${at}.Finished[1]`),
+          };
+        }
+        throw wrongType(`${at}.Finished`, 'a [start, end] pair', value);
+      }
+    }
+    throw wrongType(at, '{"Running": start} or {"Finished": [start, end]}', lc);
+  });
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function expectMap(v: unknown, path: string): asserts v is Record<string, unknown> {
+  if (!isMap(v)) throw wrongType(path, 'a map', v);
+}
+
+function safeInt(v: unknown, path: string): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'bigint' && v <= MAX_SAFE && v >= MIN_SAFE) return Number(v);
+  throw wrongType(path, 'an integer', v);
+}
+
+function u64(v: unknown, path: string): bigint {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  if (typeof v === 'bigint' && v >= 0n && v <= U64_MAX) return v;
+  throw wrongType(path, 'a u64', v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'nil';
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
+  if (typeof v === 'object') return isMap(v) ? 'a map' : `a ${v.constructor?.name ?? 'value'}`;
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'number' || typeof v === 'bigint') return `the number ${v}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function missing(field: string, where: string): TraceFormatError {
+  return new TraceFormatError(`not a trace v2: ${where} has no field ${JSON.stringify(field)}`, {
+    field,
+    where,
+  });
+}
+
+function unexpected(field: string, where: string): TraceFormatError {
+  return new TraceFormatError(`not a trace v2: unexpected field ${JSON.stringify(field)} in ${where}`, {
+    field,
+    where,
+  });
+}
+
+function wrongType(path: string, expected: string, got: unknown): TraceFormatError {
+  return new TraceFormatError(`not a trace v2: ${path} is ${describe(got)}, expected ${expected}`, {
+    path,
+    expected,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+// Without useBigInt64 the library writes every safe integer in its smallest int encoding (uint64
+// and int64 included), as rmp does; with it, it would write integers ≥ 2^32 as float64.
+const intEncoder = new Encoder({ ignoreUndefined: true });
+// Only for values holding bigints (u64 beyond 2^53): there safe integers outside the 32-bit
+// ranges are turned into bigint first, so both kinds come out as uint64/int64.
+const bigIntEncoder = new Encoder({ ignoreUndefined: true, useBigInt64: true });
+
+/**
+ * Encodes a trace v2 as sk-tracer does: decoding one of its files and encoding the result gives
+ * the same bytes (within the limits listed at the top of this module).
+ */
+export function encodeTrace(trace: Trace): Uint8Array {
+  const out = new ChunkWriter();
+  out.mapHeader(TRACE_FIELDS.length);
+  out.value('version');
+  out.value(TRACE_VERSION);
+  out.value('config');
+  out.value(trace.config);
+  out.value('events');
+  out.value(trace.events);
+  out.value('index');
+  out.mapHeader(trace.index.size);
+  for (const [gvk, byName] of trace.index) {
+    out.value(gvk);
+    out.mapHeader(byName.size);
+    for (const [nsName, hash] of byName) {
+      out.value(nsName);
+      out.value(hashValue(hash));
+    }
+  }
+  out.value('pod_lifecycles');
+  out.mapHeader(trace.podLifecycles.size);
+  for (const { owner, bySpecHash } of trace.podLifecycles.values()) {
+    out.value([owner.gvk, owner.nsName]);
+    out.mapHeader(bySpecHash.size);
+    for (const [hash, lifecycles] of bySpecHash) {
+      out.value(hashValue(hash));
+      out.value(
+        lifecycles.map((lc) =>
+          lc.endTs === undefined ? { Running: lc.startTs } : { Finished: [lc.startTs, lc.endTs] },
+        ),
+      );
+    }
+  }
+  return out.concat();
+}
+
+/** A u64 as the encoder should see it: a number when exact, so it gets the smallest encoding. */
+function hashValue(hash: bigint): number | bigint {
+  if (hash < 0n || hash > U64_MAX) throw new RangeError(`${hash} is not a u64`);
+  return hash <= MAX_SAFE ? Number(hash) : hash;
+}
+
+class ChunkWriter {
+  private readonly chunks: Uint8Array[] = [];
+  private length = 0;
+
+  private push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** A msgpack map header: fixmap (< 16 entries), map16 or map32, sizes big-endian. */
+  mapHeader(size: number): void {
+    if (size < 16) {
+      this.push(Uint8Array.of(0x80 | size));
+    } else if (size < 0x10000) {
+      this.push(Uint8Array.of(0xde, size >>> 8, size & 0xff));
+    } else {
+      this.push(Uint8Array.of(0xdf, size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
+    }
+  }
+
+  value(v: unknown): void {
+    this.push(hasBigInt(v) ? bigIntEncoder.encode(widenForBigIntEncoder(v)) : intEncoder.encode(v));
+  }
+
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}
+
+function hasBigInt(v: unknown): boolean {
+  if (typeof v === 'bigint') return true;
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if ((typeof x === 'object' || typeof x === 'bigint') && hasBigInt(x)) return true;
+    }
+    return false;
+  }
+  for (const key in v) {
+    const x: unknown = (v as Record<string, unknown>)[key];
+    if ((typeof x === 'object' || typeof x === 'bigint') && hasBigInt(x)) return true;
+  }
+  return false;
+}
+
+/** A copy where integers are what `bigIntEncoder` writes in rmp's encoding (see above). */
+function widenForBigIntEncoder(v: unknown): unknown {
+  if (typeof v === 'number') {
+    return Number.isSafeInteger(v) && (v >= 0x100000000 || v < -0x80000000) ? BigInt(v) : v;
+  }
+  if (typeof v === 'bigint') {
+    if (v <= MAX_SAFE && v >= MIN_SAFE) return widenForBigIntEncoder(Number(v));
+    if (v > U64_MAX || v < -(1n << 63n)) throw new RangeError(`${v} does not fit a msgpack integer`);
+    return v;
+  }
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(widenForBigIntEncoder);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = widenForBigIntEncoder(x);
+  return out;
+}

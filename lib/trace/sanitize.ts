@@ -1,0 +1,68 @@
+/**
+ * Object sanitising before storage, after SimKube's `sanitize_obj` (sk-core k8s/util.rs): drop the
+ * metadata the API server owns and that a replay cannot (or must not) reproduce, so that only spec
+ * changes make events.
+ */
+import type { KubeObject, ObjectMeta } from './model.ts';
+
+/** Server-owned metadata: a replay gets fresh values for all of them. */
+const DROPPED_METADATA: ReadonlySet<string> = new Set([
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'managedFields',
+  'resourceVersion',
+  'uid',
+]);
+
+/** Annotations that change with every apply or rollout and would mislead a replay. */
+const DROPPED_ANNOTATIONS: ReadonlySet<string> = new Set([
+  'kubectl.kubernetes.io/last-applied-configuration',
+  'deployment.kubernetes.io/revision',
+]);
+
+/**
+ * Returns a sanitised copy of `obj` (the input is not modified; nested values other than
+ * `metadata`, `metadata.annotations` and `spec` are shared with it, so treat both as immutable):
+ * - metadata: creationTimestamp, deletionTimestamp, deletionGracePeriodSeconds, generation,
+ *   managedFields, resourceVersion and uid removed; ownerReferences kept (export needs them to drop
+ *   owned objects);
+ * - annotations `kubectl.kubernetes.io/last-applied-configuration` and
+ *   `deployment.kubernetes.io/revision` removed. SimKube removes them through kube-rs
+ *   `annotations_mut()`, which inserts an empty map when there was none, so every object in a
+ *   SimKube trace carries `annotations` (`{}` at least — see any shared trace). We do the same, in
+ *   first position as ObjectMeta's alphabetical serialisation puts it, so sanitised objects look
+ *   like SimKube's;
+ * - `status` removed: status updates must never create events (only spec changes do), and
+ *   SimKube's own validator flags populated status fields;
+ * - `spec.nodeName` removed: the production node does not exist in a simulation. SimKube removes it
+ *   from the spec of every kind (not only Pods), which changes spec hashes, so we do too.
+ * Idempotent: sanitising a sanitised object gives an equal object.
+ */
+export function sanitizeObject(obj: KubeObject): KubeObject {
+  const out: KubeObject = { ...obj, metadata: sanitizeMetadata(obj.metadata) };
+  delete out.status;
+  const spec = obj.spec;
+  if (typeof spec === 'object' && spec !== null && !Array.isArray(spec) && 'nodeName' in spec) {
+    const { nodeName: _nodeName, ...rest } = spec as Record<string, unknown>;
+    out.spec = rest;
+  }
+  return out;
+}
+
+function sanitizeMetadata(meta: ObjectMeta | undefined): ObjectMeta {
+  const annotations: Record<string, string> = {};
+  const given = meta?.annotations;
+  if (typeof given === 'object' && given !== null) {
+    for (const [key, value] of Object.entries(given)) {
+      if (!DROPPED_ANNOTATIONS.has(key)) annotations[key] = value;
+    }
+  }
+  const out: ObjectMeta = { annotations };
+  for (const [key, value] of Object.entries(meta ?? {})) {
+    if (key === 'annotations' || DROPPED_METADATA.has(key)) continue;
+    out[key] = value;
+  }
+  return out;
+}
