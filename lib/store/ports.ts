@@ -3,6 +3,7 @@
  * DynamoDB. Adapters live in `lib/aws/` (DynamoTraceStore, S3BlobStore, …).
  */
 import type { Batch, BatchResult } from '../ingest/wire.ts';
+import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../trace/model.ts';
 
 /** Clusters are named by the path segment `{cluster}`; every key in storage is scoped by it. */
 export type ClusterId = string;
@@ -44,4 +45,104 @@ export interface TokenStore {
   findByHash(tokenHash: string): Promise<TokenRecord | undefined>;
   list(cluster: ClusterId): Promise<TokenRecord[]>;
   revoke(cluster: ClusterId, tokenId: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read side (export, issue 4) and the store's supporting ports. Added by the store (D1); see
+// docs/storage.md for the items behind each call.
+
+/**
+ * Read capacity a read consumed, from DynamoDB's ReturnConsumedCapacity. Reads are streamed, so
+ * the caller passes a meter and the store adds to it as pages arrive.
+ */
+export interface ReadMeter {
+  readUnits: number;
+}
+
+/** The lifecycles of one owner's pods with one stable pod-spec hash, in launch order. */
+export interface StoredOwnerLifecycles {
+  owner: ObjectRef;
+  podSpecHash: bigint;
+  lifecycles: Lifecycle[];
+}
+
+/** The tracer config doc in force at some time, and when it was posted. */
+export interface StoredConfig {
+  ts: number;
+  config: TraceConfigDoc;
+}
+
+/**
+ * How far back a cluster's history is complete. `horizonTs` is the oldest second from which every
+ * change is still stored (expiry by retention may have removed older ones); undefined when the
+ * cluster has no history yet. `firstTs` is the oldest change ever ingested.
+ */
+export interface RetentionHorizon {
+  firstTs?: number;
+  horizonTs?: number;
+}
+
+/** The objects alive at a time, each as its latest applied version before that time. */
+export interface LiveSet {
+  atTs: number;
+  /** Applied changes, one per live object, any order. */
+  objects: ObjectChange[];
+  /**
+   * False when part of the history this live set is built from has expired (the start state
+   * would silently lack objects): callers must refuse or say so.
+   */
+  complete: boolean;
+  /** The checkpoint it started from, if any (else it replayed from the cluster's first change). */
+  checkpointTs?: number;
+}
+
+/** A checkpoint's description (its body lives in the blob store). */
+export interface CheckpointInfo {
+  cluster: ClusterId;
+  /** Usable for live sets at any `atTs >= validFromTs`. */
+  validFromTs: number;
+  /** Replay changes from this second on (per object, only those newer than its entry). */
+  replayFromTs: number;
+  objects: number;
+  blobKey: string;
+}
+
+export interface TraceReader {
+  /** Changes with `fromTs <= ts < toTs`, in ts order (within a second: seq, then GVK and nsName), page by page. */
+  changesBetween(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter?: ReadMeter,
+  ): AsyncIterable<ObjectChange>;
+  /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
+  liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
+  /** Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it. */
+  lifecycles(
+    cluster: ClusterId,
+    window?: TraceWindow,
+    meter?: ReadMeter,
+  ): AsyncIterable<StoredOwnerLifecycles>;
+  /** The config doc in force at `atTs` (the latest posted at or before it). */
+  configAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<StoredConfig | undefined>;
+  retentionHorizon(cluster: ClusterId, meter?: ReadMeter): Promise<RetentionHorizon>;
+}
+
+/** Checkpoints of the live set, so a live set reads one checkpoint plus the changes after it. */
+export interface Checkpointer {
+  /** Snapshots the current live set (all kinds) of `cluster`; run periodically (e.g. hourly). */
+  writeCheckpoint(cluster: ClusterId, options: { nowSec: number }): Promise<CheckpointInfo>;
+  /** The newest checkpoint usable for a live set at `atTs` (validFromTs <= atTs, not invalidated by late changes). */
+  latestCheckpointAtOrBefore(
+    cluster: ClusterId,
+    atTs: number,
+    meter?: ReadMeter,
+  ): Promise<CheckpointInfo | undefined>;
+}
+
+/** Content-addressed bytes (bodies too large for an item, checkpoints), e.g. S3. */
+export interface BlobStore {
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Undefined when no blob has that key. */
+  get(key: string): Promise<Uint8Array | undefined>;
 }

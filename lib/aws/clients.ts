@@ -1,0 +1,109 @@
+/**
+ * AWS SDK client factories: endpoint, region, credentials and the retry policy in one place.
+ * In Lambda only the region comes from the environment (the SDK reads AWS_REGION and the role's
+ * credentials itself); locally (`sktrace serve`, tests) the endpoints point at dynalite and s3rver,
+ * which check no signatures, so placeholder credentials do.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+
+export interface AwsClientOptions {
+  region?: string;
+  /** e.g. `http://127.0.0.1:4567` for dynalite; omitted in AWS. */
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  retry?: RetryPolicyOptions;
+}
+
+export interface RetryPolicyOptions {
+  /** Attempts per request, the first included (default 6: ~5 s of backoff in the worst case). */
+  maxAttempts?: number;
+  /** First backoff ceiling (default 50 ms), doubled per retry… */
+  baseDelayMs?: number;
+  /** …up to this ceiling (default 2,000 ms). */
+  maxDelayMs?: number;
+  /** Source of jitter in [0, 1); injectable for tests. */
+  random?: () => number;
+}
+
+// s3rver accepts only this key pair (it checks no signature); dynalite accepts any.
+const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** Structural copy of the SDK's RetryToken (the type lives in a transitive package). */
+interface BackoffToken {
+  getRetryCount(): number;
+  getRetryDelay(): number;
+}
+
+/**
+ * Retries throttling (DynamoDB ProvisionedThroughputExceeded, ThrottlingException, S3 SlowDown),
+ * transient errors and 5xx with exponential backoff and full jitter (delay drawn from
+ * [0, min(max, base·2^n)), the AWS Architecture Blog's recommendation for contending clients).
+ * Unlike the SDK's standard strategy it keeps no cross-request retry quota: a Lambda handles one
+ * batch at a time, and the caller turns exhaustion into a 429/503 the sender retries.
+ */
+export class BackoffRetryStrategy {
+  readonly maxAttempts: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #random: () => number;
+
+  constructor(options: RetryPolicyOptions = {}) {
+    this.maxAttempts = options.maxAttempts ?? 6;
+    this.#baseDelayMs = options.baseDelayMs ?? 50;
+    this.#maxDelayMs = options.maxDelayMs ?? 2_000;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Backoff before retry number `retry` (1-based). */
+  delayMs(retry: number): number {
+    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (retry - 1));
+    return Math.floor(this.#random() * ceiling);
+  }
+
+  async acquireInitialRetryToken(_scope: string): Promise<BackoffToken> {
+    return token(0, 0);
+  }
+
+  async refreshRetryTokenForRetry(
+    previous: BackoffToken,
+    info: { errorType: string },
+  ): Promise<BackoffToken> {
+    const retry = previous.getRetryCount() + 1;
+    if (info.errorType === 'CLIENT_ERROR' || retry >= this.maxAttempts) {
+      throw new Error(`no retry left after ${retry} attempts (${info.errorType})`);
+    }
+    return token(retry, this.delayMs(retry));
+  }
+
+  recordSuccess(_token: BackoffToken): void {}
+}
+
+function token(count: number, delayMs: number): BackoffToken {
+  return { getRetryCount: () => count, getRetryDelay: () => delayMs };
+}
+
+function baseConfig(options: AwsClientOptions) {
+  const local = options.endpoint !== undefined;
+  const retryStrategy = new BackoffRetryStrategy(options.retry);
+  return {
+    ...(options.region !== undefined || local ? { region: options.region ?? 'us-east-1' } : {}),
+    ...(local ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials !== undefined
+      ? { credentials: options.credentials }
+      : local
+        ? { credentials: LOCAL_CREDENTIALS }
+        : {}),
+    maxAttempts: retryStrategy.maxAttempts,
+    retryStrategy,
+  };
+}
+
+export function makeDynamoClient(options: AwsClientOptions = {}): DynamoDBClient {
+  return new DynamoDBClient(baseConfig(options));
+}
+
+export function makeS3Client(options: AwsClientOptions = {}): S3Client {
+  // Path-style addressing locally: s3rver serves buckets under the path, not as subdomains.
+  return new S3Client({ ...baseConfig(options), forcePathStyle: options.endpoint !== undefined });
+}

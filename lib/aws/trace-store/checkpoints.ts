@@ -1,0 +1,179 @@
+/**
+ * Checkpoints of the live set, so a live set at `atTs` reads one checkpoint plus the changes after
+ * it instead of the whole history (which retention may also have expired: a Deployment created a
+ * year ago and never changed has no event left, only its state item).
+ *
+ * A checkpoint is built from the state items (which hold every live object's current body and never
+ * expire), kind by kind, while ingest goes on: a "fuzzy" snapshot. Started at W, it is exact for
+ * any `atTs >= validFromTs` when replayed with every change from `replayFromTs = W − lateMarginSec
+ * − maxBatchSec` on: any change the snapshot missed arrived after W, so (not being late) its ts is
+ * at least W − lateMarginSec − the time its batch took. Replaying a change the snapshot already
+ * holds is harmless (it rewrites the same version; replay passes through every later change of that
+ * object too, since `validFromTs` is after the newest state read). `validFromTs` is one second
+ * past the newest change among the states read.
+ *
+ * Late batches (older than the margin: imports, long outages) are recorded in the cluster's
+ * metadata; a checkpoint that one of them may have missed is skipped.
+ */
+import { decodeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
+import { StoreError } from '../../store/errors.ts';
+import { checkpointBlobKey, checkpointPk, padTs, statePk } from '../../store/keys.ts';
+import type { BlobStore, CheckpointInfo, ClusterId, LiveSet, ReadMeter } from '../../store/ports.ts';
+import { expiresAtSec } from '../../store/rules.ts';
+import { refOf } from '../../trace/gvk.ts';
+import type { ObjectChange } from '../../trace/model.ts';
+import { objKey } from '../../trace/model.ts';
+import type { StoreContext } from './context.ts';
+import { isExpired, n, num, parseStateItem, s, str } from './items.ts';
+import { readHorizon, readKinds, readLateBatches } from './meta.ts';
+import type { TraceReaderCore } from './reader.ts';
+
+interface CheckpointBody {
+  v: 1;
+  cluster: ClusterId;
+  validFromTs: number;
+  replayFromTs: number;
+  objects: { ts: number; o: ObjectChange['object']; w: ObjectChange['owners'] }[];
+}
+
+export class Checkpoints {
+  readonly #ctx: StoreContext;
+  readonly #blobs: BlobStore;
+  readonly #reader: TraceReaderCore;
+
+  constructor(ctx: StoreContext, blobs: BlobStore, reader: TraceReaderCore) {
+    this.#ctx = ctx;
+    this.#blobs = blobs;
+    this.#reader = reader;
+  }
+
+  async writeCheckpoint(
+    cluster: ClusterId,
+    options: { nowSec: number },
+    meter: ReadMeter = { readUnits: 0 },
+  ) {
+    const { settings, io, bodies } = this.#ctx;
+    const builtAtSec = options.nowSec;
+    const replayFromTs = builtAtSec - settings.lateMarginSec - settings.maxBatchSec;
+    let newestTs = -1;
+    const objects: CheckpointBody['objects'] = [];
+    for (const gvk of await readKinds(this.#ctx, cluster, meter)) {
+      for await (const item of io.query(
+        {
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': s(statePk(cluster, gvk)) },
+        },
+        meter,
+      )) {
+        const state = parseStateItem(item, gvk);
+        newestTs = Math.max(newestTs, state.ts);
+        if (!state.live || !state.body) continue;
+        const payload = await bodies.loadPayload(cluster, state.body);
+        objects.push({ ts: state.ts, o: payload.o, w: payload.w });
+      }
+    }
+    const validFromTs = Math.max(newestTs + 1, replayFromTs);
+    const body: CheckpointBody = { v: 1, cluster, validFromTs, replayFromTs, objects };
+    const bytes = encodeBody(body);
+    const blobKey = checkpointBlobKey(cluster, validFromTs, sha256Hex(bytes));
+    await this.#blobs.put(blobKey, bytes);
+    await io.put(
+      {
+        pk: s(checkpointPk(cluster)),
+        sk: s(padTs(validFromTs)),
+        replayFromTs: n(replayFromTs),
+        builtAtSec: n(builtAtSec),
+        objects: n(objects.length),
+        blobKey: s(blobKey),
+        // Useless once the changes after replayFromTs have expired.
+        expiresAtSec: n(expiresAtSec(replayFromTs, builtAtSec, settings.retentionDays)),
+      },
+      undefined,
+      { readUnits: 0 },
+    );
+    const info: CheckpointInfo = { cluster, validFromTs, replayFromTs, objects: objects.length, blobKey };
+    return info;
+  }
+
+  async latestCheckpointAtOrBefore(
+    cluster: ClusterId,
+    atTs: number,
+    meter: ReadMeter,
+  ): Promise<CheckpointInfo | undefined> {
+    const nowSec = this.#ctx.nowSec();
+    let lates: { ingestSec: number; minTs: number }[] | undefined;
+    for await (const item of this.#ctx.io.query(
+      {
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: {
+          ':pk': s(checkpointPk(cluster)),
+          ':lo': s(padTs(0)),
+          ':hi': s(padTs(atTs)),
+        },
+        ScanIndexForward: false,
+      },
+      meter,
+    )) {
+      if (isExpired(item, nowSec)) continue;
+      const replayFromTs = num(item, 'replayFromTs') ?? 0;
+      const builtAtSec = num(item, 'builtAtSec') ?? 0;
+      // A late batch that was still being applied when the snapshot began, or arrived after, and
+      // held changes older than the replay start, may be missing from it.
+      const since = builtAtSec - this.#ctx.settings.maxBatchSec;
+      lates ??= await readLateBatches(this.#ctx, cluster, since, meter);
+      if (lates.some((l) => l.ingestSec >= since && l.minTs < replayFromTs)) continue;
+      return {
+        cluster,
+        validFromTs: Number(str(item, 'sk')),
+        replayFromTs,
+        objects: num(item, 'objects') ?? 0,
+        blobKey: str(item, 'blobKey') ?? '',
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * The objects alive at `atTs`: the newest usable checkpoint, then the changes from its replay
+   * start up to `atTs`; without one, the whole history from the cluster's first change. Incomplete
+   * when the changes it needs start before the retention horizon.
+   */
+  async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter): Promise<LiveSet> {
+    const horizon = await readHorizon(this.#ctx, cluster, meter);
+    if (horizon.firstTs === undefined) return { atTs, objects: [], complete: true };
+    const live = new Map<string, ObjectChange>();
+    const checkpoint = await this.latestCheckpointAtOrBefore(cluster, atTs, meter);
+    let replayFromTs = horizon.firstTs;
+    if (checkpoint) {
+      const bytes = await this.#blobs.get(checkpoint.blobKey);
+      if (bytes === undefined) {
+        throw new StoreError(
+          'store_blob_missing',
+          `checkpoint ${checkpoint.blobKey} is missing from the blob store`,
+          {
+            key: checkpoint.blobKey,
+          },
+        );
+      }
+      const body = decodeBody(bytes, 'd1') as CheckpointBody;
+      for (const o of body.objects) {
+        const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
+        live.set(objKey(refOf(o.o)), change);
+      }
+      replayFromTs = checkpoint.replayFromTs;
+    }
+    for await (const { change } of this.#reader.changesWithSeq(cluster, replayFromTs, atTs, meter)) {
+      const key = objKey(refOf(change.object));
+      if (change.type === 'applied') live.set(key, change);
+      else live.delete(key);
+    }
+    const complete =
+      horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;
+    return {
+      atTs,
+      objects: [...live.values()],
+      complete,
+      ...(checkpoint ? { checkpointTs: checkpoint.validFromTs } : {}),
+    };
+  }
+}

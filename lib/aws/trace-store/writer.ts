@@ -1,0 +1,407 @@
+/**
+ * The ingest side of the DynamoDB trace store: applies a validated batch idempotently.
+ *
+ * Order of writes (docs/storage.md, "Idempotency without transactions"):
+ * - a batch is cut into segments at its relist pages; a page runs after every change before it
+ *   (the sender puts the listed objects' applied changes first) and before every change after it;
+ * - within a segment, each object's (and each lifecycle's) changes run in array order; different
+ *   objects run in parallel;
+ * - per change: blob (if any) → event item → state item. The state moves only after the event is
+ *   written, so a retry after any prefix sees either the old state (and redoes the same writes) or
+ *   the new one (and finds the change stale or unchanged: nothing to redo).
+ */
+import type {
+  AppliedChange,
+  Batch,
+  Change,
+  ConfigChange,
+  DeletedChange,
+  LifecycleChange,
+  RelistChange,
+} from '../../ingest/wire.ts';
+import { CURRENT_ENCODING, encodeBody } from '../../store/body-codec.ts';
+import { StoreError } from '../../store/errors.ts';
+import {
+  CONFIG_LATEST_SK,
+  configPk,
+  lifecyclePk,
+  lifecycleSk,
+  padTs,
+  shardOf,
+  statePk,
+} from '../../store/keys.ts';
+import { forEachLimit } from '../../store/merge.ts';
+import type { ApplyOptions, ApplyResult, ClusterId } from '../../store/ports.ts';
+import {
+  type ChangeOrder,
+  decideApplied,
+  decideDeleted,
+  deletionBody,
+  effectiveState,
+  expiresAtSec,
+  isReconcileCandidate,
+  ownersOf,
+  reconcileOrder,
+} from '../../store/rules.ts';
+import { gvkOf, nsNameOf } from '../../trace/gvk.ts';
+import type { Gvk, KubeObject, NsName } from '../../trace/model.ts';
+import type { ObjectPayload } from './bodies.ts';
+import { anyOf, itemAbsent, runningWithStart, storedOrderNotNewer, storedSeqNotAbove } from './conditions.ts';
+import type { StoreContext } from './context.ts';
+import type { CapacityMeter, Item } from './io.ts';
+import {
+  type EventRecord,
+  eventItem,
+  n,
+  parseStateItem,
+  type StateRecord,
+  type StoredBody,
+  s,
+  stateItem,
+  stateKey,
+} from './items.ts';
+import type { ClusterMeta } from './meta.ts';
+
+type ObjectChangeIn = AppliedChange | DeletedChange;
+
+interface Tally {
+  deduplicated: number;
+  reconciled_deletions: number;
+}
+
+interface WriteMeter extends CapacityMeter {
+  writeUnits: number;
+}
+
+export class TraceWriterCore {
+  readonly #ctx: StoreContext;
+  readonly #meta: ClusterMeta;
+
+  constructor(ctx: StoreContext, meta: ClusterMeta) {
+    this.#ctx = ctx;
+    this.#meta = meta;
+  }
+
+  async applyBatch(cluster: ClusterId, batch: Batch, options: ApplyOptions): Promise<ApplyResult> {
+    const meter: WriteMeter = { readUnits: 0, writeUnits: 0 };
+    const tally: Tally = { deduplicated: 0, reconciled_deletions: 0 };
+    const nowSec = options.nowSec;
+
+    await this.#meta.recordBatch(cluster, this.#metaInput(batch, nowSec), meter);
+
+    let segment: Change[] = [];
+    for (const change of batch.changes) {
+      if (change.type === 'relist') {
+        await this.#applySegment(cluster, segment, nowSec, meter, tally);
+        segment = [];
+        await this.#reconcilePage(cluster, change, nowSec, meter, tally);
+      } else {
+        segment.push(change);
+      }
+    }
+    await this.#applySegment(cluster, segment, nowSec, meter, tally);
+
+    return {
+      accepted: batch.changes.length,
+      deduplicated: tally.deduplicated,
+      reconciled_deletions: tally.reconciled_deletions,
+      writeUnits: meter.writeUnits,
+      readUnits: meter.readUnits,
+    };
+  }
+
+  #metaInput(batch: Batch, nowSec: number) {
+    const retention = this.#ctx.settings.retentionDays;
+    const historyTs: { ts: number; expiresAtSec: number }[] = [];
+    const kinds = new Set<Gvk>();
+    let minEventTs: number | undefined;
+    for (const c of batch.changes) {
+      if (c.type === 'applied' || c.type === 'deleted' || c.type === 'relist') {
+        historyTs.push({ ts: c.ts, expiresAtSec: expiresAtSec(c.ts, nowSec, retention) });
+        minEventTs = minEventTs === undefined ? c.ts : Math.min(minEventTs, c.ts);
+        if (c.type === 'applied') kinds.add(gvkOf(c.object));
+      } else if (c.type === 'lifecycle' && c.end_ts !== undefined) {
+        historyTs.push({ ts: c.end_ts, expiresAtSec: expiresAtSec(c.end_ts, nowSec, retention) });
+      }
+    }
+    return { historyTs, minEventTs, kinds, nowSec };
+  }
+
+  async #applySegment(
+    cluster: ClusterId,
+    changes: Change[],
+    nowSec: number,
+    meter: WriteMeter,
+    tally: Tally,
+  ) {
+    if (changes.length === 0) return;
+    // Lanes: one per object, per lifecycle (owner + pod) and one for config; each runs in order.
+    const objectLanes = new Map<string, { gvk: Gvk; nsName: NsName; changes: ObjectChangeIn[] }>();
+    const lifecycleLanes = new Map<string, LifecycleChange[]>();
+    const configs: ConfigChange[] = [];
+    for (const c of changes) {
+      if (c.type === 'applied' || c.type === 'deleted') {
+        const gvk = gvkOf(c.object);
+        const nsName = nsNameOf(c.object);
+        const key = `${gvk} ${nsName}`;
+        let lane = objectLanes.get(key);
+        if (!lane) {
+          lane = { gvk, nsName, changes: [] };
+          objectLanes.set(key, lane);
+        }
+        lane.changes.push(c);
+      } else if (c.type === 'lifecycle') {
+        const key = `${c.owner.gvk} ${c.owner.ns_name} ${c.pod_spec_hash} ${c.pod}`;
+        const lane = lifecycleLanes.get(key) ?? [];
+        lane.push(c);
+        lifecycleLanes.set(key, lane);
+      } else if (c.type === 'config') {
+        configs.push(c);
+      }
+    }
+
+    // One strongly consistent read of every object's state for the whole segment.
+    const lanes = [...objectLanes.values()];
+    const states = await this.#ctx.io.batchGet(
+      lanes.map((l) => stateKey(cluster, l.gvk, l.nsName)),
+      meter,
+    );
+
+    type Task = () => Promise<void>;
+    const tasks: Task[] = [];
+    for (const lane of lanes) {
+      const item = states.get(`${statePk(cluster, lane.gvk)}\0${lane.nsName}`);
+      const state = item ? parseStateItem(item, lane.gvk) : undefined;
+      tasks.push(() =>
+        this.#applyObjectLane(cluster, lane.gvk, lane.nsName, lane.changes, state, nowSec, meter, tally),
+      );
+    }
+    for (const lane of lifecycleLanes.values()) {
+      tasks.push(async () => {
+        for (const c of lane) await this.#applyLifecycle(cluster, c, nowSec, meter);
+      });
+    }
+    if (configs.length > 0) {
+      tasks.push(async () => {
+        for (const c of configs) await this.#applyConfig(cluster, c, nowSec, meter);
+      });
+    }
+    await forEachLimit(tasks, this.#ctx.settings.concurrency, (task) => task());
+  }
+
+  async #applyObjectLane(
+    cluster: ClusterId,
+    gvk: Gvk,
+    nsName: NsName,
+    changes: ObjectChangeIn[],
+    initial: StateRecord | undefined,
+    nowSec: number,
+    meter: WriteMeter,
+    tally: Tally,
+  ): Promise<void> {
+    const { bodies, settings } = this.#ctx;
+    let state = initial;
+    for (const c of changes) {
+      const order: ChangeOrder = { ts: c.ts, seq: c.seq ?? 0 };
+      const current = effectiveState(state, nowSec);
+      let next: StateRecord;
+      let event: EventRecord;
+      if (c.type === 'applied') {
+        const hash = this.#ctx.specHash(c.object.spec);
+        if (decideApplied(current, { ...order, hash }) !== 'write') {
+          tally.deduplicated++;
+          continue;
+        }
+        const payload: ObjectPayload = { o: c.object, w: ownersOf(c.owners) };
+        const body = await bodies.store(cluster, payload);
+        event = { ts: c.ts, gvk, nsName, type: 'applied', seq: order.seq, body };
+        next = { gvk, nsName, live: true, hash, ts: c.ts, seq: order.seq, body };
+      } else {
+        if (decideDeleted(current, order) !== 'write' || current === undefined) continue;
+        const last = state?.body ? await bodies.loadPayload(cluster, state.body) : undefined;
+        const payload: ObjectPayload = { o: deletionBody(c.object, last?.o), w: last?.w ?? [] };
+        const body = await bodies.store(cluster, payload);
+        event = { ts: c.ts, gvk, nsName, type: 'deleted', seq: order.seq, body };
+        next = {
+          gvk,
+          nsName,
+          live: false,
+          ts: c.ts,
+          seq: order.seq,
+          expiresAtSec: expiresAtSec(c.ts, nowSec, settings.retentionDays),
+        };
+      }
+      event.expiresAtSec = expiresAtSec(c.ts, nowSec, settings.retentionDays);
+      state = await this.#writeEventThenState(cluster, event, next, meter);
+    }
+  }
+
+  /**
+   * The event item first, then the state item; returns the state now stored. If the event slot
+   * already holds a later change of that second, or the state a later change, this change lost
+   * the race (a concurrent duplicate delivery): the stored state is re-read and kept.
+   */
+  async #writeEventThenState(
+    cluster: ClusterId,
+    event: EventRecord,
+    next: StateRecord,
+    meter: WriteMeter,
+  ): Promise<StateRecord | undefined> {
+    const { io, settings } = this.#ctx;
+    const eventOutcome = await io.put(
+      eventItem(cluster, settings.shards, event),
+      anyOf(itemAbsent(), storedSeqNotAbove(event.seq)),
+      meter,
+    );
+    if (eventOutcome.ok) {
+      const stateOutcome = await io.put(
+        stateItem(cluster, next),
+        anyOf(itemAbsent(), storedOrderNotNewer(next.ts, next.seq)),
+        meter,
+      );
+      if (stateOutcome.ok) return next;
+      if (stateOutcome.old) return parseStateItem(stateOutcome.old, next.gvk);
+    }
+    const stored = await io.get(stateKey(cluster, next.gvk, next.nsName), meter);
+    return stored ? parseStateItem(stored, next.gvk) : undefined;
+  }
+
+  /**
+   * A relist page: live objects of its kind in `(after, through]` that it does not list, and whose
+   * last change is not newer than the page, are recorded as deleted at the page's ts. One Query on
+   * the kind's state partition, bounded by the page's range; never another kind's partition.
+   */
+  async #reconcilePage(
+    cluster: ClusterId,
+    page: RelistChange,
+    nowSec: number,
+    meter: WriteMeter,
+    tally: Tally,
+  ) {
+    const listed = new Set(page.ns_names);
+    const values: Item = { ':pk': s(statePk(cluster, page.gvk)), ':live': { BOOL: true } };
+    let keyCondition = 'pk = :pk';
+    if (page.after !== null && page.through !== null) {
+      // BETWEEN is inclusive; the page's range excludes `after`, skipped below.
+      keyCondition += ' AND sk BETWEEN :after AND :through';
+      values[':after'] = s(page.after);
+      values[':through'] = s(page.through);
+    } else if (page.after !== null) {
+      keyCondition += ' AND sk > :after';
+      values[':after'] = s(page.after);
+    } else if (page.through !== null) {
+      keyCondition += ' AND sk <= :through';
+      values[':through'] = s(page.through);
+    }
+    const victims: StateRecord[] = [];
+    for await (const item of this.#ctx.io.query(
+      {
+        KeyConditionExpression: keyCondition,
+        FilterExpression: '#live = :live',
+        ExpressionAttributeNames: { '#live': 'live' },
+        ExpressionAttributeValues: values,
+      },
+      meter,
+    )) {
+      const state = parseStateItem(item, page.gvk);
+      if (state.nsName === page.after || listed.has(state.nsName)) continue;
+      const current = effectiveState(state, nowSec);
+      if (current && isReconcileCandidate(current, page.ts)) victims.push(state);
+    }
+    await forEachLimit(victims, this.#ctx.settings.concurrency, async (state) => {
+      const order = reconcileOrder(state, page.ts);
+      const body = state.body ?? (await this.#minimalBody(cluster, page.gvk, state.nsName));
+      const exp = expiresAtSec(page.ts, nowSec, this.#ctx.settings.retentionDays);
+      // The deletion carries the last applied version (object and owners): same bytes as the state's body.
+      const event: EventRecord = {
+        ts: page.ts,
+        gvk: page.gvk,
+        nsName: state.nsName,
+        type: 'deleted',
+        seq: order.seq,
+        body,
+        expiresAtSec: exp,
+      };
+      const next: StateRecord = {
+        gvk: page.gvk,
+        nsName: state.nsName,
+        live: false,
+        ts: order.ts,
+        seq: order.seq,
+        expiresAtSec: exp,
+      };
+      const stored = await this.#writeEventThenState(cluster, event, next, meter);
+      if (stored && !stored.live && stored.ts === next.ts && stored.seq === next.seq)
+        tally.reconciled_deletions++;
+    });
+  }
+
+  /** A body for a deletion when the state item has none (only items written before bodies were kept). */
+  async #minimalBody(cluster: ClusterId, gvk: Gvk, nsName: NsName): Promise<StoredBody> {
+    const at = gvk.lastIndexOf('.');
+    const slash = nsName.indexOf('/');
+    const object: KubeObject = {
+      apiVersion: gvk.slice(0, at),
+      kind: gvk.slice(at + 1),
+      metadata:
+        slash < 0 ? { name: nsName } : { namespace: nsName.slice(0, slash), name: nsName.slice(slash + 1) },
+    };
+    return this.#ctx.bodies.store(cluster, { o: object, w: [] } satisfies ObjectPayload);
+  }
+
+  /** One item per pod under its owner and pod-spec hash; it only moves forward (Running → Finished, same start). */
+  async #applyLifecycle(cluster: ClusterId, c: LifecycleChange, nowSec: number, meter: WriteMeter) {
+    let podSpecHash: bigint;
+    try {
+      podSpecHash = BigInt(c.pod_spec_hash);
+    } catch (err) {
+      throw new StoreError(
+        'invalid_pod_spec_hash',
+        `pod_spec_hash "${c.pod_spec_hash}" is not a u64`,
+        {},
+        { cause: err },
+      );
+    }
+    const shard = shardOf(c.owner.gvk, c.owner.ns_name, this.#ctx.settings.shards);
+    const item: Item = {
+      pk: s(lifecyclePk(cluster, shard)),
+      sk: s(lifecycleSk(c.owner.gvk, c.owner.ns_name, podSpecHash, c.pod)),
+      startTs: n(c.start_ts),
+      ts: n(c.ts),
+    };
+    // A running lifecycle is live state (it overlaps every window until it ends): no expiry.
+    if (c.end_ts !== undefined) {
+      item.endTs = n(c.end_ts);
+      item.expiresAtSec = n(expiresAtSec(c.end_ts, nowSec, this.#ctx.settings.retentionDays));
+    }
+    const condition =
+      c.end_ts === undefined ? itemAbsent() : anyOf(itemAbsent(), runningWithStart(c.start_ts));
+    // A failed condition is a regression (or a redelivery): ignored, the stored lifecycle stands.
+    await this.#ctx.io.put(item, condition, meter);
+  }
+
+  /** History by ts (expires), then the latest (never expires: a config stays in force until replaced). */
+  async #applyConfig(cluster: ClusterId, c: ConfigChange, nowSec: number, meter: WriteMeter) {
+    const bytes = encodeBody(c.config);
+    const attrs: Item = { ts: n(c.ts), enc: s(CURRENT_ENCODING), body: { B: bytes } };
+    await this.#ctx.io.put(
+      {
+        pk: s(configPk(cluster)),
+        sk: s(padTs(c.ts)),
+        ...attrs,
+        expiresAtSec: n(expiresAtSec(c.ts, nowSec, this.#ctx.settings.retentionDays)),
+      },
+      undefined,
+      meter,
+    );
+    await this.#ctx.io.put(
+      { pk: s(configPk(cluster)), sk: s(CONFIG_LATEST_SK), ...attrs },
+      anyOf(itemAbsent(), storedOrderNotNewerTs(c.ts)),
+      meter,
+    );
+  }
+}
+
+function storedOrderNotNewerTs(ts: number) {
+  return { expression: '#ts <= :ts', names: { '#ts': 'ts' }, values: { ':ts': n(ts) } };
+}
