@@ -21,6 +21,7 @@ import { basename, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
 import { SktraceError } from '../../errors.ts';
+import { runRoundTripConformance } from '../../roundtrip/run.ts';
 import { decodeTrace, decodeTraceBytes, encodeTrace, type TraceFileFormat } from '../../trace/codec.ts';
 import { checkIndex, type IndexCheck } from '../../trace/inspect.ts';
 import type { Gvk } from '../../trace/model.ts';
@@ -84,7 +85,15 @@ export function registerConformance(program: Command): void {
     .argument('<path...>', 'directories of trace files (.sktrace, .msgpack, .json) or trace files')
     .option('--exceptions <file>', 'JSON list of further known exceptions [{sha256, gvk, nsNames?, reason}]')
     .option('--json', 'print the reports as JSON')
-    .action(async (paths: string[], opts: { exceptions?: string; json?: boolean }) => {
+    .option(
+      '--roundtrip',
+      'instead: import each trace into an in-process local stack, export it back and compare (lib/roundtrip)',
+    )
+    .action(async (paths: string[], opts: { exceptions?: string; json?: boolean; roundtrip?: boolean }) => {
+      if (opts.roundtrip) {
+        process.exitCode = await runRoundTripConformance(await traceFiles(paths), opts.json === true);
+        return;
+      }
       const exceptions = [
         ...KNOWN_EXCEPTIONS,
         ...(opts.exceptions ? await readExceptions(opts.exceptions) : []),

@@ -1,0 +1,123 @@
+/**
+ * Exported traces in S3, handed out as presigned GET URLs.
+ *
+ * - Upload: one PutObject up to `multipartThresholdBytes`, else a multipart upload in parts of
+ *   `partBytes` (S3: parts of 5 MiB to 5 GiB, at most 10,000; a single PUT takes up to 5 GiB, but
+ *   a failed part is retried alone, which matters on a slow link). A failed multipart upload is
+ *   aborted so no parts linger (the bucket's lifecycle rule for incomplete uploads is the backstop).
+ * - Presign: a SigV4 query-string signature for GetObject of exactly that key (the signature
+ *   covers method, bucket and key, so the URL opens nothing else), valid `ttlSec` seconds (SigV4
+ *   caps it at 7 days). A URL signed with temporary credentials — a Lambda role's — stops working
+ *   when that session ends, whatever its `X-Amz-Expires` says: URLs from the exports function live
+ *   at most as long as the function's role session (up to 12 h, often ~1 h left). Presigning on
+ *   each GET gives a fresh URL from fresh credentials every time.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ExportObjectStore } from '../export/ports.ts';
+import { toStoreError } from './errors.ts';
+
+const MIB = 1024 * 1024;
+/** SigV4's longest presigned validity. */
+export const MAX_PRESIGN_TTL_SEC = 7 * 24 * 3600;
+
+export interface S3ExportObjectsOptions {
+  /** Client for uploads. */
+  s3: S3Client;
+  /** Client for presigning, when URLs must name another endpoint than uploads use (local stack). */
+  presignS3?: S3Client;
+  bucket: string;
+  multipartThresholdBytes?: number;
+  partBytes?: number;
+}
+
+export class S3ExportObjects implements ExportObjectStore {
+  readonly #s3: S3Client;
+  readonly #presignS3: S3Client;
+  readonly #bucket: string;
+  readonly #threshold: number;
+  readonly #partBytes: number;
+
+  constructor(options: S3ExportObjectsOptions) {
+    this.#s3 = options.s3;
+    this.#presignS3 = options.presignS3 ?? options.s3;
+    this.#bucket = options.bucket;
+    this.#partBytes = Math.max(5 * MIB, options.partBytes ?? 8 * MIB);
+    this.#threshold = Math.max(this.#partBytes, options.multipartThresholdBytes ?? 16 * MIB);
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const common = {
+      Bucket: this.#bucket,
+      Key: key,
+      ContentType: 'application/octet-stream',
+      ContentDisposition: `attachment; filename="${key.split('/').at(-1)}"`,
+    };
+    if (bytes.length <= this.#threshold) {
+      await this.#send('PutObject', key, () =>
+        this.#s3.send(new PutObjectCommand({ ...common, Body: bytes })),
+      );
+      return;
+    }
+    const created = await this.#send('CreateMultipartUpload', key, () =>
+      this.#s3.send(new CreateMultipartUploadCommand(common)),
+    );
+    const uploadId = created.UploadId!;
+    try {
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      for (let at = 0, n = 1; at < bytes.length; at += this.#partBytes, n++) {
+        const body = bytes.subarray(at, Math.min(bytes.length, at + this.#partBytes));
+        const out = await this.#send('UploadPart', key, () =>
+          this.#s3.send(
+            new UploadPartCommand({
+              Bucket: this.#bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: body,
+            }),
+          ),
+        );
+        parts.push({ ETag: out.ETag!, PartNumber: n });
+      }
+      await this.#send('CompleteMultipartUpload', key, () =>
+        this.#s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.#bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        ),
+      );
+    } catch (err) {
+      await this.#s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async presign(key: string, ttlSec: number): Promise<string> {
+    const expiresIn = Math.max(1, Math.min(MAX_PRESIGN_TTL_SEC, Math.floor(ttlSec)));
+    return this.#send('presign GetObject', key, () =>
+      getSignedUrl(this.#presignS3, new GetObjectCommand({ Bucket: this.#bucket, Key: key }), { expiresIn }),
+    );
+  }
+
+  async #send<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw toStoreError(err, { operation: `S3 ${operation}`, bucket: this.#bucket, key });
+    }
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Export jobs: their model, ids, S3 keys, state transitions and their API view. Pure.
+ *
+ * Lifecycle: `pending` (created by POST, handed to the runner) → `running` (a runner claimed it)
+ * → `succeeded` (the trace is in S3) or `failed` (with a reason). A runner may claim a job that
+ * is `pending` or already `running`: Lambda retries an asynchronous invocation that failed or
+ * timed out (up to twice), and the retry must be able to take over; attempts are counted and
+ * bounded. `succeeded` and `failed` are final: a duplicate invocation finds them and does nothing.
+ * A job left `running` past the runner's longest possible run (its runner died: timeout, OOM)
+ * is shown as failed, so a client never polls forever.
+ */
+import type { ClusterId } from '../store/ports.ts';
+import type { ExportFilters, TraceWindow } from '../trace/model.ts';
+import type { ExportRequest } from './request.ts';
+
+export type ExportStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface ExportCounts {
+  /** Events in the trace, the start event included. */
+  events: number;
+  /** Objects in the trace's index. */
+  objects: number;
+  /** Size of the msgpack trace. */
+  bytes: number;
+}
+
+export interface ExportJob {
+  cluster: ClusterId;
+  id: string;
+  status: ExportStatus;
+  window: TraceWindow;
+  filters: ExportFilters;
+  createdAtSec: number;
+  updatedAtSec: number;
+  startedAtSec?: number;
+  finishedAtSec?: number;
+  /** Runs claimed so far (Lambda may retry an async invocation). */
+  attempts: number;
+  /** Why it failed, in words a user can act on. */
+  reason?: string;
+  /** S3 key of the trace, once succeeded. */
+  key?: string;
+  counts?: ExportCounts;
+  /** DynamoDB read units the export consumed (cost accounting). */
+  readUnits?: number;
+  /** The job record's TTL, unix seconds. */
+  expiresAtSec: number;
+}
+
+/** A reference to a job, the payload of the runner's invocation. */
+export interface JobRef {
+  cluster: ClusterId;
+  id: string;
+}
+
+export const MAX_ATTEMPTS = 3;
+
+// RFC 4648 base32 alphabet, lowercase: ids are path segments and S3 keys, case never matters.
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+const ID_BYTES = 16;
+/** 128 bits in base32 are 26 characters. */
+export const JOB_ID_PATTERN = /^[a-z2-7]{26}$/;
+
+/**
+ * A new job id: 128 random bits in base32. Not a sequence and not derived from time, so one id
+ * says nothing about another (the URL of one export gives no handle on any other).
+ */
+export function newJobId(randomBytes: (size: number) => Uint8Array): string {
+  const bytes = randomBytes(ID_BYTES);
+  if (bytes.length !== ID_BYTES)
+    throw new RangeError(`expected ${ID_BYTES} random bytes, got ${bytes.length}`);
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+export function isJobId(value: unknown): value is string {
+  return typeof value === 'string' && JOB_ID_PATTERN.test(value);
+}
+
+/**
+ * Where a job's trace goes. The key holds the cluster, so a signed URL names its cluster, and S3
+ * lifecycle rules or IAM conditions can scope `exports/<cluster>/`; the random id makes it unguessable.
+ */
+export function exportKey(cluster: ClusterId, id: string): string {
+  return `exports/${cluster}/${id}.sktrace`;
+}
+
+export function newJob(
+  ref: JobRef,
+  request: ExportRequest,
+  nowSec: number,
+  options: { retentionSec: number },
+): ExportJob {
+  return {
+    cluster: ref.cluster,
+    id: ref.id,
+    status: 'pending',
+    window: { ...request.window },
+    filters: request.filters,
+    createdAtSec: nowSec,
+    updatedAtSec: nowSec,
+    attempts: 0,
+    expiresAtSec: nowSec + options.retentionSec,
+  };
+}
+
+/** Statuses a runner may claim a job from. */
+export const CLAIMABLE: readonly ExportStatus[] = ['pending', 'running'];
+
+export function isFinal(status: ExportStatus): boolean {
+  return status === 'succeeded' || status === 'failed';
+}
+
+export function claimed(job: ExportJob, nowSec: number): ExportJob {
+  return {
+    ...job,
+    status: 'running',
+    attempts: job.attempts + 1,
+    startedAtSec: nowSec,
+    updatedAtSec: nowSec,
+  };
+}
+
+export function succeeded(
+  job: ExportJob,
+  result: { key: string; counts: ExportCounts; readUnits: number },
+  nowSec: number,
+): ExportJob {
+  const { reason: _reason, ...rest } = job;
+  return {
+    ...rest,
+    status: 'succeeded',
+    key: result.key,
+    counts: result.counts,
+    readUnits: result.readUnits,
+    updatedAtSec: nowSec,
+    finishedAtSec: nowSec,
+  };
+}
+
+export function failed(job: ExportJob, reason: string, nowSec: number, readUnits?: number): ExportJob {
+  return {
+    ...job,
+    status: 'failed',
+    reason,
+    updatedAtSec: nowSec,
+    finishedAtSec: nowSec,
+    ...(readUnits === undefined ? {} : { readUnits }),
+  };
+}
+
+/**
+ * The status a client should see: a job `running` for longer than any run can last (or `pending`
+ * that long: its launch was lost) has a dead runner, and is reported failed.
+ */
+export function effectiveJob(job: ExportJob, nowSec: number, maxRunSec: number): ExportJob {
+  if (isFinal(job.status)) return job;
+  const since = job.status === 'running' ? (job.startedAtSec ?? job.updatedAtSec) : job.createdAtSec;
+  if (nowSec - since <= maxRunSec) return job;
+  return failed(
+    job,
+    job.status === 'running'
+      ? `the export job stopped without finishing (it ran past ${maxRunSec} s or crashed); request the export again`
+      : `the export job never started within ${maxRunSec} s; request the export again`,
+    job.updatedAtSec,
+  );
+}
+
+/** The JSON a client gets for a job (GET, and the 202 of POST). Times are unix seconds. */
+export interface ExportJobView {
+  id: string;
+  cluster: ClusterId;
+  status: ExportStatus;
+  reason?: string;
+  start_ts: number;
+  end_ts: number;
+  filters: ExportFilters;
+  created_at: number;
+  updated_at: number;
+  started_at?: number;
+  finished_at?: number;
+  attempts: number;
+  key?: string;
+  url?: string;
+  url_expires_at?: number;
+  counts?: ExportCounts;
+  read_units?: number;
+}
+
+export function jobView(job: ExportJob, signed?: { url: string; expiresAtSec: number }): ExportJobView {
+  const view: ExportJobView = {
+    id: job.id,
+    cluster: job.cluster,
+    status: job.status,
+    start_ts: job.window.startTs,
+    end_ts: job.window.endTs,
+    filters: job.filters,
+    created_at: job.createdAtSec,
+    updated_at: job.updatedAtSec,
+    attempts: job.attempts,
+  };
+  if (job.reason !== undefined) view.reason = job.reason;
+  if (job.startedAtSec !== undefined) view.started_at = job.startedAtSec;
+  if (job.finishedAtSec !== undefined) view.finished_at = job.finishedAtSec;
+  if (job.status === 'succeeded') {
+    if (job.key !== undefined) view.key = job.key;
+    if (signed) {
+      view.url = signed.url;
+      view.url_expires_at = signed.expiresAtSec;
+    }
+    if (job.counts) view.counts = job.counts;
+  }
+  if (job.readUnits !== undefined) view.read_units = job.readUnits;
+  return view;
+}

@@ -1,0 +1,237 @@
+/**
+ * The export job: store reads → the trace core's assembly → msgpack → the export object store,
+ * with the job record moved along. Pure orchestration over ports; the clock is injected.
+ *
+ * Reads, in the order the assembler wants them (lib/trace/assemble.ts):
+ * - the retention horizon: a window starting before it would lack changes that expired;
+ * - the config in force at the window's last second (the kinds the trace declares);
+ * - the lifecycles overlapping the window;
+ * - the live set at the start (the store reads its newest usable checkpoint plus the changes
+ *   after it, so this scales with the objects alive then and the changes since the checkpoint,
+ *   not with the history before it), refused when the store says it is incomplete;
+ * - the window's changes, streamed page by page.
+ * Memory: the start state and the window's exported objects (the assembler's), then the encoded
+ * trace — never the history before the window.
+ *
+ * After a successful export the job also leaves a checkpoint of the current live set when the
+ * newest one is older than `checkpointEverySec`, so later exports (whose windows start after
+ * now) read from it; a scheduled run of the job function does the same for quiet clusters.
+ */
+import { SktraceError } from '../errors.ts';
+import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
+import { TraceAssembler } from '../trace/assemble.ts';
+import { encodeTrace } from '../trace/codec.ts';
+import { type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
+import type { Trace, TraceWindow } from '../trace/model.ts';
+import { WindowExpiredError } from './errors.ts';
+import {
+  CLAIMABLE,
+  claimed,
+  type ExportCounts,
+  type ExportJob,
+  exportKey,
+  failed,
+  isFinal,
+  type JobRef,
+  MAX_ATTEMPTS,
+  succeeded,
+} from './job.ts';
+import type { ExportJobStore, ExportObjectStore } from './ports.ts';
+import type { ExportRequest } from './request.ts';
+
+export interface JobLog {
+  info(message: string, data: Record<string, unknown>): void;
+  warn(message: string, data: Record<string, unknown>): void;
+  error(message: string, data: Record<string, unknown>): void;
+}
+
+export interface ExportJobDeps {
+  jobs: ExportJobStore;
+  reader: TraceReader;
+  objects: ExportObjectStore;
+  /** When given, a checkpoint is left after an export if the newest is older than checkpointEverySec. */
+  checkpointer?: Checkpointer;
+  checkpointEverySec?: number;
+  /** Wall clock, unix seconds. */
+  nowSec: () => number;
+  log: JobLog;
+}
+
+/** One checkpoint per time bucket of the event index (an hour): replay after it stays within one bucket or two. */
+export const DEFAULT_CHECKPOINT_EVERY_SEC = 3600;
+
+/**
+ * Refuses a window whose start lies before the retention horizon: changes between the start and
+ * the horizon may have expired. A window starting before the cluster's first change is fine
+ * (nothing existed to expire) as long as nothing has expired since.
+ */
+export function checkWindowRetained(horizon: RetentionHorizon, window: TraceWindow): void {
+  const { firstTs, horizonTs } = horizon;
+  if (firstTs === undefined || horizonTs === undefined || horizonTs <= firstTs) return;
+  if (window.startTs < horizonTs) {
+    throw new WindowExpiredError(
+      `start_ts ${window.startTs} is before the retention horizon ${horizonTs}: history before it has expired, so the trace's start state would be incomplete; export a window starting at or after ${horizonTs}`,
+      { startTs: window.startTs, horizonTs },
+    );
+  }
+}
+
+/** The config in force at the window's last second; none posted yet means no tracked kinds. */
+async function configFor(
+  reader: TraceReader,
+  cluster: ClusterId,
+  window: TraceWindow,
+  meter: ReadMeter,
+): Promise<TracerConfig> {
+  const stored = await reader.configAt(cluster, window.endTs - 1, meter);
+  return stored ? tracerConfigFromDoc(stored.config) : { trackedObjects: new Map() };
+}
+
+/** Reads the window from the store and assembles its trace. */
+export async function assembleExport(
+  reader: TraceReader,
+  cluster: ClusterId,
+  request: ExportRequest,
+  meter: ReadMeter,
+): Promise<Trace> {
+  const { window, filters } = request;
+  const horizon = await reader.retentionHorizon(cluster, meter);
+  checkWindowRetained(horizon, window);
+  const config = await configFor(reader, cluster, window, meter);
+  const assembler = new TraceAssembler({ window, filters, config });
+  // All of them, not only those overlapping the window: a bare pod that finished before the start
+  // leaves the start state, and only its earlier lifecycles say it finished (lib/trace/assemble.ts).
+  // The store reads every lifecycle item either way (they are keyed by owner, not time).
+  for await (const l of reader.lifecycles(cluster, undefined, meter)) {
+    assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
+  }
+  const { firstTs } = horizon;
+  // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
+  // changes in a window that ends before it.
+  if (firstTs !== undefined && window.startTs > firstTs) {
+    const live = await reader.liveAt(cluster, window.startTs, meter);
+    if (!live.complete) {
+      throw new WindowExpiredError(
+        `the objects alive at start_ts ${window.startTs} cannot all be known: the history they are rebuilt from has expired (retention) and no checkpoint covers it; export a later window`,
+        {
+          startTs: window.startTs,
+          ...(live.checkpointTs === undefined ? {} : { checkpointTs: live.checkpointTs }),
+        },
+      );
+    }
+    for (const change of live.objects) assembler.addStartObject(change);
+  }
+  if (firstTs !== undefined && window.endTs > firstTs) {
+    const fromTs = Math.max(window.startTs, firstTs);
+    for await (const change of reader.changesBetween(cluster, fromTs, window.endTs, meter)) {
+      assembler.addChange(change);
+    }
+  }
+  return assembler.finish();
+}
+
+export function countsOf(trace: Trace, bytes: number): ExportCounts {
+  let objects = 0;
+  for (const byName of trace.index.values()) objects += byName.size;
+  return { events: trace.events.length, objects, bytes };
+}
+
+/** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
+export function failureReason(err: unknown): string {
+  if (err instanceof SktraceError) {
+    if (err.code === 'window_expired' || err.code === 'tracer_config') return err.message;
+    if (err.code === 'store_throttled' || err.code === 'store_unavailable') {
+      return 'the store was busy or unavailable while reading the window; request the export again';
+    }
+    return `internal error (${err.code}) while exporting; see the export job's logs`;
+  }
+  return "internal error while exporting; see the export job's logs";
+}
+
+/**
+ * Runs one export job to its end. Safe to invoke more than once for a job (Lambda retries async
+ * invocations): a final job is left alone, a claimed one is taken over up to MAX_ATTEMPTS runs.
+ * Resolves with the job as stored at the end, or undefined when there is no such job.
+ */
+export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<ExportJob | undefined> {
+  const { jobs, log } = deps;
+  const job = await jobs.get(ref.cluster, ref.id);
+  if (!job) {
+    log.warn('export job not found', { ...ref });
+    return undefined;
+  }
+  if (isFinal(job.status)) {
+    log.info('export job already finished', { ...ref, status: job.status });
+    return job;
+  }
+  if (job.attempts >= MAX_ATTEMPTS) {
+    const gaveUp = failed(
+      job,
+      `the export job failed ${job.attempts} times without finishing; request the export again`,
+      deps.nowSec(),
+    );
+    await jobs.replace(gaveUp, CLAIMABLE);
+    return gaveUp;
+  }
+  const running = claimed(job, deps.nowSec());
+  if (!(await jobs.replace(running, CLAIMABLE))) {
+    log.info('export job claimed or finished elsewhere', { ...ref });
+    return jobs.get(ref.cluster, ref.id);
+  }
+
+  const meter: ReadMeter = { readUnits: 0 };
+  let done: ExportJob;
+  try {
+    const trace = await assembleExport(deps.reader, ref.cluster, running, meter);
+    const bytes = encodeTrace(trace);
+    const key = exportKey(ref.cluster, ref.id);
+    await deps.objects.put(key, bytes);
+    const counts = countsOf(trace, bytes.length);
+    done = succeeded(running, { key, counts, readUnits: meter.readUnits }, deps.nowSec());
+    log.info('export succeeded', { ...ref, ...counts, readUnits: meter.readUnits, window: running.window });
+  } catch (err) {
+    done = failed(running, failureReason(err), deps.nowSec(), meter.readUnits);
+    const data = { ...ref, readUnits: meter.readUnits, error: errorData(err) };
+    if (err instanceof SktraceError && err.code === 'window_expired') log.warn('export refused', data);
+    else log.error('export failed', data);
+  }
+  if (!(await jobs.replace(done, ['running']))) {
+    // Another run took the job over meanwhile (this one was presumed dead); its outcome stands.
+    log.warn('export job finished elsewhere; dropping this outcome', { ...ref, status: done.status });
+    return jobs.get(ref.cluster, ref.id);
+  }
+  if (done.status === 'succeeded' && deps.checkpointer) {
+    await maybeCheckpoint(deps.checkpointer, ref.cluster, deps, log);
+  }
+  return done;
+}
+
+/** Writes a checkpoint of the cluster's live set unless a recent one exists. Never throws. */
+export async function maybeCheckpoint(
+  checkpointer: Checkpointer,
+  cluster: ClusterId,
+  deps: { nowSec: () => number; checkpointEverySec?: number },
+  log: JobLog,
+): Promise<boolean> {
+  const nowSec = deps.nowSec();
+  const every = deps.checkpointEverySec ?? DEFAULT_CHECKPOINT_EVERY_SEC;
+  try {
+    const latest = await checkpointer.latestCheckpointAtOrBefore(cluster, nowSec);
+    if (latest && nowSec - latest.validFromTs < every) return false;
+    const info = await checkpointer.writeCheckpoint(cluster, { nowSec });
+    log.info('checkpoint written', { cluster, validFromTs: info.validFromTs, objects: info.objects });
+    return true;
+  } catch (err) {
+    // A missing checkpoint only makes later exports read more; it never makes them wrong.
+    log.warn('checkpoint failed', { cluster, error: errorData(err) });
+    return false;
+  }
+}
+
+function errorData(err: unknown): Record<string, unknown> {
+  if (err instanceof SktraceError) {
+    return { code: err.code, message: err.message, context: err.context, stack: err.stack };
+  }
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { message: String(err) };
+}

@@ -1,0 +1,32 @@
+/**
+ * What the export API and job need besides the trace store's read port (lib/store/ports.ts):
+ * a place for job records, a place for the traces with signed URLs, and a way to start a job
+ * asynchronously. Adapters: lib/aws/dynamo-export-jobs.ts, lib/aws/s3-exports.ts,
+ * lib/aws/lambda-launcher.ts (AWS) and lib/local/job-runner.ts (in-process, `sktrace serve`).
+ */
+import type { ClusterId } from '../store/ports.ts';
+import type { ExportJob, ExportStatus, JobRef } from './job.ts';
+
+export interface ExportJobStore {
+  /** Stores a new job; throws if a job with that id exists (ids are random: a clash is a bug). */
+  create(job: ExportJob): Promise<void>;
+  /** The job of that id under that cluster: another cluster's job is never found. */
+  get(cluster: ClusterId, id: string): Promise<ExportJob | undefined>;
+  /**
+   * Replaces the job by `next` only if its stored status is one of `from` (a conditional write):
+   * false when it was not, so two runners never both move a job on.
+   */
+  replace(next: ExportJob, from: readonly ExportStatus[]): Promise<boolean>;
+}
+
+export interface ExportObjectStore {
+  /** Stores the trace under `key` (overwriting: a retried job writes the same key). */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** A URL granting GET of that one key for `ttlSec` seconds, to anyone holding it. */
+  presign(key: string, ttlSec: number): Promise<string>;
+}
+
+/** Starts the job runner for a job without waiting for it. */
+export interface JobLauncher {
+  launch(ref: JobRef): Promise<void>;
+}

@@ -1,0 +1,214 @@
+/**
+ * The local stack (`sktrace serve`): one process running dynalite and s3rver (lib/local/aws-servers.ts),
+ * the very handlers Lambda runs (ingest, exports) with their real dependencies pointed at those
+ * servers, behind the API Gateway emulation of lib/local/gateway.ts, and export jobs run in-process
+ * (lib/local/job-runner.ts) instead of through Lambda's asynchronous invocation.
+ *
+ * Auth: a local token valid for every cluster (AuthPolicy.globalTokenHashes) — given with
+ * `token`, else the one kept in `<dataDir>/token` (mode 0600) from an earlier run, else a new one;
+ * tokens made with `sktrace token create --endpoint-url <dynamodb endpoint> --table sktrace` work
+ * too, per cluster. It binds 127.0.0.1 unless told otherwise.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
+import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
+import { generateToken, hashToken, isWellFormedToken } from '../auth/token.ts';
+import { DynamoExportJobStore } from '../aws/dynamo-export-jobs.ts';
+import { DynamoTokenStore } from '../aws/dynamo-token-store.ts';
+import { DynamoTraceStore } from '../aws/dynamo-trace-store.ts';
+import { S3BlobStore } from '../aws/s3-blob-store.ts';
+import { S3ExportObjects } from '../aws/s3-exports.ts';
+import { SktraceError } from '../errors.ts';
+import type { ExportJobDeps } from '../export/pipeline.ts';
+import { connectHost, type LocalAwsServers, startLocalAwsServers } from './aws-servers.ts';
+import { createGateway } from './gateway.ts';
+import { InProcessJobLauncher } from './job-runner.ts';
+
+export const LOCAL_TABLE = 'sktrace';
+export const LOCAL_BUCKET = 'sktrace';
+export const DEFAULT_PORT = 7777;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export type LocalLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+
+export interface LocalStackOptions {
+  /** Default 7777; 0 picks a free port (see `LocalStack.port`). */
+  port?: number;
+  host?: string;
+  /** Where data persists across restarts; in memory when absent. */
+  dataDir?: string;
+  /** The local token (valid for every cluster); see the module comment for the default. */
+  token?: string;
+  /** Lifetime of presigned export URLs (default 3600 s). */
+  urlTtlSec?: number;
+  /** History retention of the store (default 14 days). */
+  retentionDays?: number;
+  logLevel?: LocalLogLevel;
+}
+
+export interface LocalStack {
+  url: string;
+  host: string;
+  port: number;
+  dataDir?: string;
+  token: string;
+  /** Where the token came from. */
+  tokenSource: 'option' | 'data-dir' | 'generated';
+  endpoints: { dynamo: string; s3: string };
+  tableName: string;
+  bucket: string;
+  /** The store behind the API (tests read it directly). */
+  store: DynamoTraceStore;
+  /** Waits for export jobs in flight. */
+  drainJobs(): Promise<void>;
+  /** Stops accepting requests, lets running jobs finish, closes the servers. */
+  close(): Promise<void>;
+}
+
+async function resolveToken(
+  options: LocalStackOptions,
+): Promise<{ token: string; source: LocalStack['tokenSource'] }> {
+  if (options.token !== undefined) {
+    if (!isWellFormedToken(options.token)) {
+      throw new SktraceError(
+        'usage',
+        '--token must look like skt_ followed by 43 base64url characters (e.g. from `sktrace serve` or `sktrace token create`)',
+      );
+    }
+    return { token: options.token, source: 'option' };
+  }
+  if (options.dataDir !== undefined) {
+    const path = join(options.dataDir, 'token');
+    try {
+      const kept = (await readFile(path, 'utf8')).trim();
+      if (isWellFormedToken(kept)) return { token: kept, source: 'data-dir' };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const { token } = generateToken(randomBytes);
+    await writeFile(path, `${token}\n`, { mode: 0o600 });
+    return { token, source: 'generated' };
+  }
+  return { token: generateToken(randomBytes).token, source: 'generated' };
+}
+
+function healthz(req: IncomingMessage, res: ServerResponse): boolean {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path !== '/healthz') return false;
+  req.resume();
+  const body = JSON.stringify({ status: 'ok' });
+  res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+  return true;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? DEFAULT_PORT;
+  const { dataDir } = options;
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  const { token, source } = await resolveToken(options);
+
+  const aws: LocalAwsServers = await startLocalAwsServers({
+    host,
+    tableName: LOCAL_TABLE,
+    bucket: LOCAL_BUCKET,
+    ...(dataDir !== undefined ? { dataDir } : {}),
+  });
+  try {
+    const logger = new Logger({ serviceName: 'sktrace-serve', logLevel: options.logLevel ?? 'WARN' });
+    const blobs = new S3BlobStore(aws.s3, LOCAL_BUCKET);
+    const store = new DynamoTraceStore({
+      dynamo: aws.dynamo,
+      tableName: LOCAL_TABLE,
+      blobs,
+      ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
+    });
+    const tokens = new DynamoTokenStore({ client: aws.dynamo, tableName: LOCAL_TABLE });
+    const jobs = new DynamoExportJobStore({ client: aws.dynamo, tableName: LOCAL_TABLE });
+    const objects = new S3ExportObjects({ s3: aws.s3, bucket: LOCAL_BUCKET });
+    const auth = { mode: 'bearer' as const, globalTokenHashes: [hashToken(token)] };
+    const jobDeps: ExportJobDeps = {
+      jobs,
+      reader: store,
+      checkpointer: store,
+      objects,
+      nowSec: () => Math.floor(Date.now() / 1000),
+      log: logger,
+    };
+    const launcher = new InProcessJobLauncher(jobDeps);
+    const exportsDeps = {
+      jobs,
+      objects,
+      launcher,
+      tokens,
+      reader: store,
+      logger,
+      clock: Date.now,
+      auth,
+      ...(options.urlTtlSec !== undefined ? { urlTtlSec: options.urlTtlSec } : {}),
+    };
+    const gateway: Server = createGateway({
+      routes: [
+        {
+          routeKey: 'POST /v1/clusters/{cluster}/events',
+          handler: makeIngestHandler({ writer: store, tokens, logger, clock: Date.now, auth }),
+          functionName: 'sktrace-ingest',
+        },
+        {
+          routeKey: EXPORT_ROUTES.create,
+          handler: makeCreateHandler(exportsDeps),
+          functionName: 'sktrace-exports',
+        },
+        {
+          routeKey: EXPORT_ROUTES.status,
+          handler: makeStatusHandler(exportsDeps),
+          functionName: 'sktrace-exports',
+        },
+      ],
+      intercept: healthz,
+    });
+    await new Promise<void>((resolve, reject) => {
+      gateway.once('error', reject);
+      gateway.listen(port, host, () => resolve());
+    });
+    const actualPort = (gateway.address() as AddressInfo).port;
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${connectHost(host)}:${actualPort}`,
+      host,
+      port: actualPort,
+      ...(dataDir !== undefined ? { dataDir } : {}),
+      token,
+      tokenSource: source,
+      endpoints: aws.endpoints,
+      tableName: LOCAL_TABLE,
+      bucket: LOCAL_BUCKET,
+      store,
+      drainJobs: () => launcher.idle(),
+      close() {
+        closing ??= (async () => {
+          const stopped = new Promise<void>((resolve) => gateway.close(() => resolve()));
+          gateway.closeIdleConnections();
+          await launcher.drain();
+          gateway.closeAllConnections();
+          await stopped;
+          await aws.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await aws.close();
+    throw err;
+  }
+}

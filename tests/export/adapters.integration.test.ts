@@ -1,0 +1,101 @@
+/**
+ * The export's AWS adapters on the wire: S3ExportObjects against s3rver (single PUT and multipart,
+ * presigned GET of exactly one key), LambdaJobLauncher against a scripted Lambda Invoke endpoint
+ * (the request Lambda's API receives: InvocationType Event, the job reference as payload).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { LambdaJobLauncher, makeLambdaClient } from '../../lib/aws/lambda-launcher.ts';
+import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
+import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+
+describe('S3ExportObjects (s3rver)', () => {
+  let aws: LocalAws;
+  before(async () => {
+    aws = await startLocalAws();
+  });
+  after(async () => {
+    await aws.close();
+  });
+
+  for (const [name, size] of [
+    ['a single PUT', 1000],
+    ['a multipart upload', 11 * 1024 * 1024 + 17],
+  ] as const) {
+    it(`stores a trace with ${name} and hands it out through a presigned URL`, async () => {
+      const objects = new S3ExportObjects({
+        s3: aws.s3,
+        bucket: aws.bucket,
+        multipartThresholdBytes: 5 * 1024 * 1024,
+        partBytes: 5 * 1024 * 1024,
+      });
+      const bytes = randomBytes(size);
+      const key = `exports/prod/${name.replace(/ /g, '-')}.sktrace`;
+      await objects.put(key, bytes);
+      const url = await objects.presign(key, 300);
+      const parsed = new URL(url);
+      assert.equal(parsed.pathname, `/${aws.bucket}/${key}`);
+      assert.equal(parsed.searchParams.get('X-Amz-Expires'), '300');
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-disposition'), `attachment; filename="${key.split('/').at(-1)}"`);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+    });
+  }
+
+  it('caps a presign lifetime at SigV4’s 7 days', async () => {
+    const objects = new S3ExportObjects({ s3: aws.s3, bucket: aws.bucket });
+    const url = await objects.presign('exports/prod/x.sktrace', 30 * 86_400);
+    assert.equal(new URL(url).searchParams.get('X-Amz-Expires'), String(7 * 86_400));
+  });
+});
+
+describe('LambdaJobLauncher', () => {
+  it('invokes the job function asynchronously (InvocationType Event) with the job reference', async () => {
+    const seen: { req: IncomingMessage; body: string }[] = [];
+    let status = 202;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        seen.push({ req, body });
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status === 202 ? '' : JSON.stringify({ Type: 'Service', message: 'boom' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lambda = makeLambdaClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
+      retry: { maxAttempts: 1 },
+    });
+    try {
+      const launcher = new LambdaJobLauncher({ lambda, functionName: 'sktrace-export-job' });
+      await launcher.launch({ cluster: 'prod', id: 'abc' });
+      const { req, body } = seen[0]!;
+      assert.equal(req.method, 'POST');
+      assert.equal(req.url, '/2015-03-31/functions/sktrace-export-job/invocations');
+      assert.equal(req.headers['x-amz-invocation-type'], 'Event');
+      assert.deepEqual(JSON.parse(body), { kind: 'export', cluster: 'prod', id: 'abc' });
+      assert.match(String(req.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDTEST\//);
+
+      status = 500;
+      await assert.rejects(
+        launcher.launch({ cluster: 'prod', id: 'def' }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'store_unavailable');
+          assert.match(err.message, /Lambda Invoke \(Event\) of sktrace-export-job/);
+          return true;
+        },
+      );
+    } finally {
+      lambda.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * In-memory stand-ins for the export's ports, for tests of the job's logic only (claims, outcomes,
+ * reasons, what is read in which order). The real adapters are tested against dynalite and s3rver
+ * in tests/export/*.integration.test.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { ExportJob, ExportStatus } from '../../lib/export/job.ts';
+import type { JobLog } from '../../lib/export/pipeline.ts';
+import type { ExportJobStore, ExportObjectStore } from '../../lib/export/ports.ts';
+import type {
+  Checkpointer,
+  CheckpointInfo,
+  ClusterId,
+  LiveSet,
+  ReadMeter,
+  RetentionHorizon,
+  StoredConfig,
+  StoredOwnerLifecycles,
+  TraceReader,
+} from '../../lib/store/ports.ts';
+import { refOf } from '../../lib/trace/gvk.ts';
+import type { ObjectChange, TraceConfigDoc, TraceWindow } from '../../lib/trace/model.ts';
+import { objKey } from '../../lib/trace/model.ts';
+
+export class MemoryJobStore implements ExportJobStore {
+  readonly jobs = new Map<string, ExportJob>();
+  /** Called before each replace (tests interleave another runner there). */
+  beforeReplace: (next: ExportJob) => void = () => {};
+
+  async create(job: ExportJob): Promise<void> {
+    const key = `${job.cluster} ${job.id}`;
+    if (this.jobs.has(key)) throw new Error('exists');
+    this.jobs.set(key, structuredClone(job));
+  }
+  async get(cluster: ClusterId, id: string): Promise<ExportJob | undefined> {
+    const job = this.jobs.get(`${cluster} ${id}`);
+    return job && structuredClone(job);
+  }
+  async replace(next: ExportJob, from: readonly ExportStatus[]): Promise<boolean> {
+    this.beforeReplace(next);
+    const key = `${next.cluster} ${next.id}`;
+    const stored = this.jobs.get(key);
+    if (!stored || !from.includes(stored.status)) return false;
+    this.jobs.set(key, structuredClone(next));
+    return true;
+  }
+}
+
+export class MemoryObjects implements ExportObjectStore {
+  readonly objects = new Map<string, Uint8Array>();
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    this.objects.set(key, bytes);
+  }
+  async presign(key: string, ttlSec: number): Promise<string> {
+    return `memory://${key}?ttl=${ttlSec}`;
+  }
+}
+
+/** A TraceReader over a ts-ordered history, with the store's rules for the live set (no dedupe needed here). */
+export class HistoryReader implements TraceReader {
+  readonly calls: string[] = [];
+  horizon: RetentionHorizon | undefined;
+  liveComplete = true;
+  failWith: Error | undefined;
+
+  readonly history: ObjectChange[];
+  readonly config: TraceConfigDoc | undefined;
+  readonly stored: StoredOwnerLifecycles[];
+
+  constructor(
+    history: ObjectChange[],
+    config: TraceConfigDoc | undefined,
+    stored: StoredOwnerLifecycles[] = [],
+  ) {
+    this.history = history;
+    this.config = config;
+    this.stored = stored;
+  }
+
+  async *changesBetween(
+    _c: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter?: ReadMeter,
+  ): AsyncIterable<ObjectChange> {
+    this.calls.push(`changesBetween ${fromTs} ${toTs}`);
+    if (this.failWith) throw this.failWith;
+    for (const c of this.history) {
+      if (c.ts >= fromTs && c.ts < toTs) {
+        if (meter) meter.readUnits += 1;
+        yield c;
+      }
+    }
+  }
+  async liveAt(_c: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet> {
+    this.calls.push(`liveAt ${atTs}`);
+    const live = new Map<string, ObjectChange>();
+    for (const c of this.history) {
+      if (c.ts >= atTs) break;
+      if (meter) meter.readUnits += 1;
+      const key = objKey(refOf(c.object));
+      if (c.type === 'applied') live.set(key, c);
+      else live.delete(key);
+    }
+    return { atTs, objects: [...live.values()], complete: this.liveComplete };
+  }
+  async *lifecycles(_c: ClusterId, window?: TraceWindow): AsyncIterable<StoredOwnerLifecycles> {
+    this.calls.push(`lifecycles ${window ? `${window.startTs} ${window.endTs}` : 'all'}`);
+    yield* this.stored;
+  }
+  async configAt(_c: ClusterId, atTs: number): Promise<StoredConfig | undefined> {
+    this.calls.push(`configAt ${atTs}`);
+    return this.config && { ts: 0, config: this.config };
+  }
+  async retentionHorizon(): Promise<RetentionHorizon> {
+    this.calls.push('retentionHorizon');
+    const first = this.history[0]?.ts;
+    return this.horizon ?? (first === undefined ? {} : { firstTs: first, horizonTs: first });
+  }
+}
+
+export class RecordingCheckpointer implements Checkpointer {
+  readonly written: number[] = [];
+  latest: CheckpointInfo | undefined;
+  async writeCheckpoint(cluster: ClusterId, options: { nowSec: number }): Promise<CheckpointInfo> {
+    this.written.push(options.nowSec);
+    this.latest = {
+      cluster,
+      validFromTs: options.nowSec,
+      replayFromTs: options.nowSec - 1500,
+      objects: 0,
+      blobKey: 'b',
+    };
+    return this.latest;
+  }
+  async latestCheckpointAtOrBefore(): Promise<CheckpointInfo | undefined> {
+    return this.latest;
+  }
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export function recordingLog(): JobLog & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    info: (message, data) => lines.push({ level: 'info', message, data }),
+    warn: (message, data) => lines.push({ level: 'warn', message, data }),
+    error: (message, data) => lines.push({ level: 'error', message, data }),
+  };
+}
+
+export function silentLogger(): Logger {
+  return new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+}
+
+export function deployment(
+  name: string,
+  replicas: number,
+  extra: { namespace?: string; labels?: Record<string, string> } = {},
+) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name,
+      namespace: extra.namespace ?? 'shop',
+      ...(extra.labels ? { labels: extra.labels } : {}),
+    },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { spec: { containers: [{ name: 'c', image: 'nginx' }] } },
+    },
+  };
+}
+
+export const DEPLOYMENT_CONFIG: TraceConfigDoc = { trackedObjects: { 'apps/v1.Deployment': {} } };
