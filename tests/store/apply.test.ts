@@ -189,6 +189,15 @@ describe('what a batch records', () => {
     });
   });
 
+  test('empty and pre-history ranges read nothing instead of failing', async () => {
+    const { store } = await freshStore();
+    await store.applyBatch('c1', { changes: [applied(100, obj(D, 'a/x', { v: 1 }))] }, { nowSec: NOW });
+    assert.deepEqual(await collect(store.changesBetween('c1', 150, 150)), []);
+    assert.deepEqual(await collect(store.changesBetween('c1', 10, 100)), [], 'ends at the first change');
+    assert.equal((await collect(store.changesBetween('c1', 100, 101))).length, 1);
+    assert.deepEqual((await store.liveAt('c1', 100)).objects, []);
+  });
+
   test('same nsName in two kinds never collides', async () => {
     const { store } = await freshStore();
     await store.applyBatch(

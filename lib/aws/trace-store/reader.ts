@@ -63,6 +63,8 @@ export class TraceReaderCore {
     const { firstTs } = await readHorizon(this.#ctx, cluster, meter);
     if (firstTs === undefined) return;
     const from = Math.max(fromTs, firstTs);
+    // An empty range would make `BETWEEN :lo AND :hi` invalid (lo > hi is a ValidationException).
+    if (from >= toTs) return;
     const { shards } = this.#ctx.settings;
     const nowSec = this.#ctx.nowSec();
     for (let bucket = bucketOf(from); bucket < toTs; bucket += BUCKET_SEC) {
