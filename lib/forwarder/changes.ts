@@ -1,0 +1,187 @@
+/**
+ * From watcher outputs of one tracked kind to wire changes (lib/ingest/wire.ts):
+ *
+ * - every change is stamped on receipt: `ts` in unix seconds and a `seq` that only grows within
+ *   the process (the store keeps the highest seq of a second);
+ * - objects are sanitised (lib/trace/sanitize.ts) and their spec hashed; an update whose spec
+ *   hash equals the last one sent for that kind+name never leaves the cluster (status churn,
+ *   label edits): the hashes are the only per-object state kept, no bodies;
+ * - a list sends every listed object (the store dedupes) and then relist pages covering the
+ *   whole nsName space of the kind, built from the listed names: the store deletes exactly the
+ *   objects of this kind that vanished while it was not watched;
+ * - objects with owners are left out for `skipOwned` kinds (SimKube's tracer does the same), in
+ *   applied changes, deletions and relist pages alike;
+ * - applied changes carry the owner chain resolved through the API (owners.ts). When the API
+ *   cannot answer, the change goes without it: the store then falls back to the object's own
+ *   ownerReferences (one level), which is what `owners` omitted means.
+ *
+ * State is updated only once delivery took the change: when delivery gives up (queue full for
+ * too long) the handler returns false, and the kind relists later.
+ */
+import type { AppliedChange, Change, DeletedChange, RelistChange, WireOwner } from '../ingest/wire.ts';
+import type { TrackedKind } from '../trace/config.ts';
+import { nsNameOf } from '../trace/gvk.ts';
+import { specHash } from '../trace/hash.ts';
+import type { KubeObject, NsName } from '../trace/model.ts';
+import { sanitizeObject } from '../trace/sanitize.ts';
+import type { Logger } from './log.ts';
+import type { ForwarderMetrics } from './metrics.ts';
+import type { OwnerChains } from './owners.ts';
+import { validRefs } from './owners.ts';
+import { relistPages } from './relist.ts';
+import type { WatcherOutput } from './watcher.ts';
+
+/** Queues changes together; false when delivery gave up (nothing of them was queued). */
+export type ChangeSink = (changes: Change[]) => Promise<boolean>;
+
+export interface Stamp {
+  ts: number;
+  seq: number;
+}
+
+/**
+ * `ts` and `seq` on receipt. `seq` starts from the clock in microseconds and then only grows, so
+ * a restarted forwarder's changes still order after the previous process's within one second
+ * (unless that one ran more than 1000 changes per millisecond ahead of the clock).
+ */
+export class Stamper {
+  readonly #nowMs: () => number;
+  #lastSeq = 0;
+
+  constructor(nowMs: () => number) {
+    this.#nowMs = nowMs;
+  }
+
+  next(): Stamp {
+    const nowMs = this.#nowMs();
+    const seq = Math.max(this.#lastSeq + 1, Math.floor(nowMs) * 1000);
+    this.#lastSeq = seq;
+    return { ts: Math.floor(nowMs / 1000), seq };
+  }
+}
+
+export interface ChangeContext {
+  stamper: Stamper;
+  sink: ChangeSink;
+  owners: OwnerChains;
+  metrics: ForwarderMetrics;
+  log: Logger;
+  /** Names per relist page. */
+  relistPageSize: number;
+}
+
+export function hasOwners(obj: KubeObject): boolean {
+  return validRefs(obj).length > 0;
+}
+
+/**
+ * The owner chain of `obj` for its applied change: undefined when it has no owners (nothing to
+ * say) or when the API could not resolve it (logged; the store falls back to ownerReferences).
+ */
+export async function ownersForChange(obj: KubeObject, ctx: ChangeContext): Promise<WireOwner[] | undefined> {
+  if (!hasOwners(obj)) return undefined;
+  try {
+    return await ctx.owners.chainOf(obj);
+  } catch (err) {
+    ctx.log.warn('could not resolve an owner chain; sending the change with its ownerReferences only', {
+      gvk: `${obj.apiVersion}.${obj.kind}`,
+      nsName: nsNameOf(obj),
+      error: err,
+    });
+    return undefined;
+  }
+}
+
+/** The change pipeline of one tracked kind. */
+export class KindChanges {
+  readonly kind: TrackedKind;
+  readonly #ctx: ChangeContext;
+  /** nsName → spec hash of the last applied change queued: the only per-object state. */
+  #hashes = new Map<NsName, bigint>();
+
+  constructor(kind: TrackedKind, ctx: ChangeContext) {
+    this.kind = kind;
+    this.#ctx = ctx;
+  }
+
+  /** Objects whose spec hash is held. */
+  get size(): number {
+    return this.#hashes.size;
+  }
+
+  /** Handles one watcher output; false when delivery gave up (the kind must relist). */
+  async handle(output: WatcherOutput): Promise<boolean> {
+    switch (output.type) {
+      case 'applied':
+        return this.#applied(output.object, output.listed);
+      case 'deleted':
+        return this.#deleted(output.object);
+      case 'relisted':
+        return this.#relisted(output.nsNames);
+      default:
+        return true;
+    }
+  }
+
+  async #applied(obj: KubeObject, listed: boolean): Promise<boolean> {
+    const gvk = this.kind.gvk;
+    const { ts, seq } = this.#ctx.stamper.next();
+    if (this.kind.skipOwned && hasOwners(obj)) {
+      this.#ctx.metrics.skippedOwned.inc({ gvk });
+      return true;
+    }
+    const object = sanitizeObject(obj);
+    const hash = specHash(object.spec);
+    const nsName = nsNameOf(obj);
+    // A list sends every object: the store dedupes, and it may have missed the last change.
+    if (!listed && this.#hashes.get(nsName) === hash) {
+      this.#ctx.metrics.deduplicated.inc({ gvk });
+      return true;
+    }
+    const change: AppliedChange = { type: 'applied', ts, seq, object };
+    const owners = await ownersForChange(obj, this.#ctx);
+    if (owners !== undefined && owners.length > 0) change.owners = owners;
+    if (!(await this.#ctx.sink([change]))) return false;
+    this.#hashes.set(nsName, hash);
+    this.#ctx.metrics.changesQueued.inc({ gvk, type: 'applied' });
+    this.#ctx.metrics.trackedObjects.set({ gvk }, this.#hashes.size);
+    return true;
+  }
+
+  async #deleted(obj: KubeObject): Promise<boolean> {
+    const gvk = this.kind.gvk;
+    const { ts, seq } = this.#ctx.stamper.next();
+    if (this.kind.skipOwned && hasOwners(obj)) {
+      this.#ctx.metrics.skippedOwned.inc({ gvk });
+      return true;
+    }
+    const change: DeletedChange = { type: 'deleted', ts, seq, object: sanitizeObject(obj) };
+    if (!(await this.#ctx.sink([change]))) return false;
+    this.#hashes.delete(nsNameOf(obj));
+    this.#ctx.metrics.changesQueued.inc({ gvk, type: 'deleted' });
+    this.#ctx.metrics.trackedObjects.set({ gvk }, this.#hashes.size);
+    return true;
+  }
+
+  async #relisted(nsNames: NsName[]): Promise<boolean> {
+    const gvk = this.kind.gvk;
+    const { ts } = this.#ctx.stamper.next();
+    // Every listed object that was queued has its hash: skipped (owned) objects are not live in
+    // the store, so they stay out of the pages too.
+    const live = nsNames.filter((n) => this.#hashes.has(n));
+    const pages: RelistChange[] = relistPages(gvk, live, this.#ctx.relistPageSize).map((p) => ({
+      type: 'relist',
+      ts,
+      gvk,
+      after: p.after,
+      through: p.through,
+      ns_names: p.nsNames,
+    }));
+    if (!(await this.#ctx.sink(pages))) return false;
+    const keep = new Set(live);
+    for (const n of this.#hashes.keys()) if (!keep.has(n)) this.#hashes.delete(n);
+    this.#ctx.metrics.changesQueued.inc({ gvk, type: 'relist' }, pages.length);
+    this.#ctx.metrics.trackedObjects.set({ gvk }, this.#hashes.size);
+    return true;
+  }
+}

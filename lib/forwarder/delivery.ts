@@ -1,0 +1,396 @@
+/**
+ * Delivery of changes to the ingest endpoint: a bounded queue, batches cut by size and time,
+ * one batch in flight at a time, retries with backoff.
+ *
+ * - Order: changes leave in the order they were offered, one batch at a time, so the changes
+ *   of one object reach the store in the order the watch saw them.
+ * - Idempotence: a retried batch is the very same gzipped bytes; the store applies a batch
+ *   idempotently (wire.ts), so a retry after a lost response is harmless.
+ * - Retried: connection errors, timeouts, 408, 429 and 5xx (honouring Retry-After), and also
+ *   401/403/404, which mean a wrong token or endpoint: nothing would get through, so holding
+ *   the queue (and then back-pressuring the watches) is better than dropping everything.
+ * - Other 4xx (400, 413, 422…) mean the batch itself is bad, and the endpoint wrote nothing
+ *   (a bad batch is rejected whole). The batch is split in halves, each sent on its own, down
+ *   to the single change the endpoint refuses; that change is logged with the endpoint's error
+ *   and counted (`sktrace_forwarder_changes_rejected_total`), and the rest goes through.
+ * - Bounded memory: offers wait while the queue holds `maxQueueBytes` (the watch loops stop
+ *   reading their streams: back-pressure up to the API server). An offer that waited
+ *   `stallTimeoutMs` gives up and returns false: its kind drops the change and relists once
+ *   the queue has room, which makes the store consistent again.
+ */
+
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { Change, ChangeType } from '../ingest/wire.ts';
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
+import type { Logger } from './log.ts';
+import type { ForwarderMetrics } from './metrics.ts';
+import type { IngestPoster, Runtime } from './ports.ts';
+
+const gzipAsync = promisify(gzip);
+
+export interface DeliveryOptions {
+  /** Largest batch, in bytes of JSON before compression. */
+  maxBatchBytes: number;
+  maxBatchChanges: number;
+  /** How long the first change of a batch waits for company. */
+  lingerMs: number;
+  /** Bound of the queue (JSON bytes, the batch in flight included). */
+  maxQueueBytes: number;
+  /** How long an offer waits for room before its kind gives up and relists later. */
+  stallTimeoutMs: number;
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_DELIVERY: DeliveryOptions = {
+  maxBatchBytes: 512 * 1024,
+  maxBatchChanges: 500,
+  lingerMs: 300,
+  maxQueueBytes: 32 * 1024 * 1024,
+  stallTimeoutMs: 60_000,
+  backoff: { ...DEFAULT_BACKOFF, initialMs: 250 },
+};
+
+interface Queued {
+  json: string;
+  bytes: number;
+  atMs: number;
+  type: ChangeType;
+  /** `gvk nsName` or similar, for the log line of a rejected change. */
+  ref: string;
+}
+
+interface Waiter {
+  items: Queued[];
+  bytes: number;
+  resolve: (queued: boolean) => void;
+  cancel: AbortController;
+  done: boolean;
+}
+
+export interface FlushResult {
+  /** Changes that were still unsent when the grace period ended. */
+  left: number;
+}
+
+export class Delivery {
+  readonly #options: DeliveryOptions;
+  readonly #poster: IngestPoster;
+  readonly #runtime: Runtime;
+  readonly #metrics: ForwarderMetrics;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+
+  #queue: Queued[] = [];
+  #head = 0;
+  /** JSON bytes held: queued plus in flight. */
+  #bytes = 0;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #waiters: Waiter[] = [];
+  #roomWaiters: Array<() => void> = [];
+  #wakeSender: (() => void) | undefined;
+  #linger = new AbortController();
+  /** Aborted when the grace period of a flush ends: cuts retries and the post in flight. */
+  readonly #abandon = new AbortController();
+  #closed = false;
+  #flushing = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(
+    options: DeliveryOptions,
+    deps: { poster: IngestPoster; runtime: Runtime; metrics: ForwarderMetrics; log: Logger },
+  ) {
+    this.#options = options;
+    this.#poster = deps.poster;
+    this.#runtime = deps.runtime;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#backoff = new Backoff(options.backoff, deps.runtime.random);
+  }
+
+  /** Changes held (queued and in flight). */
+  get depth(): number {
+    return this.#queue.length - this.#head + this.#inFlight;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run().catch((err: unknown) => {
+      // Nothing in the loop is expected to throw; if it does, say so loudly rather than hang.
+      this.#log.error('delivery loop crashed', { error: err });
+      throw err;
+    });
+  }
+
+  /**
+   * Queues `changes` together, in order. Resolves true once queued, or false when the queue
+   * stayed full for `stallTimeoutMs` (or delivery is shutting down): the changes were NOT
+   * queued, and the caller must make up for them (its kind relists).
+   */
+  offer(changes: readonly Change[]): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    const nowMs = this.#runtime.nowMs();
+    const items = changes.map((c) => toQueued(c, nowMs));
+    const bytes = items.reduce((sum, q) => sum + q.bytes, 0);
+    if (this.#waiters.length === 0 && this.#fits(bytes)) {
+      this.#push(items, bytes);
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const waiter: Waiter = { items, bytes, resolve, cancel: new AbortController(), done: false };
+      this.#waiters.push(waiter);
+      void this.#runtime.sleep(this.#options.stallTimeoutMs, waiter.cancel.signal).then(() => {
+        if (waiter.done) return;
+        waiter.done = true;
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        resolve(false);
+      });
+    });
+  }
+
+  /** Resolves once the queue is at most half full: when a stalled kind may list again. */
+  waitForRoom(signal?: AbortSignal): Promise<void> {
+    if (this.#hasRoom() || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#roomWaiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /**
+   * Stops accepting changes and sends what is held without lingering, for at most
+   * `graceMs`; then abandons the rest (counted and returned, never silently).
+   */
+  async flush(graceMs: number): Promise<FlushResult> {
+    this.#closed = true;
+    this.#flushing = true;
+    for (const w of this.#waiters.splice(0)) {
+      w.done = true;
+      w.cancel.abort();
+      w.resolve(false);
+    }
+    this.#linger.abort();
+    this.start();
+    const loop = this.#loop!;
+    this.#wakeSender?.();
+    const grace = new AbortController();
+    const timedOut = this.#runtime.sleep(graceMs, grace.signal).then(() => true);
+    const graceEnded = await Promise.race([loop.then(() => false), timedOut]);
+    grace.abort();
+    if (graceEnded) {
+      this.#abandon.abort();
+      await loop;
+    }
+    const left = this.depth;
+    if (left > 0) {
+      this.#metrics.changesDropped.inc({ gvk: '', reason: 'shutdown' }, left);
+      this.#log.error('shutdown grace period ended with changes unsent; the next start relists every kind', {
+        left,
+        bytes: this.#bytes,
+      });
+    }
+    return { left };
+  }
+
+  #fits(bytes: number): boolean {
+    // An empty queue takes anything, so one change larger than the bound still moves.
+    return this.#bytes === 0 || this.#bytes + bytes <= this.#options.maxQueueBytes;
+  }
+
+  #hasRoom(): boolean {
+    return this.#bytes <= this.#options.maxQueueBytes / 2;
+  }
+
+  #push(items: Queued[], bytes: number): void {
+    this.#queue.push(...items);
+    this.#bytes += bytes;
+    this.#gauges();
+    const pending = this.#queue.length - this.#head;
+    if (pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes) {
+      this.#linger.abort();
+    }
+    this.#wakeSender?.();
+  }
+
+  #pendingBytes(): number {
+    // Bytes not in flight; only compared against the batch size, so an estimate is fine.
+    return this.#bytes - this.#inFlightBytes;
+  }
+
+  #release(bytes: number, count: number): void {
+    this.#bytes -= bytes;
+    this.#inFlight -= count;
+    this.#inFlightBytes -= bytes;
+    while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.bytes)) {
+      const w = this.#waiters.shift()!;
+      w.done = true;
+      w.cancel.abort();
+      this.#push(w.items, w.bytes);
+      w.resolve(true);
+    }
+    if (this.#hasRoom()) for (const r of this.#roomWaiters.splice(0)) r();
+    this.#gauges();
+  }
+
+  #gauges(): void {
+    this.#metrics.queueChanges.set({}, this.depth);
+    this.#metrics.queueBytes.set({}, this.#bytes);
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      if (this.#abandon.signal.aborted) return;
+      const pending = this.#queue.length - this.#head;
+      if (pending === 0) {
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => {
+          this.#wakeSender = resolve;
+        });
+        this.#wakeSender = undefined;
+        continue;
+      }
+      if (!this.#flushing) {
+        const waitMs = this.#queue[this.#head]!.atMs + this.#options.lingerMs - this.#runtime.nowMs();
+        const full =
+          pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
+        if (waitMs > 0 && !full) {
+          if (this.#linger.signal.aborted) this.#linger = new AbortController();
+          await this.#runtime.sleep(waitMs, this.#linger.signal);
+          if (!this.#flushing && this.#linger.signal.aborted) this.#linger = new AbortController();
+          continue;
+        }
+      }
+      const batch = this.#take();
+      const bytes = batch.reduce((sum, q) => sum + q.bytes, 0);
+      this.#inFlight += batch.length;
+      this.#inFlightBytes += bytes;
+      const sent = await this.#send(batch);
+      if (!sent) {
+        // Abandoned at the end of a shutdown grace period: count what never left.
+        this.#queue.splice(this.#head, 0, ...batch);
+        this.#inFlight -= batch.length;
+        this.#inFlightBytes -= bytes;
+        return;
+      }
+      this.#release(bytes, batch.length);
+    }
+  }
+
+  #take(): Queued[] {
+    const batch: Queued[] = [];
+    let bytes = 0;
+    while (this.#head < this.#queue.length && batch.length < this.#options.maxBatchChanges) {
+      const q = this.#queue[this.#head]!;
+      if (batch.length > 0 && bytes + q.bytes > this.#options.maxBatchBytes) break;
+      batch.push(q);
+      bytes += q.bytes;
+      this.#head += 1;
+    }
+    // Drop consumed entries (their JSON) once the queue is empty or mostly consumed, so memory
+    // follows the live queue.
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  /** Sends until accepted or isolated-and-rejected; false only when abandoned at shutdown. */
+  async #send(batch: Queued[]): Promise<boolean> {
+    const body = await gzipAsync(Buffer.from(`{"changes":[${batch.map((q) => q.json).join(',')}]}`, 'utf8'));
+    for (;;) {
+      if (this.#abandon.signal.aborted) return false;
+      let status: number | undefined;
+      let retryAfterMs: number | undefined;
+      let bodyText = '';
+      let reason: string;
+      try {
+        const res = await this.#poster.post(body, this.#abandon.signal);
+        status = res.status;
+        retryAfterMs = res.retryAfterMs;
+        bodyText = res.bodyText;
+        reason = String(status);
+      } catch (err) {
+        if (this.#abandon.signal.aborted) return false;
+        reason = isTimeout(err) ? 'timeout' : 'connection';
+        bodyText = err instanceof Error ? err.message : String(err);
+      }
+      if (status !== undefined && status >= 200 && status < 300) {
+        this.#backoff.reset();
+        this.#metrics.batchesSent.inc();
+        for (const q of batch) this.#metrics.changesSent.inc({ type: q.type });
+        this.#metrics.lastSuccessSec.set({}, Math.floor(this.#runtime.nowMs() / 1000));
+        return true;
+      }
+      if (status !== undefined && !isRetryable(status)) {
+        if (batch.length > 1) {
+          // The endpoint rejects a bad batch whole and writes nothing: halves can go on their own.
+          const half = Math.ceil(batch.length / 2);
+          this.#log.warn('ingest rejected a batch; splitting it to isolate the bad change', {
+            status,
+            changes: batch.length,
+            error: bodyText,
+          });
+          return (await this.#send(batch.slice(0, half))) && (await this.#send(batch.slice(half)));
+        }
+        const q = batch[0]!;
+        this.#metrics.changesRejected.inc({ status: String(status) });
+        this.#log.error('ingest rejected a change; it is dropped', {
+          status,
+          error: bodyText,
+          change: { type: q.type, ref: q.ref, bytes: q.bytes },
+        });
+        return true;
+      }
+      const delayMs = this.#backoff.next(this.#runtime.nowMs(), retryAfterMs);
+      this.#metrics.deliveryRetries.inc({ reason });
+      this.#log.warn('posting a batch failed; retrying the same batch', {
+        reason,
+        error: bodyText,
+        changes: batch.length,
+        retryInMs: delayMs,
+        attempt: this.#backoff.attempt,
+      });
+      await this.#runtime.sleep(delayMs, this.#abandon.signal);
+    }
+  }
+}
+
+function isRetryable(status: number): boolean {
+  return (
+    status === 408 || status === 429 || status >= 500 || status === 401 || status === 403 || status === 404
+  );
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+}
+
+function toQueued(change: Change, atMs: number): Queued {
+  const json = JSON.stringify(change);
+  return { json, bytes: Buffer.byteLength(json, 'utf8'), atMs, type: change.type, ref: refOf(change) };
+}
+
+function refOf(change: Change): string {
+  switch (change.type) {
+    case 'applied':
+    case 'deleted': {
+      const m = change.object.metadata;
+      const nsName = m.namespace ? `${m.namespace}/${m.name}` : String(m.name);
+      return `${change.object.apiVersion}.${change.object.kind} ${nsName}`;
+    }
+    case 'relist':
+      return `${change.gvk} (${change.after ?? ''}, ${change.through ?? ''}]`;
+    case 'lifecycle':
+      return `${change.owner.gvk} ${change.owner.ns_name} pod ${change.pod}`;
+    case 'config':
+      return 'config';
+  }
+}

@@ -1,0 +1,518 @@
+/**
+ * The forwarder process: one list/watch loop per tracked kind (plus the pod watch for
+ * lifecycles), each driving the pure state machine of watcher.ts with real requests, feeding its
+ * outputs to the change pipeline (changes.ts, lifecycles.ts) and from there to delivery.
+ *
+ * - Kinds are resolved through discovery; a kind the API server does not serve (yet: a CRD not
+ *   installed) is retried with backoff and reported in logs, metrics and /readyz, never fatal.
+ * - Failures wait as the kind's backoff policy says; a clean watch end re-watches at once.
+ * - A watch that stays silent past its timeoutSeconds plus a margin is treated as ended (a
+ *   half-open connection never ends by itself); time spent waiting on delivery does not count.
+ * - Back-pressure: while delivery's queue is full, a loop awaits its offer and stops reading its
+ *   stream. If delivery gives up, the kind stops watching, waits for room, and relists.
+ * - Stop: loops end their watches, delivery flushes within the grace period.
+ */
+import type { Change } from '../ingest/wire.ts';
+import type { TracerConfig } from '../trace/config.ts';
+import { exportableConfigDoc } from '../trace/config.ts';
+import { gvkOf, parseGvk } from '../trace/gvk.ts';
+import type { Gvk, NsName, OwnerReference } from '../trace/model.ts';
+import { isKnownClusterScoped } from '../trace/owners.ts';
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
+import { type ChangeContext, KindChanges, Stamper } from './changes.ts';
+import type { Delivery, FlushResult } from './delivery.ts';
+import { lifecycleKinds, POD_GVK, PodLifecycles } from './lifecycles.ts';
+import type { Logger } from './log.ts';
+import type { ForwarderMetrics } from './metrics.ts';
+import { OwnerChains, type OwnerLookupResult } from './owners.ts';
+import { type ApiResource, type KubeApi, KubeApiError, type Runtime } from './ports.ts';
+import {
+  type Failure,
+  INITIAL_STATE,
+  nextRequest,
+  type StepResult,
+  step,
+  type WatcherInput,
+  type WatcherOptions,
+  type WatcherOutput,
+  type WatcherState,
+} from './watcher.ts';
+
+export interface ForwarderTuning {
+  /** Items per list page. */
+  pageLimit: number;
+  /** Asked of the server per watch; kube-rs uses 290 s, under the usual 300 s proxy limits. */
+  watchTimeoutSec: number;
+  /** Silence tolerated past watchTimeoutSec before a watch counts as dead. */
+  watchIdleMarginSec: number;
+  /** Names per relist page (ingest accepts up to 5,000). */
+  relistPageSize: number;
+  /** Retries of lists and watches. */
+  kubeBackoff: BackoffOptions;
+  /** Retries of discovery for kinds not served yet. */
+  discoveryBackoff: BackoffOptions;
+  ownerCacheEntries: number;
+  ownerCacheTtlMs: number;
+  /** Attempts per owner GET before sending a change without its chain. */
+  ownerLookupAttempts: number;
+}
+
+export const DEFAULT_TUNING: ForwarderTuning = {
+  pageLimit: 500,
+  watchTimeoutSec: 290,
+  watchIdleMarginSec: 30,
+  relistPageSize: 500,
+  kubeBackoff: DEFAULT_BACKOFF,
+  discoveryBackoff: { ...DEFAULT_BACKOFF, initialMs: 1_000, maxMs: 60_000 },
+  ownerCacheEntries: 10_000,
+  ownerCacheTtlMs: 10 * 60_000,
+  ownerLookupAttempts: 3,
+};
+
+export interface ForwarderDeps {
+  config: TracerConfig;
+  kube: KubeApi;
+  delivery: Delivery;
+  runtime: Runtime;
+  log: Logger;
+  metrics: ForwarderMetrics;
+  tuning?: Partial<ForwarderTuning>;
+}
+
+type Handler = (output: WatcherOutput) => Promise<boolean>;
+
+interface KindStatus {
+  gvk: Gvk;
+  /** Discovery answered that the API server does not serve this kind (yet). */
+  notFound: boolean;
+  found: boolean;
+  listed: boolean;
+  phase: WatcherState['phase'] | 'resolving';
+}
+
+export interface Readiness {
+  ready: boolean;
+  kinds: KindStatus[];
+}
+
+export class Forwarder {
+  readonly #deps: ForwarderDeps;
+  readonly #tuning: ForwarderTuning;
+  readonly #stop = new AbortController();
+  readonly #ctx: ChangeContext;
+  readonly #loops: KindLoop[] = [];
+  readonly #forbiddenOwnerKinds = new Set<Gvk>();
+  #running: Promise<void>[] = [];
+
+  constructor(deps: ForwarderDeps) {
+    this.#deps = deps;
+    this.#tuning = { ...DEFAULT_TUNING, ...deps.tuning };
+    const { runtime, metrics, log, delivery } = deps;
+    const owners = new OwnerChains((ref, ns) => this.#lookupOwner(ref, ns), {
+      maxEntries: this.#tuning.ownerCacheEntries,
+      ttlMs: this.#tuning.ownerCacheTtlMs,
+      nowMs: runtime.nowMs,
+      onLookup: (result) => metrics.ownerLookups.inc({ result }),
+    });
+    this.#ctx = {
+      stamper: new Stamper(runtime.nowMs),
+      sink: (changes: Change[]) => delivery.offer(changes),
+      owners,
+      metrics,
+      log,
+      relistPageSize: this.#tuning.relistPageSize,
+    };
+    const config = deps.config;
+    const lifecycles = lifecycleKinds(config).size > 0 ? new PodLifecycles(config, this.#ctx) : undefined;
+    let podsWatched = false;
+    for (const kind of config.trackedObjects.values()) {
+      const changes = new KindChanges(kind, this.#ctx);
+      const handlers: Handler[] = [(o) => changes.handle(o)];
+      if (kind.gvk === POD_GVK && lifecycles) {
+        handlers.push((o) => lifecycles.handle(o));
+        podsWatched = true;
+      }
+      this.#loops.push(new KindLoop(kind.gvk, handlers, this, () => changes.size));
+    }
+    if (lifecycles && !podsWatched) {
+      // Lifecycles need the pods even when Pods themselves are not traced.
+      this.#loops.push(new KindLoop(POD_GVK, [(o) => lifecycles.handle(o)], this, () => lifecycles.size));
+    }
+  }
+
+  get deps(): ForwarderDeps {
+    return this.#deps;
+  }
+
+  get tuning(): ForwarderTuning {
+    return this.#tuning;
+  }
+
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** Sends the tracer config and starts every loop. */
+  async start(): Promise<void> {
+    const { delivery, runtime, config, log } = this.#deps;
+    delivery.start();
+    const ts = Math.floor(runtime.nowMs() / 1000);
+    await delivery.offer([{ type: 'config', ts, config: exportableConfigDoc(config) }]);
+    log.info('forwarder started', { kinds: this.#loops.map((l) => l.gvk) });
+    this.#running = this.#loops.map((l) => l.run());
+  }
+
+  readiness(): Readiness {
+    const kinds = this.#loops.map((l) => l.status());
+    return { ready: kinds.every((k) => k.listed), kinds };
+  }
+
+  /** Recounts the kinds discovery did not find, for the metric. */
+  refreshNotFound(): void {
+    this.#deps.metrics.kindsNotFound.set({}, this.#loops.filter((l) => l.status().notFound).length);
+  }
+
+  /**
+   * Stops watching, then flushes what delivery holds within `graceMs` (SIGTERM: Kubernetes
+   * waits terminationGracePeriodSeconds, 30 s by default, before SIGKILL).
+   */
+  async stop(graceMs: number): Promise<FlushResult> {
+    const { delivery, log } = this.#deps;
+    log.info('stopping: watches end, held changes are flushed', { graceMs });
+    this.#stop.abort();
+    // Flushing closes delivery, which also releases loops waiting for queue room.
+    const flushed = await delivery.flush(graceMs);
+    await Promise.allSettled(this.#running);
+    return flushed;
+  }
+
+  /** Resolves the kind of an owner reference and GETs it, with a few retries. */
+  async #lookupOwner(ref: OwnerReference, namespace: string | undefined): Promise<OwnerLookupResult> {
+    const { kube, runtime, log } = this.#deps;
+    const gvk = gvkOf(ref);
+    // Without discovery (kind not served), the scope comes from the list of built-in kinds.
+    let nsName: NsName = namespace && !isKnownClusterScoped(gvk) ? `${namespace}/${ref.name}` : ref.name;
+    const backoff = new Backoff(this.#tuning.kubeBackoff, runtime.random);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { group, version, kind } = parseGvk(gvk);
+        const resource = await kube.resolve(group, version, kind, this.#stop.signal);
+        if (!resource) return { nsName };
+        const ns = resource.namespaced ? namespace : undefined;
+        nsName = ns ? `${ns}/${ref.name}` : ref.name;
+        const object = await kube.get(resource, ns, ref.name, this.#stop.signal);
+        return object ? { nsName, object } : { nsName };
+      } catch (err) {
+        const status = err instanceof KubeApiError ? err.status : undefined;
+        if (status === 401 || status === 403) {
+          // No permission to read this owner kind: the chain stops at it (cached like a missing
+          // owner), said once per kind rather than once per object.
+          if (!this.#forbiddenOwnerKinds.has(gvk)) {
+            this.#forbiddenOwnerKinds.add(gvk);
+            log.warn('no permission to get owners of this kind; owner chains stop at it (grant get on it)', {
+              gvk,
+              status,
+            });
+          }
+          return { nsName };
+        }
+        if (attempt >= this.#tuning.ownerLookupAttempts || this.#stop.signal.aborted) throw err;
+        const retryAfterMs = err instanceof KubeApiError ? err.retryAfterMs : undefined;
+        await runtime.sleep(backoff.next(runtime.nowMs(), retryAfterMs), this.#stop.signal);
+      }
+    }
+  }
+}
+
+/** The list/watch loop of one kind. */
+class KindLoop {
+  readonly gvk: Gvk;
+  readonly #handlers: Handler[];
+  readonly #fw: Forwarder;
+  readonly #size: () => number;
+  #state: WatcherState = INITIAL_STATE;
+  #found = false;
+  #listed = false;
+  #resolving = true;
+  #notFound = false;
+  #notFoundLogged = false;
+
+  constructor(gvk: Gvk, handlers: Handler[], fw: Forwarder, size: () => number) {
+    this.gvk = gvk;
+    this.#handlers = handlers;
+    this.#fw = fw;
+    this.#size = size;
+  }
+
+  status(): KindStatus {
+    return {
+      gvk: this.gvk,
+      notFound: this.#notFound,
+      found: this.#found,
+      listed: this.#listed,
+      phase: this.#resolving ? 'resolving' : this.#state.phase,
+    };
+  }
+
+  async run(): Promise<void> {
+    const { log } = this.#fw.deps;
+    try {
+      const resource = await this.#resolve();
+      if (!resource) return;
+      await this.#loop(resource);
+    } catch (err) {
+      // A bug, not an API failure (those are steps of the machine). The rejection is left
+      // unhandled so the process dies and its restart relists, rather than run on without the kind.
+      log.error('the loop of a kind crashed', { gvk: this.gvk, error: err });
+      throw err;
+    }
+  }
+
+  async #resolve(): Promise<ApiResource | undefined> {
+    const { kube, runtime, log, metrics } = this.#fw.deps;
+    const signal = this.#fw.stopSignal;
+    const { group, version, kind } = parseGvk(this.gvk);
+    const backoff = new Backoff(this.#fw.tuning.discoveryBackoff, runtime.random);
+    metrics.kindFound.set({ gvk: this.gvk }, 0);
+    metrics.kindListed.set({ gvk: this.gvk }, 0);
+    while (!signal.aborted) {
+      let resource: ApiResource | undefined;
+      let error: unknown;
+      try {
+        resource = await kube.resolve(group, version, kind, signal);
+      } catch (err) {
+        error = err;
+      }
+      if (resource) {
+        this.#found = true;
+        this.#notFound = false;
+        this.#resolving = false;
+        metrics.kindFound.set({ gvk: this.gvk }, 1);
+        this.#fw.refreshNotFound();
+        if (this.#notFoundLogged) log.info('tracked kind is now served; watching it', { gvk: this.gvk });
+        return resource;
+      }
+      const delayMs = backoff.next(
+        runtime.nowMs(),
+        error instanceof KubeApiError ? error.retryAfterMs : undefined,
+      );
+      if (error !== undefined) {
+        log.warn('discovery failed; retrying', { gvk: this.gvk, error, retryInMs: delayMs });
+      } else {
+        this.#notFound = true;
+        this.#fw.refreshNotFound();
+        if (!this.#notFoundLogged) {
+          log.warn(
+            'tracked kind is not served by the API server (CRD not installed?); retrying until it is',
+            {
+              gvk: this.gvk,
+              retryInMs: delayMs,
+            },
+          );
+          this.#notFoundLogged = true;
+        }
+      }
+      await runtime.sleep(delayMs, signal);
+    }
+    return undefined;
+  }
+
+  #options(resource: ApiResource): WatcherOptions {
+    const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
+    const t = this.#fw.tuning;
+    return { apiVersion, kind: resource.kind, pageLimit: t.pageLimit, watchTimeoutSec: t.watchTimeoutSec };
+  }
+
+  async #loop(resource: ApiResource): Promise<void> {
+    const { kube, runtime, metrics } = this.#fw.deps;
+    const signal = this.#fw.stopSignal;
+    const options = this.#options(resource);
+    const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
+    while (!signal.aborted) {
+      const request = nextRequest(this.#state, options);
+      let failure: Failure | undefined;
+      if (request.type === 'list') {
+        let result: StepResult;
+        try {
+          const page = await kube.list(
+            resource,
+            request.continueToken
+              ? { limit: request.limit, continueToken: request.continueToken }
+              : { limit: request.limit },
+            signal,
+          );
+          const input: WatcherInput = {
+            type: 'listPage',
+            items: page.items,
+            resourceVersion: page.resourceVersion,
+          };
+          if (page.continueToken) input.continueToken = page.continueToken;
+          result = step(this.#state, input, options);
+        } catch (err) {
+          if (signal.aborted) return;
+          result = step(this.#state, failedInput('listFailed', err), options);
+          metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
+        }
+        failure = result.failure;
+        await this.#apply(result, options);
+      } else {
+        failure = await this.#watch(resource, request, options);
+      }
+      if (failure && !signal.aborted) await this.#wait(backoff, failure);
+    }
+  }
+
+  /** One watch connection; returns the failure that ended it, if any. */
+  async #watch(
+    resource: ApiResource,
+    request: Extract<ReturnType<typeof nextRequest>, { type: 'watch' }>,
+    options: WatcherOptions,
+  ): Promise<Failure | undefined> {
+    const { kube, runtime, metrics } = this.#fw.deps;
+    const stop = this.#fw.stopSignal;
+    const connection = new AbortController();
+    const onStop = () => connection.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    const cleanup = () => {
+      connection.abort();
+      stop.removeEventListener('abort', onStop);
+    };
+    let lines: AsyncIterable<string>;
+    try {
+      lines = await kube.watch(resource, request, connection.signal);
+    } catch (err) {
+      cleanup();
+      if (stop.aborted) return undefined;
+      metrics.kubeErrors.inc({ gvk: this.gvk, op: 'watch', status: statusLabel(err) });
+      const result = step(this.#state, failedInput('watchFailed', err), options);
+      await this.#apply(result, options);
+      return result.failure;
+    }
+    await this.#apply(step(this.#state, { type: 'watchOpened' }, options), options);
+
+    // The idle watchdog: silence from the server past timeoutSeconds + margin ends the watch.
+    const idleMs = (options.watchTimeoutSec + this.#fw.tuning.watchIdleMarginSec) * 1000;
+    let lastHeardMs = runtime.nowMs();
+    let busy = false;
+    let idle = false;
+    const watchdog = (async () => {
+      while (!connection.signal.aborted) {
+        await runtime.sleep(Math.min(idleMs / 4, 5_000), connection.signal);
+        if (!busy && !connection.signal.aborted && runtime.nowMs() - lastHeardMs > idleMs) {
+          idle = true;
+          connection.abort();
+        }
+      }
+    })();
+
+    let failure: Failure | undefined;
+    let end: WatcherInput | undefined;
+    try {
+      for await (const line of lines) {
+        busy = true;
+        const result = step(this.#state, { type: 'watchLine', line }, options);
+        failure ??= result.failure;
+        await this.#apply(result, options);
+        busy = false;
+        lastHeardMs = runtime.nowMs();
+        if (this.#state.phase !== 'watching') break;
+      }
+      if (this.#state.phase === 'watching') end = { type: 'watchEnded', reason: 'clean' };
+    } catch (err) {
+      if (!stop.aborted) {
+        end = { type: 'watchEnded', reason: idle ? 'idle' : 'dropped', message: (err as Error).message };
+      }
+    } finally {
+      cleanup();
+      await watchdog;
+    }
+    if (end && end.type === 'watchEnded') {
+      metrics.watchRestarts.inc({ gvk: this.gvk, reason: end.reason });
+      const result = step(this.#state, end, options);
+      failure ??= result.failure;
+      await this.#apply(result, options);
+    }
+    return failure;
+  }
+
+  /** Takes a step's new state and feeds its outputs to the handlers; a stall relists later. */
+  async #apply(result: StepResult, options: WatcherOptions): Promise<void> {
+    const { metrics, log } = this.#fw.deps;
+    const gvk = this.gvk;
+    this.#state = result.state;
+    for (const out of result.outputs) {
+      switch (out.type) {
+        case 'listStarted':
+          metrics.relists.inc({ gvk, cause: out.cause });
+          if (out.cause !== 'initial') log.info('relisting a kind', { gvk, cause: out.cause });
+          continue;
+        case 'event':
+          metrics.watchEvents.inc({ gvk, type: out.eventType });
+          continue;
+        case 'unparsable':
+          metrics.unparsableLines.inc({ gvk });
+          log.error('unparsable watch data; the kind is relisted so that no change is missed', {
+            gvk,
+            reason: out.reason,
+            line: out.line,
+          });
+          continue;
+        case 'applied':
+          if (out.listed) metrics.listedObjects.inc({ gvk });
+          break;
+        default:
+          break;
+      }
+      for (const handle of this.#handlers) {
+        if (await handle(out)) continue;
+        await this.#stalled(options);
+        return;
+      }
+      if (out.type === 'relisted') {
+        if (!this.#listed)
+          log.info('listed a kind; watching it', { gvk, objects: out.nsNames.length, tracked: this.#size() });
+        this.#listed = true;
+        metrics.kindListed.set({ gvk }, 1);
+      }
+    }
+  }
+
+  async #stalled(options: WatcherOptions): Promise<void> {
+    const { delivery, metrics, log } = this.#fw.deps;
+    const signal = this.#fw.stopSignal;
+    this.#state = step(this.#state, { type: 'stalled' }, options).state;
+    if (signal.aborted) return;
+    metrics.changesDropped.inc({ gvk: this.gvk, reason: 'stalled' });
+    log.warn(
+      'delivery queue full for too long: stopped watching this kind; it relists once the endpoint takes changes again',
+      { gvk: this.gvk, queueBytes: delivery.bytes, queueChanges: delivery.depth },
+    );
+    await delivery.waitForRoom(signal);
+  }
+
+  async #wait(backoff: Backoff, failure: Failure): Promise<void> {
+    const { runtime, log } = this.#fw.deps;
+    const delayMs = backoff.next(runtime.nowMs(), failure.retryAfterMs);
+    const fields = { gvk: this.gvk, reason: failure.reason, status: failure.status, retryInMs: delayMs };
+    // 410 is routine (compaction); everything else is worth a warning.
+    if (failure.status === 410) log.info('resourceVersion expired; relisting', fields);
+    else log.warn('Kubernetes API request failed; retrying', fields);
+    await runtime.sleep(delayMs, this.#fw.stopSignal);
+  }
+}
+
+function failedInput(type: 'listFailed' | 'watchFailed', err: unknown): WatcherInput {
+  const input: { type: typeof type; status?: number; retryAfterMs?: number; message: string } = {
+    type,
+    message: err instanceof Error ? err.message : String(err),
+  };
+  if (err instanceof KubeApiError) {
+    if (err.status !== undefined) input.status = err.status;
+    if (err.retryAfterMs !== undefined) input.retryAfterMs = err.retryAfterMs;
+  }
+  return input;
+}
+
+function statusLabel(err: unknown): string {
+  return err instanceof KubeApiError && err.status !== undefined ? String(err.status) : 'connection';
+}

@@ -1,0 +1,270 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts';
+import { httpIngestPoster } from '../../lib/forwarder/ingest-client.ts';
+import { memoryLogger } from '../../lib/forwarder/log.ts';
+import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
+import type { Runtime } from '../../lib/forwarder/ports.ts';
+import type { AppliedChange, Change } from '../../lib/ingest/wire.ts';
+import { IngestRecorder } from './support/ingest-recorder.ts';
+import { eventually, fastRuntime } from './support/runtime.ts';
+
+let ingest: IngestRecorder;
+before(async () => {
+  ingest = await IngestRecorder.start();
+});
+after(async () => {
+  await ingest.close();
+});
+
+const options: DeliveryOptions = {
+  maxBatchBytes: 64 * 1024,
+  maxBatchChanges: 3,
+  lingerMs: 20,
+  maxQueueBytes: 1024 * 1024,
+  stallTimeoutMs: 60_000,
+  backoff: {
+    initialMs: 100,
+    maxMs: 1000,
+    factor: 2,
+    jitter: 0,
+    quietPeriodMs: 60_000,
+    maxRetryAfterMs: 10_000,
+  },
+};
+
+const change = (i: number, pad = 0): AppliedChange => ({
+  type: 'applied',
+  ts: 1_700_000_000 + i,
+  seq: i,
+  object: {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { namespace: 'ns', name: `cm-${i}` },
+    data: { pad: 'x'.repeat(pad) },
+  },
+});
+const names = (changes: Change[]) =>
+  changes.map((c) => (c.type === 'applied' ? c.object.metadata.name : c.type));
+
+/** `requestTimeoutMs`: long by default, so a slow machine never turns a post into a retry. */
+function setup(
+  overrides: Partial<DeliveryOptions> = {},
+  runtime: Runtime = fastRuntime(5),
+  requestTimeoutMs = 10_000,
+) {
+  const metrics = new ForwarderMetrics();
+  const log = memoryLogger();
+  const poster = httpIngestPoster({
+    endpoint: `${ingest.url}/`,
+    cluster: 'prod/eu',
+    token: 'sekret',
+    requestTimeoutMs,
+    nowMs: runtime.nowMs,
+  });
+  const delivery = new Delivery({ ...options, ...overrides }, { poster, runtime, metrics, log });
+  delivery.start();
+  return { delivery, metrics, log };
+}
+
+async function settle(delivery: Delivery) {
+  await eventually(() => delivery.depth === 0, 10_000, 'the queue to drain');
+}
+
+test('batches by count, in order, gzipped, with the bearer token, to the cluster path', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery, metrics, log } = setup();
+  t.after(() => delivery.flush(1000));
+  for (let i = 0; i < 7; i++) assert.equal(await delivery.offer([change(i)]), true);
+  await settle(delivery);
+  // A retry after a lost response repeats the same bytes (allowed: the store is idempotent), so
+  // compare the distinct accepted batches.
+  const reqs = ingest.requests
+    .slice(start)
+    .filter(
+      (r, i, all) =>
+        r.status === 200 && !(i > 0 && all[i - 1]!.raw.equals(r.raw) && all[i - 1]!.status === 200),
+    );
+  assert.deepEqual(
+    reqs.map((r) => names(r.changes)),
+    [['cm-0', 'cm-1', 'cm-2'], ['cm-3', 'cm-4', 'cm-5'], ['cm-6']],
+    JSON.stringify({ statuses: reqs.map((r) => r.status), log: log.records }),
+  );
+  for (const r of reqs) {
+    assert.equal(r.path, '/v1/clusters/prod%2Feu/events');
+    assert.equal(r.headers.authorization, 'Bearer sekret');
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(r.headers['content-type'], 'application/json');
+  }
+  assert.equal(metrics.changesSent.get({ type: 'applied' }), 7);
+  assert.equal(metrics.batchesSent.total(), 3);
+  assert.equal(metrics.changesRejected.total(), 0);
+  assert.ok(metrics.lastSuccessSec.get() > 1_600_000_000);
+});
+
+test('batches by bytes: a batch never exceeds maxBatchBytes unless one change alone does', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery } = setup({ maxBatchBytes: 720, maxBatchChanges: 100 });
+  t.after(() => delivery.flush(1000));
+  await delivery.offer([change(1, 200), change(2, 200), change(3, 200), change(4, 2000), change(5, 10)]);
+  await settle(delivery);
+  const sizes = ingest.requests.slice(start).map((r) => names(r.changes));
+  assert.deepEqual(sizes, [['cm-1', 'cm-2'], ['cm-3'], ['cm-4'], ['cm-5']]);
+});
+
+test('changes offered within the linger time share a batch', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery } = setup({ lingerMs: 1_000, maxBatchChanges: 100 }, fastRuntime(5_000));
+  t.after(() => delivery.flush(1000));
+  await delivery.offer([change(1)]);
+  await new Promise((r) => setTimeout(r, 30));
+  await delivery.offer([change(2)]);
+  await settle(delivery);
+  assert.deepEqual(
+    ingest.requests.slice(start).map((r) => names(r.changes)),
+    [['cm-1', 'cm-2']],
+  );
+});
+
+test('5xx, 429 with Retry-After, timeouts and resets are retried with the very same bytes', async (t) => {
+  const start = ingest.requests.length;
+  const runtime = fastRuntime(5);
+  const { delivery, metrics, log } = setup({}, runtime, 1_000);
+  t.after(() => delivery.flush(1000));
+  ingest.fail(1, 503);
+  ingest.fail(1, 429, 7);
+  ingest.hang(1);
+  ingest.fail(1, 500);
+  await delivery.offer([change(1), change(2)]);
+  await settle(delivery);
+  const reqs = ingest.requests.slice(start);
+  assert.deepEqual(
+    reqs.map((r) => r.status),
+    [503, 429, 0, 500, 200],
+  );
+  for (const r of reqs) assert.ok(r.raw.equals(reqs[0]!.raw), 'a retried batch is byte-for-byte the same');
+  assert.deepEqual(names(JSON.parse(gunzipSync(reqs[0]!.raw).toString()).changes), ['cm-1', 'cm-2']);
+  // Exponential (jitter 0 in these options) and Retry-After as a floor: 100, max(200, 7000), 400, 800.
+  assert.deepEqual(runtime.sleeps.slice(-4), [100, 7000, 400, 800]);
+  assert.deepEqual(
+    {
+      503: metrics.deliveryRetries.get({ reason: '503' }),
+      429: metrics.deliveryRetries.get({ reason: '429' }),
+      timeout: metrics.deliveryRetries.get({ reason: 'timeout' }),
+      500: metrics.deliveryRetries.get({ reason: '500' }),
+    },
+    { 503: 1, 429: 1, timeout: 1, 500: 1 },
+  );
+  assert.equal(log.records.filter((r) => r.msg.startsWith('posting a batch failed')).length, 4);
+  assert.equal(metrics.changesSent.get({ type: 'applied' }), 2);
+});
+
+test('a connection refused or reset endpoint is retried until it is back', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery, metrics } = setup();
+  t.after(() => delivery.flush(1000));
+  ingest.setDown(true);
+  await delivery.offer([change(1)]);
+  await eventually(() => metrics.deliveryRetries.get({ reason: 'connection' }) >= 2, 5000, 'retries');
+  ingest.setDown(false);
+  await settle(delivery);
+  assert.deepEqual(names(ingest.accepted().slice(-1)), ['cm-1']);
+  assert.equal(ingest.requests.slice(start).filter((r) => r.status === 200).length, 1);
+});
+
+test('a 400 is isolated by splitting: the bad change is dropped and logged, the rest goes through in order', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery, metrics, log } = setup({ maxBatchChanges: 8 });
+  t.after(() => delivery.flush(1000));
+  const bad = (c: Change) => c.type === 'applied' && c.object.metadata.name === 'cm-105';
+  ingest.reject(bad, 400);
+  await delivery.offer([100, 101, 102, 103, 104, 105, 106, 107].map((i) => change(i)));
+  await settle(delivery);
+  const accepted = ingest.requests
+    .slice(start)
+    .filter((r) => r.status === 200)
+    .flatMap((r) => names(r.changes));
+  assert.deepEqual(accepted, ['cm-100', 'cm-101', 'cm-102', 'cm-103', 'cm-104', 'cm-106', 'cm-107']);
+  assert.equal(metrics.changesRejected.get({ status: '400' }), 1);
+  const line = log.records.find((r) => r.msg === 'ingest rejected a change; it is dropped');
+  assert.ok(line, 'the drop is logged');
+  assert.match(String(line.error), /changes\[0\] is invalid/);
+  assert.deepEqual(line.change, {
+    type: 'applied',
+    ref: 'v1.ConfigMap ns/cm-105',
+    bytes: JSON.stringify(change(105)).length,
+  });
+});
+
+test('bounded queue: offers wait while the endpoint is down, then everything is delivered in order', async (t) => {
+  const start = ingest.requests.length;
+  const one = JSON.stringify(change(0, 100)).length;
+  const { delivery, metrics } = setup({ maxQueueBytes: one * 4, maxBatchChanges: 2 });
+  t.after(() => delivery.flush(1000));
+  ingest.setDown(true);
+  const offered: Array<Promise<boolean>> = [];
+  let resolved = 0;
+  for (let i = 0; i < 10; i++) {
+    const p = delivery.offer([change(i, 100)]);
+    void p.then(() => resolved++);
+    offered.push(p);
+  }
+  await eventually(() => metrics.deliveryRetries.total() >= 3, 5000, 'retries while down');
+  assert.equal(resolved, 4, 'only what fits the bound is queued; the rest waits');
+  assert.ok(delivery.bytes <= one * 4);
+  ingest.setDown(false);
+  assert.deepEqual(await Promise.all(offered), Array(10).fill(true));
+  await settle(delivery);
+  const accepted = ingest.requests
+    .slice(start)
+    .filter((r) => r.status === 200)
+    .flatMap((r) => names(r.changes));
+  assert.deepEqual(
+    accepted,
+    Array.from({ length: 10 }, (_, i) => `cm-${i}`),
+  );
+});
+
+test('an offer that waits longer than the stall timeout gives up (false) and nothing of it is queued', async (t) => {
+  const one = JSON.stringify(change(0, 100)).length;
+  const start = ingest.requests.length;
+  const { delivery } = setup({ maxQueueBytes: one, stallTimeoutMs: 50 }, fastRuntime(100));
+  t.after(() => delivery.flush(1000));
+  ingest.setDown(true);
+  assert.equal(await delivery.offer([change(1, 100)]), true);
+  assert.equal(await delivery.offer([change(2, 100)]), false);
+  let roomAt = 0;
+  const room = delivery.waitForRoom().then(() => {
+    roomAt = delivery.depth;
+  });
+  ingest.setDown(false);
+  await room;
+  assert.equal(roomAt, 0);
+  await settle(delivery);
+  const accepted = ingest.requests.slice(start).filter((r) => r.status === 200);
+  assert.deepEqual(
+    accepted.flatMap((r) => names(r.changes)),
+    ['cm-1'],
+  );
+});
+
+test('flush sends what is held at once, and reports what the grace period could not send', async () => {
+  const { delivery, metrics, log } = setup({ lingerMs: 60_000 }, fastRuntime(100_000));
+  await delivery.offer([change(1)]);
+  // The linger would hold this for a minute; flush does not wait for it.
+  const start = ingest.requests.length;
+  assert.deepEqual(await delivery.flush(5_000), { left: 0 });
+  assert.deepEqual(names(ingest.requests.slice(start).flatMap((r) => r.changes)), ['cm-1']);
+  assert.equal(await delivery.offer([change(2)]), false, 'closed after flush');
+
+  const second = setup({}, fastRuntime(5), 1_000);
+  ingest.hang(3);
+  await second.delivery.offer([change(3), change(4)]);
+  await eventually(() => ingest.requests.some((r) => r.status === 0), 5000, 'the hung post');
+  assert.deepEqual(await second.delivery.flush(200), { left: 2 });
+  assert.equal(second.metrics.changesDropped.total(), 2);
+  assert.ok(second.log.records.some((r) => r.level === 'error' && r.left === 2));
+  assert.equal(metrics.changesDropped.total(), 0);
+  assert.equal(log.records.filter((r) => r.level === 'error').length, 0);
+});

@@ -1,0 +1,207 @@
+/**
+ * lib/kube: kubeconfig selection, and the transport and KubeApi against the simulated API server
+ * (discovery, paged lists in raw JSON, single GETs, watch lines, Status errors).
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { KubeApiError } from '../../lib/forwarder/ports.ts';
+import { HttpKubeApi } from '../../lib/kube/api.ts';
+import { splitLines } from '../../lib/kube/lines.ts';
+import { KubeTransport, loadKubeConfig } from '../../lib/kube/transport.ts';
+import { KubeSim } from '../kube-sim/server.ts';
+import { configMap, namespace } from '../kube-sim/workload.ts';
+
+let sim: KubeSim;
+let dir: string;
+let api: HttpKubeApi;
+before(async () => {
+  sim = await KubeSim.start();
+  dir = await mkdtemp(join(tmpdir(), 'sktrace-kube-'));
+  const { config } = loadKubeConfig({ kubeconfigPath: await sim.writeKubeconfig(dir), env: {} });
+  api = new HttpKubeApi(new KubeTransport(config, Date.now));
+});
+after(async () => {
+  await sim.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('kubeconfig: --kubeconfig, then the in-cluster service account, then KUBECONFIG', async () => {
+  const other = join(dir, 'other');
+  await writeFile(other, sim.kubeconfig().replace(sim.url, 'http://127.0.0.2:1'));
+  const root = join(dir, 'pod');
+  const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  await mkdir(sa, { recursive: true });
+  await writeFile(join(sa, 'token'), 'sa-token');
+  await writeFile(join(sa, 'ca.crt'), '');
+  await writeFile(join(sa, 'namespace'), 'tracing');
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  // client-node's loadFromCluster reads these from the process environment itself.
+  process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
+  process.env.KUBERNETES_SERVICE_PORT = '443';
+  try {
+    const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBECONFIG: other };
+    const cases: Array<{
+      name: string;
+      source: Parameters<typeof loadKubeConfig>[0];
+      server: string;
+      origin: RegExp;
+    }> = [
+      {
+        name: '--kubeconfig wins',
+        source: { kubeconfigPath: join(dir, 'kubeconfig'), env: inCluster, serviceAccountRoot: root },
+        server: sim.url,
+        origin: /kubeconfig$/,
+      },
+      {
+        name: 'in a pod: the service account',
+        source: { env: inCluster, serviceAccountRoot: root },
+        server: 'https://10.96.0.1:443',
+        origin: /in-cluster/,
+      },
+      {
+        name: 'no token mounted: KUBECONFIG',
+        source: { env: inCluster, serviceAccountRoot: join(dir, 'nowhere') },
+        server: 'http://127.0.0.2:1',
+        origin: /other$/,
+      },
+    ];
+    for (const c of cases) {
+      const { config, origin } = loadKubeConfig(c.source);
+      assert.equal(config.getCurrentCluster()?.server, c.server, c.name);
+      assert.match(origin, c.origin, c.name);
+    }
+    // The service account token becomes the bearer token.
+    const { config } = loadKubeConfig({ env: inCluster, serviceAccountRoot: root });
+    const opts: { headers?: Record<string, string> } = {};
+    await config.applyToHTTPSOptions(opts);
+    assert.equal(opts.headers?.Authorization, 'Bearer sa-token');
+  } finally {
+    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
+    else process.env.KUBERNETES_SERVICE_HOST = saved.host;
+    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
+    else process.env.KUBERNETES_SERVICE_PORT = saved.port;
+  }
+  assert.throws(() => loadKubeConfig({ kubeconfigPath: join(dir, 'missing'), env: {} }), /kubeconfig/);
+});
+
+test('discovery: core and group kinds, their scope; unserved groups and kinds are undefined', async () => {
+  assert.deepEqual(await api.resolve('', 'v1', 'Namespace'), {
+    gvk: 'v1.Namespace',
+    group: '',
+    version: 'v1',
+    kind: 'Namespace',
+    plural: 'namespaces',
+    namespaced: false,
+  });
+  assert.equal((await api.resolve('apps', 'v1', 'Deployment'))?.plural, 'deployments');
+  assert.equal(await api.resolve('example.com', 'v1', 'Widget'), undefined);
+  assert.equal(await api.resolve('apps', 'v1', 'Widget'), undefined);
+});
+
+test('lists are paged, raw JSON (timestamps stay strings), consistent across pages', async () => {
+  for (let i = 0; i < 5; i++) sim.apply(configMap('kube-test', `cm-${i}`, { i: String(i) }));
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  const first = await api.list(res, { limit: 3 });
+  assert.equal(first.items.length, 3);
+  assert.ok(first.continueToken);
+  const item = first.items[0] as { metadata: { creationTimestamp: unknown } };
+  assert.equal(typeof item.metadata.creationTimestamp, 'string');
+  const second = await api.list(res, { limit: 3, continueToken: first.continueToken! });
+  assert.equal(second.items.length, 2);
+  assert.equal(second.continueToken, undefined);
+  assert.equal(second.resourceVersion, first.resourceVersion);
+});
+
+test('get: namespaced and cluster-scoped objects; 404 is undefined', async () => {
+  sim.apply(namespace('kube-test'));
+  const ns = (await api.resolve('', 'v1', 'Namespace'))!;
+  const cm = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  assert.equal((await api.get(ns, 'ignored', 'kube-test'))?.metadata.name, 'kube-test');
+  assert.equal((await api.get(cm, 'kube-test', 'cm-1'))?.metadata.namespace, 'kube-test');
+  assert.equal(await api.get(cm, 'kube-test', 'nope'), undefined);
+});
+
+test('watch: raw lines from the resourceVersion; an expired one is an ERROR 410 line', async () => {
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  const rv = sim.currentResourceVersion;
+  const ac = new AbortController();
+  const lines = await api.watch(
+    res,
+    { resourceVersion: rv, timeoutSeconds: 5, allowWatchBookmarks: true },
+    ac.signal,
+  );
+  sim.apply(configMap('kube-test', 'watched'));
+  const it = lines[Symbol.asyncIterator]();
+  const firstLine = JSON.parse((await it.next()).value as string) as {
+    type: string;
+    object: { metadata: { name: string } };
+  };
+  assert.deepEqual([firstLine.type, firstLine.object.metadata.name], ['ADDED', 'watched']);
+  ac.abort();
+  await assert.rejects(it.next());
+
+  sim.compact();
+  sim.apply(configMap('kube-test', 'after-compaction'));
+  const old = await api.watch(
+    res,
+    { resourceVersion: rv, timeoutSeconds: 5, allowWatchBookmarks: true },
+    new AbortController().signal,
+  );
+  const out: string[] = [];
+  for await (const l of old) out.push(l);
+  assert.equal(out.length, 1);
+  assert.equal((JSON.parse(out[0]!) as { object: { code: number } }).object.code, 410);
+});
+
+test('errors: Status message and reason, Retry-After; a wrong token is a 401', async () => {
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  sim.inject({ path: /configmaps/, status: 429, times: 1, retryAfterSec: 2 });
+  const err = await api.list(res, { limit: 10 }).then(
+    () => assert.fail('should throw'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof KubeApiError);
+  assert.equal(err.status, 429);
+  assert.equal(err.retryAfterMs, 2000);
+  const badFile = join(dir, 'bad');
+  await writeFile(badFile, sim.kubeconfig().replace(`token: ${sim.token}`, 'token: wrong'));
+  const bad = new HttpKubeApi(
+    new KubeTransport(loadKubeConfig({ kubeconfigPath: badFile, env: {} }).config, Date.now),
+  );
+  await assert.rejects(
+    bad.list(res, { limit: 1 }),
+    (e: unknown) => e instanceof KubeApiError && e.status === 401 && /Unauthorized/.test(e.message),
+  );
+  await writeFile(badFile, sim.kubeconfig().replace(sim.url, 'http://127.0.0.1:9'));
+  const refused = new HttpKubeApi(
+    new KubeTransport(loadKubeConfig({ kubeconfigPath: badFile, env: {} }).config, Date.now),
+  );
+  await assert.rejects(
+    refused.list(res, { limit: 1 }),
+    (e: unknown) => e instanceof KubeApiError && e.status === undefined,
+  );
+});
+
+test('splitLines: lines split across chunks, multi-byte characters split across chunks, a last line without newline', async () => {
+  const text = '{"a":"é"}\n{"b":"日本"}\n\n{"c":1}';
+  const bytes = Buffer.from(text, 'utf8');
+  for (const size of [1, 2, 3, 7, bytes.length]) {
+    async function* chunks() {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    }
+    const out: string[] = [];
+    for await (const l of splitLines(chunks())) out.push(l);
+    assert.deepEqual(out, ['{"a":"é"}', '{"b":"日本"}', '', '{"c":1}'], `chunk size ${size}`);
+  }
+  async function* endless() {
+    for (let i = 0; i < 100; i++) yield Buffer.alloc(100, 'x');
+  }
+  await assert.rejects(async () => {
+    for await (const _ of splitLines(endless(), 1000)) {
+      // nothing
+    }
+  }, /exceeds 1000 bytes/);
+});
