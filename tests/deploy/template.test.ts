@@ -1,0 +1,519 @@
+/**
+ * template.yaml against the code it deploys: the table as lib/aws/table.ts declares it, the
+ * bucket's lifecycle against the key builders, the functions' environments against their deps
+ * modules, the routes against the handlers, esbuild settings against deploy/build.ts, and every
+ * IAM grant against the AWS calls each function's bundled sources can make.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import {
+  type BuiltBundle,
+  buildBundle,
+  bundleOptions,
+  functionBundles,
+  ownSourcesOf,
+  ROOT_DIR,
+} from '../../deploy/build.ts';
+import { DEFAULT_MIN_INTERVAL_SEC } from '../../functions/checkpoint/handler.ts';
+import {
+  DEFAULT_JOB_RETENTION_SEC,
+  DEFAULT_URL_TTL_SEC,
+  EXPORT_ROUTES,
+} from '../../functions/exports/handler.ts';
+import { MAX_PRESIGN_TTL_SEC } from '../../lib/aws/s3-exports.ts';
+import { TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table.ts';
+import { exportKey } from '../../lib/export/job.ts';
+import { bodyBlobKey, checkpointBlobKey } from '../../lib/store/keys.ts';
+import {
+  actionsInSource,
+  asList,
+  type Cfn,
+  derivedCalls,
+  describeRef,
+  loadTemplate,
+  parseCfn,
+  resourcesOfType,
+  roleStatements,
+} from './support.ts';
+
+const t = loadTemplate();
+const INGEST_ROUTE = 'POST /v1/clusters/{cluster}/events';
+
+/** Function resources by function directory name (from their esbuild entry points). */
+function functionIds(): Map<string, string> {
+  const ids = new Map<string, string>();
+  for (const id of resourcesOfType(t, 'AWS::Serverless::Function')) {
+    const entry = (t.Resources[id]!.Metadata!.BuildProperties as Cfn).EntryPoints as string[];
+    const name = /^functions\/([^/]+)\/handler\.ts$/.exec(entry[0]!)?.[1];
+    assert.ok(name, `${id}: entry point ${entry[0]} is not functions/<name>/handler.ts`);
+    ids.set(name, id);
+  }
+  return ids;
+}
+
+const FUNCTIONS = functionIds();
+const fn = (name: string) => t.Resources[FUNCTIONS.get(name)!]!;
+
+/**
+ * Actions a function's bundled sources can send that its role deliberately lacks, each with the
+ * reason it is never sent by that function. Keeping this exact (a stale entry fails too) makes
+ * every gap between "reachable in the bundle" and "granted" a reviewed decision.
+ */
+const NOT_GRANTED: Record<string, Record<string, string>> = {
+  ingest: {
+    'dynamodb:DeleteItem':
+      'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
+  },
+  exports: {
+    'dynamodb:DeleteItem':
+      'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
+    'dynamodb:BatchGetItem': "DynamoTraceStore's writer; exports only reads the retention horizon",
+    'dynamodb:UpdateItem': "DynamoTraceStore's writer; exports only reads the retention horizon",
+    's3:PutObject':
+      'uploads (S3ExportObjects.put, S3BlobStore.put) happen in the export job; exports only presigns',
+    's3:AbortMultipartUpload': 'uploads happen in the export job; exports only presigns',
+  },
+  'export-job': {
+    'dynamodb:BatchGetItem': "DynamoTraceStore's writer (applyBatch); the job only reads and checkpoints",
+    'dynamodb:UpdateItem': "DynamoTraceStore's writer (applyBatch); the job only reads and checkpoints",
+  },
+  checkpoint: {
+    'dynamodb:BatchGetItem':
+      "DynamoTraceStore's writer; the function only calls writeCheckpoint and latestCheckpointAtOrBefore",
+    'dynamodb:UpdateItem':
+      "DynamoTraceStore's writer; the function only calls writeCheckpoint and latestCheckpointAtOrBefore",
+    'dynamodb:GetItem':
+      'only the writer and liveAt/configAt/retentionHorizon reads use GetItem; checkpoints Query',
+  },
+};
+
+describe('template.yaml: shape', () => {
+  test('is a SAM template whose every CloudFormation short-form tag resolves', () => {
+    assert.equal(t.Transform, 'AWS::Serverless-2016-10-31');
+    assert.equal(t.AWSTemplateFormatVersion, '2010-09-09');
+    // The tags the template uses, resolved to their long form.
+    assert.deepEqual(
+      parseCfn(
+        'a: !Ref X\nb: !GetAtt T.Arn\nc: !If [C, 1, !Ref AWS::NoValue]\nd: !Sub [x, {}]\ne: !Join ["", [a, !Ref B]]',
+      ),
+      {
+        a: { Ref: 'X' },
+        b: { 'Fn::GetAtt': ['T', 'Arn'] },
+        c: { 'Fn::If': ['C', 1, { Ref: 'AWS::NoValue' }] },
+        d: { 'Fn::Sub': ['x', {}] },
+        e: { 'Fn::Join': ['', ['a', { Ref: 'B' }]] },
+      },
+    );
+  });
+
+  test('every Ref and GetAtt names a parameter, a resource or a pseudo parameter', () => {
+    const known = new Set([...Object.keys(t.Parameters), ...Object.keys(t.Resources)]);
+    const bad: string[] = [];
+    const visit = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(visit);
+      else if (v && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        if (typeof o.Ref === 'string' && !o.Ref.startsWith('AWS::') && !known.has(o.Ref)) bad.push(o.Ref);
+        if (Array.isArray(o['Fn::GetAtt']) && !known.has(o['Fn::GetAtt'][0] as string)) {
+          bad.push(String(o['Fn::GetAtt'][0]));
+        }
+        if (typeof o['Fn::Sub'] === 'string') {
+          for (const m of o['Fn::Sub'].matchAll(/\$\{([^}!]+)\}/g)) {
+            const name = m[1]!.split('.')[0]!;
+            if (!name.startsWith('AWS::') && !known.has(name)) bad.push(name);
+          }
+        }
+        Object.values(o).forEach(visit);
+      }
+    };
+    visit(t.Resources);
+    visit(t.Outputs);
+    assert.deepEqual(bad, []);
+  });
+
+  test('every functions/<name>/handler.ts is deployed by exactly one function', () => {
+    assert.deepEqual(
+      [...FUNCTIONS.keys()].sort(),
+      functionBundles().map((b) => b.name),
+    );
+  });
+
+  test('outputs name the API, the bucket and the table', () => {
+    assert.deepEqual(describeRef(t.Outputs.BucketName!.Value), 'Ref:Bucket');
+    assert.deepEqual(describeRef(t.Outputs.TableName!.Value), 'Ref:Table');
+    assert.match(describeRef(t.Outputs.ApiUrl!.Value), /^https:\/\/\$\{HttpApi\}\.execute-api\./);
+  });
+});
+
+describe('template.yaml: functions', () => {
+  test('Node 22 on arm64, from the same esbuild settings as deploy/build.ts', () => {
+    assert.equal(t.Globals.Function.Runtime, 'nodejs22.x');
+    assert.deepEqual(t.Globals.Function.Architectures, ['arm64']);
+    for (const spec of functionBundles()) {
+      const r = fn(spec.name);
+      const props = r.Metadata!.BuildProperties as Cfn;
+      const options = bundleOptions(spec, { outDir: '/unused' });
+      assert.equal(r.Metadata!.BuildMethod, 'esbuild', spec.name);
+      assert.deepEqual(props.EntryPoints, [spec.entry], spec.name);
+      assert.equal(props.Format, options.format, spec.name);
+      assert.equal(props.Target, options.target, spec.name);
+      assert.equal(props.Minify, options.minify, spec.name);
+      assert.equal(props.Sourcemap, options.sourcemap, spec.name);
+      assert.equal(props.SourcesContent, options.sourcesContent, spec.name);
+      assert.deepEqual(props.Banner, [`js=${options.banner!.js}`], spec.name);
+      assert.deepEqual(props.OutExtension, ['.js=.mjs'], spec.name);
+      assert.deepEqual(props.External ?? [], options.external, spec.name);
+      // esbuild writes the single entry's bundle at the artifact root as handler.mjs.
+      assert.equal(r.Properties.Handler, 'handler.handler', spec.name);
+      assert.equal(r.Properties.CodeUri, '.', spec.name);
+      const memory = r.Properties.MemorySize;
+      assert.ok(
+        typeof memory === 'number' ? memory >= 128 : t.Parameters[describeRef(memory).slice(4)],
+        spec.name,
+      );
+    }
+  });
+
+  test('timeouts fit their callers: API routes under API Gateway’s 30 s, the job up to 15 min', () => {
+    assert.ok((fn('ingest').Properties.Timeout as number) < 30);
+    assert.ok((fn('exports').Properties.Timeout as number) < 30);
+    assert.equal(fn('export-job').Properties.Timeout, 900);
+    assert.ok((fn('checkpoint').Properties.Timeout as number) <= 900);
+  });
+
+  test('the export job is started asynchronously by the exports function, retried at most once', () => {
+    const env = (fn('exports').Properties.Environment as Cfn).Variables as Cfn;
+    assert.equal(describeRef(env.EXPORT_JOB_FUNCTION), `Ref:${FUNCTIONS.get('export-job')}`);
+    const config = fn('export-job').Properties.EventInvokeConfig as Cfn;
+    assert.ok((config.MaximumRetryAttempts as number) <= 1);
+    assert.ok((config.MaximumEventAgeInSeconds as number) >= 60);
+  });
+
+  test('checkpoints run hourly, and a retry within the hour skips clusters already done', () => {
+    const events = fn('checkpoint').Properties.Events as Record<string, { Type: string; Properties: Cfn }>;
+    const schedules = Object.values(events).filter((e) => e.Type === 'Schedule');
+    assert.deepEqual(
+      schedules.map((s) => s.Properties.Schedule),
+      ['rate(1 hour)'],
+    );
+    assert.ok(DEFAULT_MIN_INTERVAL_SEC < 3600, 'the skip interval must be below the schedule period');
+    assert.equal(
+      describeRef(((fn('checkpoint').Properties.Environment as Cfn).Variables as Cfn).CLUSTERS),
+      'Ref:CheckpointClusters',
+    );
+  });
+
+  test("each function's environment sets what its deps module requires, and nothing it does not read", () => {
+    const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME']);
+    for (const [name] of FUNCTIONS) {
+      const source = readDeps(name);
+      const required = new Set([...source.matchAll(/\brequired\(env, '([A-Z0-9_]+)'\)/g)].map((m) => m[1]!));
+      const read = new Set([
+        ...required,
+        ...[...source.matchAll(/\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]!),
+        ...[...source.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!),
+      ]);
+      const env = ((fn(name).Properties.Environment as Cfn).Variables ?? {}) as Cfn;
+      const globalEnv = ((t.Globals.Function.Environment as Cfn).Variables ?? {}) as Cfn;
+      const set = new Set([...Object.keys(env), ...Object.keys(globalEnv)]);
+      assert.ok(required.size > 0, `${name}: no required variables found in its deps module`);
+      for (const v of required) assert.ok(set.has(v), `${name}: ${v} is required but not set`);
+      for (const v of Object.keys(env)) {
+        assert.ok(read.has(v) || ALWAYS.has(v), `${name}: ${v} is set but its deps module never reads it`);
+      }
+      for (const [v, value] of Object.entries(env)) {
+        const expected = /TABLE/.test(v)
+          ? 'Ref:Table'
+          : /BUCKET/.test(v)
+            ? 'Ref:Bucket'
+            : /AUTH_MODE/.test(v)
+              ? 'Ref:AuthMode'
+              : /RETENTION_DAYS/.test(v)
+                ? 'Ref:RetentionDays'
+                : undefined;
+        if (expected) assert.equal(describeRef(value), expected, `${name}: ${v}`);
+      }
+    }
+  });
+
+  test('each function logs to its own log group, kept LogRetentionDays', () => {
+    const used = new Set<string>();
+    for (const [name, id] of FUNCTIONS) {
+      const logging = t.Resources[id]!.Properties.LoggingConfig as Cfn;
+      const group = describeRef(logging.LogGroup).replace(/^Ref:/, '');
+      assert.equal(t.Resources[group]?.Type, 'AWS::Logs::LogGroup', name);
+      assert.equal(describeRef(t.Resources[group]!.Properties.RetentionInDays), 'Ref:LogRetentionDays');
+      assert.ok(!used.has(group), `${group} is shared`);
+      used.add(group);
+    }
+  });
+});
+
+describe('template.yaml: storage', () => {
+  const table = t.Resources.Table!.Properties;
+  const bucket = t.Resources.Bucket!.Properties;
+
+  test('the table is exactly tableDefinition(): keys, attributes, indexes, billing', () => {
+    const def = tableDefinition('unused');
+    assert.deepEqual(table.AttributeDefinitions, def.AttributeDefinitions);
+    assert.deepEqual(table.KeySchema, def.KeySchema);
+    assert.deepEqual(table.GlobalSecondaryIndexes, def.GlobalSecondaryIndexes);
+    assert.deepEqual(table.LocalSecondaryIndexes, def.LocalSecondaryIndexes);
+    assert.equal(table.BillingMode, 'PAY_PER_REQUEST');
+    assert.equal(table.BillingMode, def.BillingMode);
+  });
+
+  test('no code queries an index the table does not declare', async () => {
+    const declared = new Set(
+      [...asList(table.GlobalSecondaryIndexes as Cfn[]), ...asList(table.LocalSecondaryIndexes as Cfn[])].map(
+        (i) => i.IndexName,
+      ),
+    );
+    for (const b of await bundles()) {
+      for (const file of ownSourcesOf(b.metafile)) {
+        const source = await readFile(join(ROOT_DIR, file), 'utf8');
+        for (const m of source.matchAll(/IndexName:\s*'([^']+)'/g)) {
+          assert.ok(declared.has(m[1]), `${file} queries index ${m[1]}`);
+        }
+      }
+    }
+  });
+
+  test('TTL on the attribute the store writes; PITR and encryption on', () => {
+    assert.deepEqual(table.TimeToLiveSpecification, { AttributeName: TTL_ATTRIBUTE, Enabled: true });
+    assert.deepEqual(table.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+    assert.equal((table.SSESpecification as Cfn).SSEEnabled, true);
+  });
+
+  test('the bucket is private, encrypted and refuses plain HTTP', () => {
+    assert.deepEqual(bucket.PublicAccessBlockConfiguration, {
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    const sse = (bucket.BucketEncryption as { ServerSideEncryptionConfiguration: Cfn[] })
+      .ServerSideEncryptionConfiguration[0]!.ServerSideEncryptionByDefault as Cfn;
+    assert.equal(sse.SSEAlgorithm, 'AES256');
+    const policy = t.Resources.BucketPolicy!.Properties;
+    assert.equal(describeRef(policy.Bucket), 'Ref:Bucket');
+    const statements = (policy.PolicyDocument as { Statement: Cfn[] }).Statement;
+    const deny = statements.find((s) => s.Effect === 'Deny');
+    assert.deepEqual(deny?.Condition, { Bool: { 'aws:SecureTransport': 'false' } });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's ${} (Fn::Sub), not JavaScript's
+    assert.deepEqual(asList(deny?.Resource).map(describeRef), ['Bucket.Arn', '${Bucket.Arn}/*']);
+  });
+
+  test('lifecycle rules expire exports and checkpoints under the prefixes the code writes', () => {
+    const rules = (bucket.LifecycleConfiguration as { Rules: Cfn[] }).Rules;
+    const prefixOf = (key: string) => `${key.split('/')[0]}/`;
+    const rule = (prefix: string) => rules.find((r) => r.Prefix === prefix);
+    const exportsRule = rule(prefixOf(exportKey('c', 'id')));
+    assert.equal(describeRef(exportsRule?.ExpirationInDays), 'Ref:ExportRetentionDays');
+    const checkpointsRule = rule(prefixOf(checkpointBlobKey('c', 1, 'a'.repeat(64))));
+    assert.equal(describeRef(checkpointsRule?.ExpirationInDays), 'Ref:RetentionDays');
+    // Live objects' state items never expire and may name a body blob: bodies must not expire.
+    assert.equal(rule(prefixOf(bodyBlobKey('c', 'a'.repeat(64)))), undefined);
+    const abort = rules.find((r) => r.AbortIncompleteMultipartUpload !== undefined);
+    assert.equal(abort?.Prefix, undefined, 'aborts incomplete uploads everywhere');
+    for (const r of rules) assert.equal(r.Status, 'Enabled');
+  });
+
+  test('exports outlive the job records that point at them; URL lifetime within SigV4 limits', () => {
+    const p = t.Parameters;
+    assert.ok((p.ExportRetentionDays!.MinValue as number) * 86_400 >= DEFAULT_JOB_RETENTION_SEC);
+    assert.equal(p.ExportUrlTtlSeconds!.Default, DEFAULT_URL_TTL_SEC);
+    assert.ok((p.ExportUrlTtlSeconds!.MaxValue as number) <= MAX_PRESIGN_TTL_SEC);
+  });
+});
+
+describe('template.yaml: HTTP API', () => {
+  const body = t.Resources.HttpApi!.Properties.DefinitionBody as {
+    paths: Record<string, Record<string, Cfn>>;
+    components: { securitySchemes: Record<string, Cfn> };
+  };
+  const operations = Object.entries(body.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })),
+  );
+  const integratedFunction = (route: string) => {
+    const op = operations.find((o) => o.route === route)!.op;
+    const uri = describeRef((op['x-amazon-apigateway-integration'] as Cfn).uri);
+    return /functions\/\$\{([A-Za-z]+)\.Arn\}\/invocations$/.exec(uri)?.[1];
+  };
+
+  test('serves exactly the routes the handlers implement, each on its function', () => {
+    assert.deepEqual(
+      operations.map((o) => o.route).sort(),
+      [INGEST_ROUTE, EXPORT_ROUTES.create, EXPORT_ROUTES.status].sort(),
+    );
+    assert.equal(integratedFunction(INGEST_ROUTE), FUNCTIONS.get('ingest'));
+    assert.equal(integratedFunction(EXPORT_ROUTES.create), FUNCTIONS.get('exports'));
+    assert.equal(integratedFunction(EXPORT_ROUTES.status), FUNCTIONS.get('exports'));
+    for (const { route, op } of operations) {
+      const integration = op['x-amazon-apigateway-integration'] as Cfn;
+      assert.equal(integration.type, 'aws_proxy', route);
+      assert.equal(integration.payloadFormatVersion, '2.0', route);
+    }
+  });
+
+  test('AuthMode=iam puts every route behind IAM authorization (SigV4)', () => {
+    assert.deepEqual(t.Conditions.UseIamAuth, { 'Fn::Equals': [{ Ref: 'AuthMode' }, 'iam'] });
+    assert.deepEqual(t.Parameters.AuthMode!.AllowedValues, ['bearer', 'iam']);
+    for (const { route, op } of operations) {
+      assert.deepEqual(
+        op.security,
+        { 'Fn::If': ['UseIamAuth', [{ AWS_IAM: [] }], { Ref: 'AWS::NoValue' }] },
+        route,
+      );
+    }
+    assert.equal(body.components.securitySchemes.AWS_IAM!['x-amazon-apigateway-authtype'], 'awsSigv4');
+  });
+
+  test('API Gateway may invoke each function for its routes only', () => {
+    const permissions = resourcesOfType(t, 'AWS::Lambda::Permission').map(
+      (id) => t.Resources[id]!.Properties,
+    );
+    for (const { route } of operations) {
+      const [method, path] = route.split(' ') as [string, string];
+      const arn = `\${HttpApi}/*/${method}${path.replace(/\{[^}]+\}/g, '*')}`;
+      const match = permissions.find((p) => describeRef(p.SourceArn).endsWith(arn));
+      assert.ok(match, `no permission for ${route} (${arn})`);
+      assert.equal(describeRef(match.FunctionName), `Ref:${integratedFunction(route)}`);
+      assert.equal(match.Principal, 'apigateway.amazonaws.com');
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// IAM, derived from the bundles
+// ---------------------------------------------------------------------------------------------
+
+let built: Promise<BuiltBundle[]> | undefined;
+let outDir: string | undefined;
+
+/** Each function bundled once with deploy/build.ts's options (into a temp dir). */
+function bundles(): Promise<BuiltBundle[]> {
+  built ??= (async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'sktrace-bundles-'));
+    const dir = outDir;
+    return Promise.all(functionBundles().map((spec) => buildBundle(spec, { outDir: dir })));
+  })();
+  return built;
+}
+
+function readDeps(name: string): string {
+  return readFileSync(join(ROOT_DIR, 'functions', name, 'deps.ts'), 'utf8');
+}
+
+describe('template.yaml: least-privilege IAM from the code', () => {
+  before(async () => {
+    await bundles();
+  });
+  after(async () => {
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  test('the scanner maps SDK commands to IAM actions', () => {
+    const cases: [string, string[]][] = [
+      [
+        "import { PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';\nnew PutItemCommand({}); new QueryCommand({})",
+        ['dynamodb:PutItem', 'dynamodb:Query'],
+      ],
+      [
+        "import {\n  UploadPartCommand,\n  AbortMultipartUploadCommand,\n  GetObjectCommand,\n} from '@aws-sdk/client-s3';\nnew UploadPartCommand(x); new AbortMultipartUploadCommand(y); getSignedUrl(c, new GetObjectCommand(z))",
+        ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+      ],
+      [
+        "import { InvokeCommand } from '@aws-sdk/client-lambda';\nnew InvokeCommand({})",
+        ['lambda:InvokeFunction'],
+      ],
+      // Not an SDK command: ignored.
+      ['class FooCommand {}\nnew FooCommand()', []],
+    ];
+    for (const [source, actions] of cases) assert.deepEqual(actionsInSource(source), actions);
+  });
+
+  test('every function bundle builds, and a built bundle runs as an ES module', async () => {
+    const all = await bundles();
+    assert.equal(all.length, FUNCTIONS.size);
+    for (const b of all) assert.ok(b.bytes > 10_000, `${b.spec.name}: ${b.bytes} bytes`);
+    const checkpoint = all.find((b) => b.spec.name === 'checkpoint')!;
+    const mod = (await import(
+      pathToFileURL(checkpoint.file).href
+    )) as typeof import('../../functions/checkpoint/handler.ts');
+    const written: string[] = [];
+    const handler = mod.makeHandler({
+      checkpointer: {
+        latestCheckpointAtOrBefore: async () => undefined,
+        writeCheckpoint: async (cluster) => {
+          written.push(cluster);
+          return { cluster, validFromTs: 1, replayFromTs: 0, objects: 0, blobKey: 'k' };
+        },
+      },
+      clusters: ['a', 'b'],
+      nowSec: () => 100,
+      log: { info() {}, warn() {}, error() {} },
+    });
+    await handler({});
+    assert.deepEqual(written, ['a', 'b']);
+  });
+
+  for (const name of ['ingest', 'exports', 'export-job', 'checkpoint']) {
+    test(`${name}: the role grants the actions its code sends, minus reviewed exclusions, on named resources`, async () => {
+      const b = (await bundles()).find((x) => x.spec.name === name)!;
+      const derived = derivedCalls(ownSourcesOf(b.metafile));
+      const derivedActions = new Set(derived.map((d) => d.action));
+      const excluded = NOT_GRANTED[name] ?? {};
+      for (const action of Object.keys(excluded)) {
+        assert.ok(
+          derivedActions.has(action),
+          `${name}: stale exclusion ${action} (the code no longer sends it)`,
+        );
+      }
+      const statements = roleStatements(t, FUNCTIONS.get(name)!);
+      const granted = new Set<string>();
+      for (const s of statements) {
+        assert.equal(s.Effect, 'Allow');
+        for (const action of asList(s.Action)) {
+          assert.ok(!action.includes('*'), `${name}: wildcard action ${action}`);
+          for (const r of asList(s.Resource)) assert.notEqual(r, '*', `${name}: ${action} on *`);
+          if (!action.startsWith('logs:')) granted.add(action);
+          checkResource(name, action, asList(s.Resource).map(describeRef));
+        }
+      }
+      const expected = [...derivedActions].filter((a) => !(a in excluded)).sort();
+      assert.deepEqual([...granted].sort(), expected, `${name}: derived from ${JSON.stringify(derived)}`);
+    });
+  }
+});
+
+const BLOB_PREFIXES = new Set(
+  [exportKey('c', 'id'), checkpointBlobKey('c', 1, 'a'.repeat(64)), bodyBlobKey('c', 'a'.repeat(64))].map(
+    (k) => k.split('/')[0],
+  ),
+);
+
+/** Each action only on the resources of its service that the template creates for it. */
+function checkResource(name: string, action: string, resources: string[]): void {
+  const service = action.split(':')[0];
+  for (const r of resources) {
+    if (service === 'dynamodb') assert.equal(r, 'Table.Arn', `${name}: ${action} on ${r}`);
+    else if (service === 's3') {
+      const prefix = /^\$\{Bucket\.Arn\}\/([a-z]+)\/\*$/.exec(r)?.[1];
+      assert.ok(prefix && BLOB_PREFIXES.has(prefix), `${name}: ${action} on ${r}`);
+    } else if (service === 'lambda')
+      assert.equal(r, `${FUNCTIONS.get('export-job')}.Arn`, `${name}: ${action}`);
+    else if (service === 'logs') {
+      const group = describeRef(
+        (t.Resources[FUNCTIONS.get(name)!]!.Properties.LoggingConfig as Cfn).LogGroup,
+      );
+      assert.equal(r, `${group.replace(/^Ref:/, '')}.Arn`, `${name}: ${action} on ${r}`);
+      assert.ok(['logs:CreateLogStream', 'logs:PutLogEvents'].includes(action), `${name}: ${action}`);
+    } else assert.fail(`${name}: unexpected service in ${action}`);
+  }
+}
