@@ -1,12 +1,12 @@
 /**
- * The checkpoint function's real dependencies, from its environment (template.yaml sets it). The
- * variable names are the ingest function's, so both read the same retention.
+ * The checkpoint function's real dependencies, from its environment (template.yaml sets it). All
+ * four functions use the same names for the same things, so the checkpoint and ingest functions
+ * read one retention. The clusters come from the store's registry, not from the environment.
  *
  * | variable | meaning |
  * | --- | --- |
  * | `TABLE_NAME`, `BUCKET_NAME` | the trace table and bucket (required) |
  * | `RETENTION_DAYS` | history retention, as the ingest function's (default 14): a checkpoint item expires with the changes it needs |
- * | `CLUSTERS` | comma-separated cluster ids to checkpoint |
  * | `CHECKPOINT_MIN_INTERVAL_SEC` | skip a cluster whose newest checkpoint is younger (default 1800) |
  * | `DYNAMODB_ENDPOINT`, `S3_ENDPOINT` | endpoint overrides for local servers |
  * | `AWS_REGION` | set by Lambda |
@@ -16,7 +16,6 @@ import { type AwsClientOptions, makeDynamoClient, makeS3Client } from '../../lib
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { SktraceError } from '../../lib/errors.ts';
-import { isValidClusterId } from '../../lib/ingest/names.ts';
 import { type CheckpointDeps, DEFAULT_MIN_INTERVAL_SEC } from './handler.ts';
 
 export type CheckpointEnv = Record<string, string | undefined>;
@@ -28,35 +27,19 @@ export function checkpointDepsFromEnv(env: CheckpointEnv): CheckpointDeps {
   const dynamo = makeDynamoClient(clientOptions(region, env.DYNAMODB_ENDPOINT));
   const s3 = makeS3Client(clientOptions(region, env.S3_ENDPOINT));
   const retentionDays = positiveNumber(env, 'RETENTION_DAYS');
+  const store = new DynamoTraceStore({
+    dynamo,
+    tableName,
+    blobs: new S3BlobStore(s3, bucket),
+    ...(retentionDays === undefined ? {} : { retentionDays }),
+  });
   return {
-    checkpointer: new DynamoTraceStore({
-      dynamo,
-      tableName,
-      blobs: new S3BlobStore(s3, bucket),
-      ...(retentionDays === undefined ? {} : { retentionDays }),
-    }),
-    clusters: parseClusters(env.CLUSTERS ?? ''),
+    checkpointer: store,
+    directory: store,
     nowSec: () => Math.floor(Date.now() / 1000),
     minIntervalSec: positiveNumber(env, 'CHECKPOINT_MIN_INTERVAL_SEC') ?? DEFAULT_MIN_INTERVAL_SEC,
     log: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sktrace-checkpoint' }),
   };
-}
-
-/** `prod, staging` → ['prod', 'staging']; every id checked, so a typo fails the cold start loudly. */
-export function parseClusters(value: string): string[] {
-  const clusters = value
-    .split(',')
-    .map((c) => c.trim())
-    .filter((c) => c !== '');
-  const bad = clusters.find((c) => !isValidClusterId(c));
-  if (bad !== undefined) {
-    throw new SktraceError(
-      'invalid_config',
-      `CLUSTERS holds ${JSON.stringify(bad)}, which is not a cluster id (lowercase DNS label)`,
-      { clusters: value },
-    );
-  }
-  return clusters;
 }
 
 function clientOptions(region: string | undefined, endpoint: string | undefined): AwsClientOptions {

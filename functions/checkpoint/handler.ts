@@ -5,8 +5,10 @@
  * change, and once retention has expired part of that history it must refuse the export (the
  * start state would be incomplete): checkpoints are what keeps long-lived clusters exportable.
  *
- * - Clusters: the store keeps no list of clusters that can be read without a table Scan, so the
- *   list is configuration (`CLUSTERS`); an event `{"clusters": [...]}` (a manual invoke) overrides it.
+ * - Clusters: every cluster that has sent a batch, from the store's cluster registry
+ *   (`ClusterDirectory.listClusters`, one Query; docs/storage.md "Cluster registry"), so a new
+ *   cluster is checkpointed from the next hour on without redeploying; an event
+ *   `{"clusters": [...]}` (a manual invoke) overrides it.
  * - A cluster whose newest checkpoint is younger than `minIntervalSec` is skipped: Lambda retries a
  *   failed asynchronous invocation, and the retry must not redo the clusters that succeeded. The
  *   default, half the schedule's period, never skips the next hourly run (EventBridge fires within
@@ -19,7 +21,7 @@
 import type { Context } from 'aws-lambda';
 import { SktraceError } from '../../lib/errors.ts';
 import { isValidClusterId } from '../../lib/ingest/names.ts';
-import type { Checkpointer, ClusterId } from '../../lib/store/ports.ts';
+import type { Checkpointer, ClusterDirectory, ClusterId } from '../../lib/store/ports.ts';
 import { checkpointDepsFromEnv } from './deps.ts';
 
 export interface CheckpointLog {
@@ -30,8 +32,8 @@ export interface CheckpointLog {
 
 export interface CheckpointDeps {
   checkpointer: Checkpointer;
-  /** Clusters to checkpoint when the event names none. */
-  clusters: readonly ClusterId[];
+  /** Lists the clusters to checkpoint when the event names none. */
+  directory: ClusterDirectory;
   /** Wall clock, unix seconds. */
   nowSec: () => number;
   /** Skip a cluster whose newest checkpoint is younger than this (default 1,800 s). */
@@ -96,10 +98,9 @@ export function makeHandler(deps: CheckpointDeps): CheckpointHandler {
   };
 
   return async (event) => {
-    const clusters = [...new Set(clustersOfEvent(event) ?? deps.clusters)];
-    if (clusters.length === 0) {
-      log.warn('no clusters to checkpoint: set CLUSTERS (template parameter CheckpointClusters)', {});
-    }
+    // A failed listing throws: the invocation fails and Lambda retries it, as for a failed cluster.
+    const clusters = [...new Set(clustersOfEvent(event) ?? (await deps.directory.listClusters()))];
+    if (clusters.length === 0) log.warn('no clusters to checkpoint: none has sent a batch yet', {});
     const outcomes: ClusterOutcome[] = [];
     for (const cluster of clusters) {
       const outcome = await one(cluster);

@@ -1,7 +1,8 @@
 /**
  * The export-job function's dependencies in Lambda, from its environment (template.yaml):
- * `SKTRACE_TABLE`, `SKTRACE_BUCKET`, optional `SKTRACE_RETENTION_DAYS` (as the ingest function's)
- * and `CHECKPOINT_EVERY_SEC` (default 3600).
+ * `TABLE_NAME`, `BUCKET_NAME`, optional `RETENTION_DAYS` (the ingest function's variable and
+ * value: the checkpoint a job leaves expires with the history it summarises) and
+ * `CHECKPOINT_EVERY_SEC` (default 3600).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
@@ -13,15 +14,15 @@ import type { ExportJobDeps } from '../../lib/export/pipeline.ts';
 import { positiveIntEnv, required } from '../exports/deps.ts';
 
 export function exportJobDepsFromEnv(env: NodeJS.ProcessEnv): ExportJobDeps {
-  const tableName = required(env, 'SKTRACE_TABLE');
-  const bucket = required(env, 'SKTRACE_BUCKET');
+  const tableName = required(env, 'TABLE_NAME');
+  const bucket = required(env, 'BUCKET_NAME');
   const dynamo = makeDynamoClient();
   const s3 = makeS3Client();
   const store = new DynamoTraceStore({
     dynamo,
     tableName,
     blobs: new S3BlobStore(s3, bucket),
-    retentionDays: positiveIntEnv(env, 'SKTRACE_RETENTION_DAYS', 14),
+    retentionDays: positiveIntEnv(env, 'RETENTION_DAYS', 14),
   });
   return {
     jobs: new DynamoExportJobStore({ client: dynamo, tableName }),

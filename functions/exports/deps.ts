@@ -1,10 +1,14 @@
 /**
- * The exports function's dependencies in Lambda, from its environment (template.yaml sets it):
- * - `SKTRACE_TABLE`, `SKTRACE_BUCKET`: the trace table and bucket;
+ * The exports function's dependencies in Lambda, from its environment (template.yaml sets it; the
+ * names are the ones every sktrace function uses for the same things):
+ * - `TABLE_NAME`, `BUCKET_NAME`: the trace table and bucket;
  * - `EXPORT_JOB_FUNCTION`: name or ARN of the export-job function, invoked asynchronously;
  * - `EXPORT_URL_TTL_SEC`: lifetime of presigned URLs (default 3600). A URL signed with this
  *   function's role credentials stops working when the role session ends, whatever this says;
- * - `SKTRACE_AUTH_MODE`: `bearer` (default) or `iam`.
+ * - `EXPORT_RETENTION_DAYS`: how long job records live (default 7). The template sets it from the
+ *   same parameter as the bucket's `exports/` expiry, and a record is created before its trace is
+ *   uploaded, so a succeeded job never outlives the object it points at;
+ * - `AUTH_MODE`: `bearer` (default) or `iam`.
  * Region and credentials come from the Lambda environment through the SDK's provider chain.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,7 +22,9 @@ import { LambdaJobLauncher, makeLambdaClient } from '../../lib/aws/lambda-launch
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { SktraceError } from '../../lib/errors.ts';
-import type { ExportsDeps } from './handler.ts';
+import { DEFAULT_JOB_RETENTION_SEC, type ExportsDeps } from './handler.ts';
+
+const DAY_SEC = 86_400;
 
 export function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
@@ -45,16 +51,16 @@ export function positiveIntEnv(env: NodeJS.ProcessEnv, name: string, fallback: n
 }
 
 export function authModeEnv(env: NodeJS.ProcessEnv): AuthMode {
-  const mode = env.SKTRACE_AUTH_MODE ?? 'bearer';
+  const mode = env.AUTH_MODE ?? 'bearer';
   if (mode !== 'bearer' && mode !== 'iam') {
-    throw new SktraceError('config', `SKTRACE_AUTH_MODE must be bearer or iam, got ${JSON.stringify(mode)}`);
+    throw new SktraceError('config', `AUTH_MODE must be bearer or iam, got ${JSON.stringify(mode)}`);
   }
   return mode;
 }
 
 export function exportsDepsFromEnv(env: NodeJS.ProcessEnv): ExportsDeps {
-  const tableName = required(env, 'SKTRACE_TABLE');
-  const bucket = required(env, 'SKTRACE_BUCKET');
+  const tableName = required(env, 'TABLE_NAME');
+  const bucket = required(env, 'BUCKET_NAME');
   const dynamo = makeDynamoClient();
   const s3 = makeS3Client();
   return {
@@ -70,6 +76,8 @@ export function exportsDepsFromEnv(env: NodeJS.ProcessEnv): ExportsDeps {
     clock: Date.now,
     randomBytes,
     urlTtlSec: positiveIntEnv(env, 'EXPORT_URL_TTL_SEC', 3600),
+    jobRetentionSec:
+      positiveIntEnv(env, 'EXPORT_RETENTION_DAYS', DEFAULT_JOB_RETENTION_SEC / DAY_SEC) * DAY_SEC,
     auth: { mode: authModeEnv(env) },
   };
 }

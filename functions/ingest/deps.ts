@@ -1,6 +1,7 @@
 /**
  * The ingest function's real dependencies, from its environment (template.yaml sets it in AWS;
- * `sktrace serve` passes its own record). Kept apart from the handler so tests of the handler
+ * `sktrace serve` builds its dependencies directly). Every sktrace function uses these names for
+ * the same things (unprefixed, as in AWS's examples). Kept apart from the handler so tests of the handler
  * never need an environment.
  *
  * | variable | meaning |
@@ -9,7 +10,7 @@
  * | `BUCKET_NAME` | the S3 bucket for bodies over the item limit (required) |
  * | `RETENTION_DAYS` | history retention (default: the store's, 14) |
  * | `AUTH_MODE` | `bearer` (default) or `iam` (trust API Gateway IAM authorization) |
- * | `SKTRACE_GLOBAL_TOKEN_HASHES` | comma-separated SHA-256 hex of tokens valid for every cluster (local stack only) |
+ * | `GLOBAL_TOKEN_HASHES` | comma-separated SHA-256 hex of tokens valid for every cluster (local stack only) |
  * | `DYNAMODB_ENDPOINT`, `S3_ENDPOINT` | endpoint overrides for local servers (also `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`) |
  * | `AWS_REGION` | set by Lambda |
  */
@@ -56,7 +57,7 @@ function authPolicy(env: IngestEnv): AuthPolicy {
       `AUTH_MODE must be "bearer" or "iam", got ${JSON.stringify(mode)}`,
     );
   }
-  const hashes = (env.SKTRACE_GLOBAL_TOKEN_HASHES ?? '')
+  const hashes = (env.GLOBAL_TOKEN_HASHES ?? '')
     .split(',')
     .map((h) => h.trim())
     .filter((h) => h !== '');
@@ -64,7 +65,7 @@ function authPolicy(env: IngestEnv): AuthPolicy {
   if (bad !== undefined) {
     throw new SktraceError(
       'invalid_config',
-      'SKTRACE_GLOBAL_TOKEN_HASHES must hold lowercase hex SHA-256 hashes of tokens, not tokens',
+      'GLOBAL_TOKEN_HASHES must hold lowercase hex SHA-256 hashes of tokens, not tokens',
     );
   }
   return hashes.length ? { mode, globalTokenHashes: hashes } : { mode };

@@ -1,7 +1,7 @@
 /**
  * DynamoTraceStore: the trace store on one DynamoDB table (+ a blob store, S3, for bodies over the
  * item limit and for checkpoints). It implements the ingest port (TraceWriter), the export's read
- * port (TraceReader) and the Checkpointer. The policy lives in lib/store (rules, keys, body codec);
+ * port (TraceReader), the Checkpointer and the ClusterDirectory (clusters recorded by the writer). The policy lives in lib/store (rules, keys, body codec);
  * the pieces here only marshal, send and translate errors. docs/storage.md has the design.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,6 +13,7 @@ import type {
   BlobStore,
   Checkpointer,
   CheckpointInfo,
+  ClusterDirectory,
   ClusterId,
   LiveSet,
   ReadMeter,
@@ -29,7 +30,7 @@ import { Bodies, DEFAULT_INLINE_BODY_LIMIT_BYTES } from './trace-store/bodies.ts
 import { Checkpoints } from './trace-store/checkpoints.ts';
 import type { StoreContext, StoreSettings } from './trace-store/context.ts';
 import { TableIo } from './trace-store/io.ts';
-import { ClusterMeta, readHorizon } from './trace-store/meta.ts';
+import { ClusterMeta, readClusters, readHorizon } from './trace-store/meta.ts';
 import { TraceReaderCore } from './trace-store/reader.ts';
 import { TraceWriterCore } from './trace-store/writer.ts';
 
@@ -58,7 +59,7 @@ export interface DynamoTraceStoreOptions {
   specHash?: (spec: unknown) => bigint;
 }
 
-export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer {
+export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer, ClusterDirectory {
   readonly settings: StoreSettings;
   readonly #ctx: StoreContext;
   readonly #writer: TraceWriterCore;
@@ -144,5 +145,9 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer 
   ): Promise<CheckpointInfo | undefined> {
     assertCluster(cluster);
     return this.#checkpoints.latestCheckpointAtOrBefore(cluster, atTs, meter);
+  }
+
+  async listClusters(meter: ReadMeter = { readUnits: 0 }): Promise<ClusterId[]> {
+    return readClusters(this.#ctx, meter);
   }
 }

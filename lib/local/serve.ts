@@ -18,6 +18,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { generateToken, hashToken, isWellFormedToken } from '../auth/token.ts';
+import { makeDynamoClient } from '../aws/clients.ts';
 import { DynamoExportJobStore } from '../aws/dynamo-export-jobs.ts';
 import { DynamoTokenStore } from '../aws/dynamo-token-store.ts';
 import { DynamoTraceStore } from '../aws/dynamo-trace-store.ts';
@@ -49,6 +50,11 @@ export interface LocalStackOptions {
   /** History retention of the store (default 14 days). */
   retentionDays?: number;
   logLevel?: LocalLogLevel;
+  /**
+   * Puts something between the stack's DynamoDB client and dynalite (the fault-injecting proxy of
+   * the chaos tests): given dynalite's endpoint, returns the one the stack's client uses instead.
+   */
+  dynamoVia?: (dynaliteEndpoint: string) => Promise<string>;
 }
 
 export interface LocalStack {
@@ -124,16 +130,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...(dataDir !== undefined ? { dataDir } : {}),
   });
   try {
+    const dynamo = options.dynamoVia
+      ? makeDynamoClient({ endpoint: await options.dynamoVia(aws.endpoints.dynamo) })
+      : aws.dynamo;
     const logger = new Logger({ serviceName: 'sktrace-serve', logLevel: options.logLevel ?? 'WARN' });
     const blobs = new S3BlobStore(aws.s3, LOCAL_BUCKET);
     const store = new DynamoTraceStore({
-      dynamo: aws.dynamo,
+      dynamo,
       tableName: LOCAL_TABLE,
       blobs,
       ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
     });
-    const tokens = new DynamoTokenStore({ client: aws.dynamo, tableName: LOCAL_TABLE });
-    const jobs = new DynamoExportJobStore({ client: aws.dynamo, tableName: LOCAL_TABLE });
+    const tokens = new DynamoTokenStore({ client: dynamo, tableName: LOCAL_TABLE });
+    const jobs = new DynamoExportJobStore({ client: dynamo, tableName: LOCAL_TABLE });
     const objects = new S3ExportObjects({ s3: aws.s3, bucket: LOCAL_BUCKET });
     const auth = { mode: 'bearer' as const, globalTokenHashes: [hashToken(token)] };
     const jobDeps: ExportJobDeps = {
@@ -202,6 +211,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           await launcher.drain();
           gateway.closeAllConnections();
           await stopped;
+          if (dynamo !== aws.dynamo) dynamo.destroy();
           await aws.close();
         })();
         return closing;

@@ -146,3 +146,12 @@ export interface BlobStore {
   /** Undefined when no blob has that key. */
   get(key: string): Promise<Uint8Array | undefined>;
 }
+
+/**
+ * The clusters the store has data for, so scheduled work (hourly checkpoints) needs no list of
+ * its own. A cluster is recorded with its first batch, once (docs/storage.md "Cluster registry").
+ */
+export interface ClusterDirectory {
+  /** Every cluster that has sent a batch, by id (lexical order). */
+  listClusters(meter?: ReadMeter): Promise<ClusterId[]>;
+}

@@ -1,10 +1,11 @@
 /**
- * The checkpoint function: which clusters it checkpoints, when it skips one, how a failure
- * surfaces; then the real wiring (deps from the environment) against dynalite and s3rver.
+ * The checkpoint function: which clusters it checkpoints (the store's registry, or the event's),
+ * when it skips one, how a failure surfaces; then the real wiring (deps from the environment)
+ * against dynalite and s3rver, with the clusters coming from what was ingested.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkpointDepsFromEnv, parseClusters } from '../../functions/checkpoint/deps.ts';
+import { checkpointDepsFromEnv } from '../../functions/checkpoint/deps.ts';
 import {
   type CheckpointLog,
   CheckpointRunError,
@@ -13,7 +14,7 @@ import {
   makeHandler,
 } from '../../functions/checkpoint/handler.ts';
 import { SktraceError } from '../../lib/errors.ts';
-import type { Checkpointer, CheckpointInfo, ClusterId } from '../../lib/store/ports.ts';
+import type { Checkpointer, CheckpointInfo, ClusterDirectory, ClusterId } from '../../lib/store/ports.ts';
 import { applied, deployment, makeStore } from '../store/support.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 
@@ -59,6 +60,24 @@ class FakeCheckpointer implements Checkpointer {
   }
 }
 
+/** A registry holding `clusters`; counts its listings; fails them when `failWith` is set. */
+class FakeDirectory implements ClusterDirectory {
+  listings = 0;
+  readonly #clusters: ClusterId[];
+  readonly #failWith: Error | undefined;
+
+  constructor(clusters: ClusterId[], failWith?: Error) {
+    this.#clusters = clusters;
+    this.#failWith = failWith;
+  }
+
+  async listClusters(): Promise<ClusterId[]> {
+    this.listings++;
+    if (this.#failWith) throw this.#failWith;
+    return [...this.#clusters];
+  }
+}
+
 describe('checkpoint function', () => {
   const cases: {
     name: string;
@@ -88,26 +107,29 @@ describe('checkpoint function', () => {
       outcomes: ['prod:written'],
     },
     {
-      name: 'an event naming clusters overrides the configured ones, duplicates once',
+      name: 'an event naming clusters overrides the registry, duplicates once',
       event: { clusters: ['b', 'a', 'b'] },
       written: ['b', 'a'],
       outcomes: ['b:written', 'a:written'],
     },
     {
-      name: 'a scheduled EventBridge event uses the configured clusters',
+      name: 'a scheduled EventBridge event checkpoints every registered cluster',
       event: { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} },
       clusters: ['x', 'y'],
       written: ['x', 'y'],
       outcomes: ['x:written', 'y:written'],
     },
-    { name: 'no clusters configured: nothing to do', clusters: [], written: [], outcomes: [] },
+    { name: 'no cluster has sent a batch yet: nothing to do', clusters: [], written: [], outcomes: [] },
   ];
   for (const c of cases) {
     test(c.name, async () => {
       const checkpointer = new FakeCheckpointer(c.latest);
       const log = recordingLog();
-      const handler = makeHandler({ checkpointer, clusters: c.clusters ?? ['prod'], nowSec: () => NOW, log });
+      const directory = new FakeDirectory(c.clusters ?? ['prod']);
+      const handler = makeHandler({ checkpointer, directory, nowSec: () => NOW, log });
       const result = await handler(c.event ?? {});
+      // The registry is read only when the event names no clusters.
+      assert.equal(directory.listings, clustersOfEvent(c.event ?? {}) === undefined ? 1 : 0);
       assert.deepEqual(checkpointer.written, c.written);
       assert.deepEqual(
         result.clusters.map((o) => `${o.cluster}:${o.outcome}`),
@@ -121,7 +143,8 @@ describe('checkpoint function', () => {
   test('a failing cluster does not stop the others, then fails the invocation naming it', async () => {
     const checkpointer = new FakeCheckpointer({}, ['b']);
     const log = recordingLog();
-    const handler = makeHandler({ checkpointer, clusters: ['a', 'b', 'c'], nowSec: () => NOW, log });
+    const directory = new FakeDirectory(['a', 'b', 'c']);
+    const handler = makeHandler({ checkpointer, directory, nowSec: () => NOW, log });
     await assert.rejects(handler({}), (err: unknown) => {
       assert.ok(err instanceof CheckpointRunError);
       assert.equal(err.code, 'checkpoint_failed');
@@ -148,10 +171,17 @@ describe('checkpoint function', () => {
     assert.equal(clustersOfEvent({ source: 'aws.events' }), undefined);
   });
 
-  test('CLUSTERS: comma-separated ids, blanks ignored, a bad id fails the cold start', () => {
-    assert.deepEqual(parseClusters(''), []);
-    assert.deepEqual(parseClusters(' prod , staging-2,,'), ['prod', 'staging-2']);
-    assert.throws(() => parseClusters('prod,Staging'), /CLUSTERS holds "Staging"/);
+  test('a registry that cannot be read fails the invocation (Lambda retries it) before any work', async () => {
+    const checkpointer = new FakeCheckpointer();
+    const down = new SktraceError('store_unavailable', 'DynamoDB Query failed');
+    const handler = makeHandler({
+      checkpointer,
+      directory: new FakeDirectory(['a'], down),
+      nowSec: () => NOW,
+      log: recordingLog(),
+    });
+    await assert.rejects(handler({ source: 'aws.events' }), (err: unknown) => err === down);
+    assert.deepEqual(checkpointer.written, []);
   });
 
   test('deps from the environment: table and bucket are required', () => {
@@ -165,7 +195,7 @@ describe('checkpoint function', () => {
 });
 
 describe('checkpoint function on dynalite and s3rver', () => {
-  test('writes a checkpoint per cluster that exports then start from, and skips them on a retry', async () => {
+  test('checkpoints every cluster that sent a batch, exports start from them, a retry skips them', async () => {
     const aws = await startLocalAws();
     try {
       const nowSec = Math.floor(Date.now() / 1000);
@@ -173,6 +203,12 @@ describe('checkpoint function on dynalite and s3rver', () => {
       await store.applyBatch(
         'prod',
         { changes: [applied(nowSec - 30, deployment('web')), applied(nowSec - 20, deployment('api'))] },
+        { nowSec },
+      );
+      // A cluster that only sent its tracer config is registered too (its live set is empty).
+      await store.applyBatch(
+        'quiet',
+        { changes: [{ type: 'config', ts: nowSec - 10, config: { trackedObjects: {} } }] },
         { nowSec },
       );
       const log = recordingLog();
@@ -183,7 +219,6 @@ describe('checkpoint function on dynalite and s3rver', () => {
           DYNAMODB_ENDPOINT: aws.endpoints.dynamo,
           S3_ENDPOINT: aws.endpoints.s3,
           AWS_REGION: 'us-east-1',
-          CLUSTERS: 'prod,quiet',
         }),
         log,
       };

@@ -156,7 +156,6 @@ function templateEnv(name: string, aws: LocalAws): Record<string, string> {
     Bucket: aws.bucket,
     [functionId('export-job')]: EXPORT_JOB_FUNCTION_NAME,
     AuthMode: 'bearer',
-    CheckpointClusters: 'prod',
   };
   const env: Record<string, string> = {};
   const vars = (t.Resources[functionId(name)]!.Properties.Environment as Cfn).Variables as Cfn;

@@ -202,10 +202,39 @@ describe('template.yaml: functions', () => {
       ['rate(1 hour)'],
     );
     assert.ok(DEFAULT_MIN_INTERVAL_SEC < 3600, 'the skip interval must be below the schedule period');
-    assert.equal(
-      describeRef(((fn('checkpoint').Properties.Environment as Cfn).Variables as Cfn).CLUSTERS),
-      'Ref:CheckpointClusters',
+  });
+
+  test('the checkpointed clusters come from the store, not from a deploy-time list', () => {
+    // A list in the template goes stale the day a cluster is added; the registry cannot.
+    const list = /cluster/i;
+    assert.deepEqual(
+      Object.keys(t.Parameters).filter((p) => list.test(p)),
+      [],
     );
+    const env = (fn('checkpoint').Properties.Environment as Cfn).Variables as Cfn;
+    assert.deepEqual(
+      Object.keys(env).filter((v) => list.test(v)),
+      [],
+    );
+  });
+
+  test('all functions name the same setting with the same variable, unprefixed', () => {
+    const names = new Map<string, Set<string>>();
+    for (const [name] of FUNCTIONS) {
+      const env = ((fn(name).Properties.Environment as Cfn).Variables ?? {}) as Cfn;
+      for (const [v, value] of Object.entries(env)) {
+        assert.doesNotMatch(v, /^SKTRACE_/, `${name}: ${v}`);
+        const ref = describeRef(value);
+        if (!names.has(ref)) names.set(ref, new Set());
+        names.get(ref)!.add(v);
+      }
+    }
+    for (const [ref, vars] of names) {
+      if (ref.startsWith('Ref:')) assert.equal(vars.size, 1, `${ref} is passed as ${[...vars].join(', ')}`);
+    }
+    for (const ref of ['Ref:Table', 'Ref:Bucket', 'Ref:RetentionDays', 'Ref:AuthMode']) {
+      assert.ok(names.has(ref), ref);
+    }
   });
 
   test("each function's environment sets what its deps module requires, and nothing it does not read", () => {
@@ -233,9 +262,11 @@ describe('template.yaml: functions', () => {
             ? 'Ref:Bucket'
             : /AUTH_MODE/.test(v)
               ? 'Ref:AuthMode'
-              : /RETENTION_DAYS/.test(v)
-                ? 'Ref:RetentionDays'
-                : undefined;
+              : /^EXPORT_RETENTION_DAYS$/.test(v)
+                ? 'Ref:ExportRetentionDays'
+                : /RETENTION_DAYS/.test(v)
+                  ? 'Ref:RetentionDays'
+                  : undefined;
         if (expected) assert.equal(describeRef(value), expected, `${name}: ${v}`);
       }
     }
@@ -326,7 +357,11 @@ describe('template.yaml: storage', () => {
 
   test('exports outlive the job records that point at them; URL lifetime within SigV4 limits', () => {
     const p = t.Parameters;
-    assert.ok((p.ExportRetentionDays!.MinValue as number) * 86_400 >= DEFAULT_JOB_RETENTION_SEC);
+    // One parameter for the exports/ expiry (above) and the job records' lifetime; its default is
+    // the code's default, so a run without the variable behaves as the template's default.
+    const env = (fn('exports').Properties.Environment as Cfn).Variables as Cfn;
+    assert.equal(describeRef(env.EXPORT_RETENTION_DAYS), 'Ref:ExportRetentionDays');
+    assert.equal((p.ExportRetentionDays!.Default as number) * 86_400, DEFAULT_JOB_RETENTION_SEC);
     assert.equal(p.ExportUrlTtlSeconds!.Default, DEFAULT_URL_TTL_SEC);
     assert.ok((p.ExportUrlTtlSeconds!.MaxValue as number) <= MAX_PRESIGN_TTL_SEC);
   });
@@ -455,7 +490,7 @@ describe('template.yaml: least-privilege IAM from the code', () => {
           return { cluster, validFromTs: 1, replayFromTs: 0, objects: 0, blobKey: 'k' };
         },
       },
-      clusters: ['a', 'b'],
+      directory: { listClusters: async () => ['a', 'b'] },
       nowSec: () => 100,
       log: { info() {}, warn() {}, error() {} },
     });

@@ -146,7 +146,7 @@ describe('ingest through DynamoDB (dynalite) and S3 (s3rver)', () => {
       BUCKET_NAME: aws.bucket,
       DYNAMODB_ENDPOINT: aws.endpoints.dynamo,
       S3_ENDPOINT: aws.endpoints.s3,
-      SKTRACE_GLOBAL_TOKEN_HASHES: hashToken(local),
+      GLOBAL_TOKEN_HASHES: hashToken(local),
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
     const sample = JSON.parse(
@@ -172,7 +172,7 @@ describe('ingest through DynamoDB (dynalite) and S3 (s3rver)', () => {
     ['a bad auth mode', { TABLE_NAME: 't', BUCKET_NAME: 'b', AUTH_MODE: 'none' }, /AUTH_MODE/],
     [
       'a token where a hash belongs',
-      { TABLE_NAME: 't', BUCKET_NAME: 'b', SKTRACE_GLOBAL_TOKEN_HASHES: 'skt_x' },
+      { TABLE_NAME: 't', BUCKET_NAME: 'b', GLOBAL_TOKEN_HASHES: 'skt_x' },
       /hashes/,
     ],
     ['a bad retention', { TABLE_NAME: 't', BUCKET_NAME: 'b', RETENTION_DAYS: 'forever' }, /RETENTION_DAYS/],

@@ -9,8 +9,15 @@
  *   outages): checkpoints built before they arrived may lack those changes and are skipped.
  * Watermarks only move one way, so the writer caches what it has stored and skips writes that
  * would not change anything: in steady state this is about one write per cluster per hour.
+ *
+ * Plus the cluster registry (partition `CLUSTERS`, one item per cluster, sort key the cluster id):
+ * the scheduled checkpoint function lists it with one Query instead of a Scan or a configured
+ * list that can miss a cluster. Written like `KIND#…`: a conditional first write per cluster per
+ * container, so it costs nothing per batch afterwards.
  */
 
+import { isValidClusterId } from '../../ingest/names.ts';
+import { StoreError } from '../../store/errors.ts';
 import { META_FIRST_SK, metaExpirySk, metaKindSk, metaLateSk, metaPk, padTs } from '../../store/keys.ts';
 import type { ClusterId, ReadMeter, RetentionHorizon } from '../../store/ports.ts';
 import type { Gvk } from '../../trace/model.ts';
@@ -23,6 +30,13 @@ const DAY_SEC = 86_400;
 const HOUR_SEC = 3_600;
 /** Granularity of expiry watermarks: an hour of expiry times per item (24 small items a day per cluster). */
 const EXPIRY_BUCKET_SEC = HOUR_SEC;
+
+/**
+ * Partition of the cluster registry. No `#`, so it can equal no other item's key (every other
+ * partition key is `<TYPE>#…`); its items never expire: a cluster stays checkpointed while its
+ * live objects' state items (which never expire either) can still be exported.
+ */
+export const CLUSTER_REGISTRY_PK = 'CLUSTERS';
 
 export interface BatchMetaInput {
   /** ts of every change that may write history (applied, deleted, relist pages, finished lifecycles). */
@@ -38,6 +52,7 @@ export class ClusterMeta {
   readonly #first = new Map<ClusterId, number>();
   readonly #expiry = new Map<string, number>();
   readonly #kinds = new Set<string>();
+  readonly #registered = new Set<ClusterId>();
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -48,6 +63,15 @@ export class ClusterMeta {
     const io = this.#ctx.io;
     const pk = metaPk(cluster);
     const writes: Promise<unknown>[] = [];
+
+    // Before any data, like the rest of the metadata: a cluster with history is always listed.
+    if (!this.#registered.has(cluster)) {
+      writes.push(
+        io.put({ pk: s(CLUSTER_REGISTRY_PK), sk: s(cluster) }, itemAbsent(), meter).then(() => {
+          this.#registered.add(cluster);
+        }),
+      );
+    }
 
     for (const gvk of input.kinds) {
       const cacheKey = `${cluster} ${gvk}`;
@@ -189,4 +213,28 @@ export async function readLateBatches(
     out.push({ ingestSec: Number(sk.slice(5, 15)), minTs: num(item, 'minTs') ?? 0 });
   }
   return out;
+}
+
+/** The cluster registry, by id (one Query on one small partition). */
+export async function readClusters(ctx: StoreContext, meter: ReadMeter): Promise<ClusterId[]> {
+  const clusters: ClusterId[] = [];
+  for await (const item of ctx.io.query(
+    {
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': s(CLUSTER_REGISTRY_PK) },
+    },
+    meter,
+  )) {
+    const cluster = str(item, 'sk');
+    // Only the writer adds items, after assertCluster; anything else was put there by hand and
+    // would scope keys wrongly, so it stops the caller rather than being skipped unseen.
+    if (!isValidClusterId(cluster)) {
+      throw new StoreError('store_corrupt_item', `cluster registry item "${cluster}" is not a cluster id`, {
+        pk: CLUSTER_REGISTRY_PK,
+        sk: cluster,
+      });
+    }
+    clusters.push(cluster);
+  }
+  return clusters;
 }
