@@ -241,7 +241,9 @@ describe('template.yaml: functions', () => {
     const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME']);
     for (const [name] of FUNCTIONS) {
       const source = readDeps(name);
-      const required = new Set([...source.matchAll(/\brequired\(env, '([A-Z0-9_]+)'\)/g)].map((m) => m[1]!));
+      const required = new Set(
+        [...source.matchAll(/\brequired(?:Env)?\(env, '([A-Z0-9_]+)'\)/g)].map((m) => m[1]!),
+      );
       const read = new Set([
         ...required,
         ...[...source.matchAll(/\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]!),
@@ -441,8 +443,13 @@ function bundles(): Promise<BuiltBundle[]> {
   return built;
 }
 
+/** A function's deps module, with functions/env.ts (the shared variables) when it imports it. */
 function readDeps(name: string): string {
-  return readFileSync(join(ROOT_DIR, 'functions', name, 'deps.ts'), 'utf8');
+  const own = readFileSync(join(ROOT_DIR, 'functions', name, 'deps.ts'), 'utf8');
+  const shared = own.includes("from '../env.ts'")
+    ? readFileSync(join(ROOT_DIR, 'functions', 'env.ts'), 'utf8')
+    : '';
+  return `${own}\n${shared}`;
 }
 
 describe('template.yaml: least-privilege IAM from the code', () => {
