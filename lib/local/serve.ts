@@ -2,7 +2,10 @@
  * The local stack (`sktrace serve`): one process running dynalite and s3rver (lib/local/aws-servers.ts),
  * the very handlers Lambda runs (ingest, exports) with their real dependencies pointed at those
  * servers, behind the API Gateway emulation of lib/local/gateway.ts, and export jobs run in-process
- * (lib/local/job-runner.ts) instead of through Lambda's asynchronous invocation.
+ * (lib/local/job-runner.ts) instead of through Lambda's asynchronous invocation. The checkpoint
+ * function runs in-process too, on a timer (hourly, as the template's schedule), so a long-lived
+ * local stack keeps exports reading one checkpoint plus the window rather than all history, and
+ * stays exportable once retention expires its oldest changes.
  *
  * Auth: a local token valid for every cluster (AuthPolicy.globalTokenHashes) — given with
  * `token`, else the one kept in `<dataDir>/token` (mode 0600) from an earlier run, else a new one;
@@ -15,6 +18,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { makeHandler as makeCheckpointHandler } from '../../functions/checkpoint/handler.ts';
 import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { generateToken, hashToken, isWellFormedToken } from '../auth/token.ts';
@@ -55,6 +59,8 @@ export interface LocalStackOptions {
    * the chaos tests): given dynalite's endpoint, returns the one the stack's client uses instead.
    */
   dynamoVia?: (dynaliteEndpoint: string) => Promise<string>;
+  /** Period of the in-process checkpoint run over every cluster (default 3,600 s, as in AWS); 0 turns it off. */
+  checkpointEverySec?: number;
 }
 
 export interface LocalStack {
@@ -190,6 +196,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       gateway.listen(port, host, () => resolve());
     });
     const actualPort = (gateway.address() as AddressInfo).port;
+    const checkpoints = startCheckpointTimer(options.checkpointEverySec ?? 3600, store, logger);
 
     let closing: Promise<void> | undefined;
     return {
@@ -206,6 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       drainJobs: () => launcher.idle(),
       close() {
         closing ??= (async () => {
+          await checkpoints.stop();
           const stopped = new Promise<void>((resolve) => gateway.close(() => resolve()));
           gateway.closeIdleConnections();
           await launcher.drain();
@@ -221,4 +229,39 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await aws.close();
     throw err;
   }
+}
+
+/**
+ * Runs the checkpoint function's handler every `everySec` (never two runs at once). A failed run is
+ * logged by the handler and retried at the next tick, as a failed scheduled invocation is in AWS.
+ */
+function startCheckpointTimer(
+  everySec: number,
+  store: DynamoTraceStore,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  if (!(everySec > 0)) return { stop: async () => {} };
+  const run = makeCheckpointHandler({
+    checkpointer: store,
+    directory: store,
+    nowSec: () => Math.floor(Date.now() / 1000),
+    // Skip a cluster checkpointed within the last half period, as the deployed function does.
+    minIntervalSec: Math.max(1, Math.floor(everySec / 2)),
+    log: logger,
+  });
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    running ??= run({})
+      .catch(() => {}) // already logged per cluster by the handler
+      .finally(() => {
+        running = undefined;
+      });
+  }, everySec * 1000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -84,6 +84,38 @@ describe('sktrace serve (in-process)', () => {
     }
   });
 
+  it('checkpoints every cluster that has sent a batch on its own timer, and not when turned off', async () => {
+    const ticking = await startLocalStack({
+      port: 0,
+      logLevel: 'SILENT',
+      token: TOKEN,
+      checkpointEverySec: 1,
+    });
+    const off = await startLocalStack({ port: 0, logLevel: 'SILENT', token: TOKEN, checkpointEverySec: 0 });
+    try {
+      for (const stack of [ticking, off]) {
+        assert.equal((await post(stack, '/v1/clusters/a/events', BATCH)).status, 200);
+        assert.equal((await post(stack, '/v1/clusters/b/events', BATCH)).status, 200);
+      }
+      const far = NOW + 10 * 86_400;
+      const deadline = Date.now() + 15_000;
+      const checkpointed = async (stack: LocalStack) =>
+        Promise.all(['a', 'b'].map((c) => stack.store.latestCheckpointAtOrBefore(c, far)));
+      let found = await checkpointed(ticking);
+      while (found.some((c) => c === undefined) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        found = await checkpointed(ticking);
+      }
+      assert.deepEqual(
+        found.map((c) => c?.objects),
+        [1, 1],
+      );
+      assert.deepEqual(await checkpointed(off), [undefined, undefined]);
+    } finally {
+      await Promise.all([ticking.close(), off.close()]);
+    }
+  });
+
   it('refuses a malformed --token', async () => {
     await assert.rejects(startLocalStack({ port: 0, token: 'hunter2' }), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'usage');
