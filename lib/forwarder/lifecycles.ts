@@ -9,11 +9,13 @@
  *   `isAdvance`). The state is `{pod → last lifecycle sent}` for live pods, dropped on delete;
  * - a pod deleted while running is Finished at the deletion time; a pod that vanished while the
  *   watch was down (missing from a relist) is Finished at the relist time (SimKube's
- *   `initialized` does the same);
+ *   `initialized` does the same). After a relist, pages of the listed pods (wire.ts `RelistChange`
+ *   with `lifecycles`) let the store finish the running lifecycles this process never saw: those
+ *   of pods that vanished while the forwarder itself was down (a restart starts with no state);
  * - `pod_spec_hash` is SimKube's hash of the stable pod spec, as a decimal string; `pod` is the
  *   pod's nsName.
  */
-import type { LifecycleChange, WireOwner } from '../ingest/wire.ts';
+import type { LifecycleChange, RelistChange, WireOwner } from '../ingest/wire.ts';
 import type { TracerConfig } from '../trace/config.ts';
 import { nsNameOf } from '../trace/gvk.ts';
 import { isAdvance, lifecycleOfPod, lifecycleOnDelete } from '../trace/lifecycle.ts';
@@ -21,6 +23,7 @@ import type { Gvk, KubeObject, Lifecycle, NsName } from '../trace/model.ts';
 import { ownerRefsOf } from '../trace/owners.ts';
 import { podSpecHash } from '../trace/podspec.ts';
 import { type ChangeContext, hasOwners } from './changes.ts';
+import { relistPages, sortNsNames } from './relist.ts';
 import type { WatcherOutput } from './watcher.ts';
 
 export const POD_GVK: Gvk = 'v1.Pod';
@@ -114,6 +117,21 @@ export class PodLifecycles {
       }
       this.#live.delete(nsName);
     }
+    // The store may hold running lifecycles of a previous forwarder process's pods: those of pods
+    // not listed now are finished at this relist's time, by the store (one Query per page).
+    const pages: RelistChange[] = relistPages(POD_GVK, sortNsNames(nsNames), this.#ctx.relistPageSize).map(
+      (p) => ({
+        type: 'relist',
+        ts,
+        gvk: POD_GVK,
+        after: p.after,
+        through: p.through,
+        ns_names: p.nsNames,
+        lifecycles: true,
+      }),
+    );
+    if (!(await this.#ctx.sink(pages))) return false;
+    this.#ctx.metrics.changesQueued.inc({ gvk: POD_GVK, type: 'relist' }, pages.length);
     return true;
   }
 

@@ -58,7 +58,7 @@ const MAX_POD_ID_LENGTH = 512;
 export const CHANGE_FIELDS: Readonly<Record<ChangeType, ReadonlySet<string>>> = {
   applied: new Set(['type', 'ts', 'seq', 'object', 'owners']),
   deleted: new Set(['type', 'ts', 'seq', 'object']),
-  relist: new Set(['type', 'ts', 'gvk', 'after', 'through', 'ns_names']),
+  relist: new Set(['type', 'ts', 'gvk', 'after', 'through', 'ns_names', 'lifecycles']),
   lifecycle: new Set(['type', 'ts', 'owner', 'pod', 'pod_spec_hash', 'start_ts', 'end_ts']),
   config: new Set(['type', 'ts', 'config']),
 };
@@ -213,7 +213,28 @@ class Validator {
       nsNames.push(nsName);
       previous = nsName;
     }
-    return { type: 'relist', ts, gvk, after, through, ns_names: nsNames };
+    const change: RelistChange = { type: 'relist', ts, gvk, after, through, ns_names: nsNames };
+    if (c.lifecycles !== undefined) {
+      if (typeof c.lifecycles !== 'boolean') {
+        this.fail(
+          'invalid_type',
+          `${at}.lifecycles`,
+          index,
+          `must be a boolean, got ${kindOfValue(c.lifecycles)}`,
+        );
+      }
+      // Lifecycles belong to pods: a page of another kind could only finish them by mistake.
+      if (c.lifecycles && gvk !== 'v1.Pod') {
+        this.fail(
+          'invalid_value',
+          `${at}.lifecycles`,
+          index,
+          `is only for pages of v1.Pod, not ${quote(gvk)}`,
+        );
+      }
+      if (c.lifecycles) change.lifecycles = true;
+    }
+    return change;
   }
 
   lifecycle(c: Json, ts: number, at: string, index: number): LifecycleChange {

@@ -61,6 +61,12 @@ export interface RelistChange {
   after: NsName | null;
   through: NsName | null;
   ns_names: NsName[];
+  /**
+   * With `true` (`gvk` must be `v1.Pod`), the page is about pod lifecycles, not objects: running
+   * lifecycles whose `pod` is in the range and not listed are finished at `ts` — the pods vanished
+   * while nobody watched (a forwarder restart). Objects are not touched. Omitted: false.
+   */
+  lifecycles?: boolean;
 }
 
 /**

@@ -111,6 +111,21 @@ export function parseLifecycleSk(sk: string): { gvk: Gvk; nsName: NsName; podSpe
   };
 }
 
+// Running-lifecycle index: one item per running lifecycle, in one partition per cluster, sorted
+// by pod id, so a pods relist page (`lifecycles: true`) finds the running lifecycles of its range
+// with one Query. Written with the Running lifecycle, deleted with its Finished one.
+export function runningLifecyclePk(cluster: ClusterId): string {
+  return `RUNLC#${cluster}`;
+}
+export function runningLifecycleSk(
+  pod: string,
+  ownerGvk: Gvk,
+  ownerNsName: NsName,
+  podSpecHash: bigint,
+): string {
+  return `${pod} ${ownerGvk} ${ownerNsName} ${padU64(podSpecHash)}`;
+}
+
 // Config items: history by ts, plus the latest (never expires: a config stays in force until replaced).
 export function configPk(cluster: ClusterId): string {
   return `CFG#${cluster}`;

@@ -65,10 +65,7 @@ const fn = (name: string) => t.Resources[FUNCTIONS.get(name)!]!;
  * every gap between "reachable in the bundle" and "granted" a reviewed decision.
  */
 const NOT_GRANTED: Record<string, Record<string, string>> = {
-  ingest: {
-    'dynamodb:DeleteItem':
-      'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
-  },
+  ingest: {},
   exports: {
     'dynamodb:DeleteItem':
       'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
@@ -79,10 +76,14 @@ const NOT_GRANTED: Record<string, Record<string, string>> = {
     's3:AbortMultipartUpload': 'uploads happen in the export job; exports only presigns',
   },
   'export-job': {
+    'dynamodb:DeleteItem':
+      "DynamoTraceStore's writer (running-lifecycle index); the job only reads and checkpoints",
     'dynamodb:BatchGetItem': "DynamoTraceStore's writer (applyBatch); the job only reads and checkpoints",
     'dynamodb:UpdateItem': "DynamoTraceStore's writer (applyBatch); the job only reads and checkpoints",
   },
   checkpoint: {
+    'dynamodb:DeleteItem':
+      "DynamoTraceStore's writer (running-lifecycle index); the function only checkpoints",
     'dynamodb:BatchGetItem':
       "DynamoTraceStore's writer; the function only calls writeCheckpoint and latestCheckpointAtOrBefore",
     'dynamodb:UpdateItem':

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PodLifecycles } from '../../lib/forwarder/lifecycles.ts';
-import type { LifecycleChange } from '../../lib/ingest/wire.ts';
+import type { Change, LifecycleChange, RelistChange } from '../../lib/ingest/wire.ts';
 import { parseTracerConfig } from '../../lib/trace/config.ts';
 import type { KubeObject, OwnerReference } from '../../lib/trace/model.ts';
 import { podSpecHash } from '../../lib/trace/podspec.ts';
@@ -50,6 +50,8 @@ const job: KubeObject = {
 };
 const jobPod = (status: unknown) => pod('nightly-1-x', status, [ref('batch/v1', 'Job', 'nightly-1')]);
 
+const lifecyclesSent = (sent: readonly Change[]) =>
+  sent.filter((c): c is LifecycleChange => c.type === 'lifecycle');
 const lc = (c: LifecycleChange) =>
   `${c.owner.gvk} ${c.owner.ns_name} ${c.pod} ${c.start_ts}${c.end_ts === undefined ? '' : `-${c.end_ts}`}`;
 
@@ -147,8 +149,35 @@ test('a pod that vanished while the watch was down is Finished at the relist tim
   ctx.clock.ms = (T + 300) * 1000;
   await lifecycles.handle({ type: 'applied', object: pod('stays', running(T)), listed: true });
   await lifecycles.handle({ type: 'relisted', nsNames: ['ns/stays'], resourceVersion: '9' });
-  assert.deepEqual((ctx.sent as LifecycleChange[]).map(lc), ['v1.Pod ns/gone ns/gone 1700000000-1700000300']);
+  assert.deepEqual(lifecyclesSent(ctx.sent).map(lc), ['v1.Pod ns/gone ns/gone 1700000000-1700000300']);
   assert.equal(lifecycles.size, 1);
+});
+
+test('after a relist, pods pages let the store finish what a previous process left running', async () => {
+  // A fresh process (a restart) knows none of its predecessor's pods: only the store can finish
+  // the lifecycles of pods that vanished meanwhile, from pages of the pods listed now.
+  const ctx = fakeContext([cronJob, job], 2);
+  ctx.clock.ms = (T + 1000) * 1000;
+  const lifecycles = new PodLifecycles(
+    parseTracerConfig('trackedObjects:\n  v1.Pod:\n    trackLifecycle: true\n'),
+    ctx,
+  );
+  await lifecycles.handle({ type: 'applied', object: pod('b', running(T)), listed: true });
+  await lifecycles.handle({
+    type: 'relisted',
+    nsNames: ['ns/c', 'ns/b', 'ns/a'],
+    resourceVersion: '3',
+  });
+  const pages = ctx.sent.filter((c): c is RelistChange => c.type === 'relist');
+  assert.deepEqual(
+    pages.map((p) => [p.gvk, p.after, p.through, p.ns_names, p.lifecycles, p.ts]),
+    [
+      ['v1.Pod', null, 'ns/b', ['ns/a', 'ns/b'], true, T + 1000],
+      ['v1.Pod', 'ns/b', null, ['ns/c'], true, T + 1000],
+    ],
+  );
+  // After the pod's own Running change: the store sees the listed pod running before the page.
+  assert.equal(ctx.sent[0]?.type, 'lifecycle');
 });
 
 test('a refused send is not remembered: the transition is sent again later', async () => {
@@ -169,5 +198,5 @@ test('a refused send is not remembered: the transition is sent again later', asy
   assert.equal(await lifecycles.handle({ type: 'deleted', object: pod('bare', running(T)) }), false);
   ctx.accepting.value = true;
   await lifecycles.handle({ type: 'relisted', nsNames: [], resourceVersion: '5' });
-  assert.equal((ctx.sent.at(-1) as LifecycleChange).end_ts, T + 1000);
+  assert.equal(lifecyclesSent(ctx.sent).at(-1)?.end_ts, T + 1000);
 });

@@ -44,6 +44,7 @@ describe('validateBatch accepts', () => {
     ['an empty relist page', (c) => (at(c, 4).ns_names = [])],
     ['a relist page with a name equal to through', (c) => (at(c, 4).ns_names = ['shop/api', 'shop/zzz'])],
     ['unknown fields inside a Kubernetes object', (c) => (objectOf(c, 1).status = { replicas: 2 })],
+    ['a relist page with lifecycles: false', (c) => (at(c, 4).lifecycles = false)],
   ];
   for (const [name, mutate] of accepted) {
     test(name, () => {
@@ -315,6 +316,20 @@ const rejections: Rejection[] = [
     index: 4,
   },
   {
+    name: 'relist lifecycles not a boolean',
+    mutate: (c) => (at(c, 4).lifecycles = 'yes'),
+    code: 'invalid_type',
+    field: 'changes[4].lifecycles',
+    index: 4,
+  },
+  {
+    name: 'relist lifecycles on a kind other than v1.Pod',
+    mutate: (c) => (at(c, 4).lifecycles = true),
+    code: 'invalid_value',
+    field: 'changes[4].lifecycles',
+    index: 4,
+  },
+  {
     name: 'a relist name after through',
     mutate: (c) => (at(c, 4).ns_names = ['shop/api', 'what/zzz']),
     code: 'relist_out_of_range',
@@ -506,3 +521,16 @@ test('messages echo at most a short prefix of what was sent', () => {
 function metaOfBatch(batch: { changes: Changes }): Record<string, unknown> {
   return metaOf(batch.changes, 1);
 }
+
+test('a pods relist page with lifecycles: true keeps the flag; false is dropped', () => {
+  for (const [flag, want] of [
+    [true, true],
+    [false, undefined],
+  ] as const) {
+    const batch = validBatch();
+    Object.assign(at(batch.changes, 4), { gvk: 'v1.Pod', lifecycles: flag });
+    const page = validateBatch(batch, opts).changes[4] as { gvk: string; lifecycles?: boolean };
+    assert.equal(page.gvk, 'v1.Pod');
+    assert.equal(page.lifecycles, want);
+  }
+});

@@ -9,6 +9,7 @@ import {
   type AttributeValue,
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -138,6 +139,22 @@ export class TableIo {
       return { ok: true };
     } catch (err) {
       return this.#failedWrite(err, meter, 'DynamoDB PutItem', { pk: item.pk?.S, sk: item.sk?.S });
+    }
+  }
+
+  /** DeleteItem, unconditional: deleting an absent item is a success (idempotent). */
+  async delete(key: Key, meter: CapacityMeter): Promise<void> {
+    try {
+      const out = await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: keyOf(key),
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      meter.writeUnits = (meter.writeUnits ?? 0) + (out.ConsumedCapacity?.CapacityUnits ?? 0);
+    } catch (err) {
+      throw toStoreError(err, { operation: 'DynamoDB DeleteItem', table: this.tableName, key });
     }
   }
 

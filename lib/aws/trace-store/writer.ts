@@ -10,6 +10,8 @@
  *   written, so a retry after any prefix sees either the old state (and redoes the same writes) or
  *   the new one (and finds the change stale or unchanged: nothing to redo).
  */
+
+import { compareBytewise } from '../../ingest/names.ts';
 import type {
   AppliedChange,
   Batch,
@@ -27,6 +29,8 @@ import {
   lifecyclePk,
   lifecycleSk,
   padTs,
+  runningLifecyclePk,
+  runningLifecycleSk,
   shardOf,
   statePk,
 } from '../../store/keys.ts';
@@ -53,12 +57,14 @@ import {
   type EventRecord,
   eventItem,
   n,
+  num,
   parseStateItem,
   type StateRecord,
   type StoredBody,
   s,
   stateItem,
   stateKey,
+  str,
 } from './items.ts';
 import type { ClusterMeta } from './meta.ts';
 
@@ -94,7 +100,8 @@ export class TraceWriterCore {
       if (change.type === 'relist') {
         await this.#applySegment(cluster, segment, nowSec, meter, tally);
         segment = [];
-        await this.#reconcilePage(cluster, change, nowSec, meter, tally);
+        if (change.lifecycles) await this.#finishVanishedLifecycles(cluster, change, nowSec, meter);
+        else await this.#reconcilePage(cluster, change, nowSec, meter, tally);
       } else {
         segment.push(change);
       }
@@ -349,7 +356,13 @@ export class TraceWriterCore {
     return this.#ctx.bodies.store(cluster, { o: object, w: [] } satisfies ObjectPayload);
   }
 
-  /** One item per pod under its owner and pod-spec hash; it only moves forward (Running → Finished, same start). */
+  /**
+   * One item per pod under its owner and pod-spec hash; it only moves forward (Running → Finished,
+   * same start). A running lifecycle is also indexed by pod (keys.ts `runningLifecyclePk`), so that
+   * a pods relist can finish it when its pod vanished unseen; its Finished write removes the entry.
+   * Lifecycle item first, index second: a retry after either write redoes both, and a redelivered
+   * Running of a lifecycle already Finished indexes nothing.
+   */
   async #applyLifecycle(cluster: ClusterId, c: LifecycleChange, nowSec: number, meter: WriteMeter) {
     let podSpecHash: bigint;
     try {
@@ -377,7 +390,79 @@ export class TraceWriterCore {
     const condition =
       c.end_ts === undefined ? itemAbsent() : anyOf(itemAbsent(), runningWithStart(c.start_ts));
     // A failed condition is a regression (or a redelivery): ignored, the stored lifecycle stands.
-    await this.#ctx.io.put(item, condition, meter);
+    const io = this.#ctx.io;
+    const outcome = await io.put(item, condition, meter);
+    const stored = outcome.ok
+      ? item
+      : (outcome.old ?? (await io.get({ pk: item.pk!.S!, sk: item.sk!.S! }, meter)));
+    const indexKey = {
+      pk: runningLifecyclePk(cluster),
+      sk: runningLifecycleSk(c.pod, c.owner.gvk, c.owner.ns_name, podSpecHash),
+    };
+    const storedEnd = stored === undefined ? undefined : num(stored, 'endTs');
+    if (storedEnd !== undefined) {
+      await io.delete(indexKey, meter);
+    } else if (stored !== undefined && num(stored, 'startTs') === c.start_ts) {
+      await io.put(
+        {
+          pk: s(indexKey.pk),
+          sk: s(indexKey.sk),
+          pod: s(c.pod),
+          ownerGvk: s(c.owner.gvk),
+          ownerNsName: s(c.owner.ns_name),
+          podSpecHash: s(c.pod_spec_hash),
+          startTs: n(c.start_ts),
+          ts: n(c.ts),
+        },
+        undefined,
+        meter,
+      );
+    }
+  }
+
+  /**
+   * A pods relist page with `lifecycles`: running lifecycles whose pod is in `(after, through]`,
+   * not listed, and not started or written after the page, are Finished at the page's ts — the
+   * pod vanished while no forwarder watched, as SimKube's tracer finishes them when it relists.
+   * One Query on the cluster's running-lifecycle index, bounded by the page's range.
+   */
+  async #finishVanishedLifecycles(cluster: ClusterId, page: RelistChange, nowSec: number, meter: WriteMeter) {
+    const listed = new Set(page.ns_names);
+    const values: Item = { ':pk': s(runningLifecyclePk(cluster)) };
+    // Index sort keys are `pod ' ' owner…`; a space sorts below every name character and `!` is
+    // the next one, so `[after, through + '!']` holds every pod in (after, through] (filtered exactly below).
+    let keyCondition = 'pk = :pk';
+    if (page.after !== null) {
+      keyCondition += page.through !== null ? ' AND sk BETWEEN :lo AND :hi' : ' AND sk >= :lo';
+      values[':lo'] = s(page.after);
+    } else if (page.through !== null) {
+      keyCondition += ' AND sk <= :hi';
+    }
+    if (page.through !== null) values[':hi'] = s(`${page.through}!`);
+    const victims: LifecycleChange[] = [];
+    for await (const item of this.#ctx.io.query(
+      { KeyConditionExpression: keyCondition, ExpressionAttributeValues: values },
+      meter,
+    )) {
+      const pod = str(item, 'pod') ?? '';
+      const startTs = num(item, 'startTs') ?? 0;
+      const ts = num(item, 'ts') ?? 0;
+      if (page.after !== null && compareBytewise(pod, page.after) <= 0) continue;
+      if (page.through !== null && compareBytewise(pod, page.through) > 0) continue;
+      if (listed.has(pod) || ts > page.ts || startTs > page.ts) continue;
+      victims.push({
+        type: 'lifecycle',
+        ts: page.ts,
+        owner: { gvk: str(item, 'ownerGvk') ?? '', ns_name: str(item, 'ownerNsName') ?? '' },
+        pod,
+        pod_spec_hash: str(item, 'podSpecHash') ?? '0',
+        start_ts: startTs,
+        end_ts: page.ts,
+      });
+    }
+    await forEachLimit(victims, this.#ctx.settings.concurrency, (c) =>
+      this.#applyLifecycle(cluster, c, nowSec, meter),
+    );
   }
 
   /** History by ts (expires), then the latest (never expires: a config stays in force until replaced). */
