@@ -87,27 +87,45 @@ export function statePk(cluster: ClusterId, gvk: Gvk): string {
   return `OBJ#${cluster}#${gvk}`;
 }
 
-// Lifecycle items: one per pod, in sharded partitions, sorted by owner then pod-spec hash.
+// Lifecycle items: one per pod incarnation (pod id + start: a StatefulSet pod recreated under the
+// same name is a new lifecycle, as in SimKube's tracer), in sharded partitions, sorted by owner,
+// pod-spec hash, pod, start.
 export function lifecyclePk(cluster: ClusterId, shard: number): string {
   return `LC#${cluster}#${shard}`;
 }
-export function lifecycleSk(ownerGvk: Gvk, ownerNsName: NsName, podSpecHash: bigint, pod: string): string {
-  return `${ownerGvk} ${ownerNsName} ${padU64(podSpecHash)} ${pod}`;
+export function lifecycleSk(
+  ownerGvk: Gvk,
+  ownerNsName: NsName,
+  podSpecHash: bigint,
+  pod: string,
+  startTs: number,
+): string {
+  return `${ownerGvk} ${ownerNsName} ${padU64(podSpecHash)} ${pod} ${padTs(startTs)}`;
 }
-export function parseLifecycleSk(sk: string): { gvk: Gvk; nsName: NsName; podSpecHash: bigint; pod: string } {
+export function parseLifecycleSk(sk: string): {
+  gvk: Gvk;
+  nsName: NsName;
+  podSpecHash: bigint;
+  pod: string;
+  startTs: number;
+} {
   const a = sk.indexOf(' ');
   const b = a < 0 ? -1 : sk.indexOf(' ', a + 1);
   const c = b < 0 ? -1 : b + 1 + U64_WIDTH;
-  if (a < 0 || b < 0 || sk.charAt(c) !== ' ') {
-    throw new StoreError('store_corrupt_item', `lifecycle sort key "${sk}" is not "gvk nsName hash pod"`, {
-      sk,
-    });
+  const d = sk.lastIndexOf(' ');
+  if (a < 0 || b < 0 || sk.charAt(c) !== ' ' || d <= c + 1 || !/^\d+$/.test(sk.slice(d + 1))) {
+    throw new StoreError(
+      'store_corrupt_item',
+      `lifecycle sort key "${sk}" is not "gvk nsName hash pod start"`,
+      { sk },
+    );
   }
   return {
     gvk: sk.slice(0, a),
     nsName: sk.slice(a + 1, b),
     podSpecHash: BigInt(sk.slice(b + 1, c)),
-    pod: sk.slice(c + 1),
+    pod: sk.slice(c + 1, d),
+    startTs: Number(sk.slice(d + 1)),
   };
 }
 

@@ -306,6 +306,67 @@ describe('lifecycles', () => {
   });
 });
 
+describe('lifecycles of one pod name', () => {
+  // A StatefulSet pod deleted and recreated keeps its name: SimKube's tracer records one lifecycle
+  // per incarnation. Keys hold the start, so incarnations never overwrite each other.
+  const sts = { gvk: 'apps/v1.StatefulSet', ns_name: 'prod/db' };
+  const at = (ts: number, pod: string, start: number, end?: number): LifecycleChange => ({
+    ...lifecycle(ts, pod, start, end),
+    owner: sts,
+  });
+
+  test('each incarnation is kept; an unseen end is closed by the next start; contradicting ones are ignored', async () => {
+    const { store } = await freshStore({ shards: 2 });
+    const batches: LifecycleChange[][] = [
+      // Seen end to end, then recreated.
+      [at(100, 'prod/db-0', 100), at(150, 'prod/db-0', 100, 150)],
+      [at(200, 'prod/db-0', 200)],
+      // Recreated while nobody watched: the next incarnation's start closes the first.
+      [at(100, 'prod/db-1', 100)],
+      [at(300, 'prod/db-1', 300)],
+      // An older incarnation delivered late: kept when it ended before the running one started,
+      // ignored when it would overlap it (and it must not unindex the running one).
+      [at(300, 'prod/db-2', 300)],
+      [at(310, 'prod/db-2', 100, 200), at(311, 'prod/db-2', 250, 400)],
+    ];
+    for (const changes of batches) await store.applyBatch('c1', { changes }, { nowSec: NOW });
+    // A pods relist without db-2 finishes its running incarnation, so it was still indexed.
+    await store.applyBatch(
+      'c1',
+      {
+        changes: [
+          {
+            type: 'relist',
+            ts: 500,
+            gvk: 'v1.Pod',
+            after: null,
+            through: null,
+            ns_names: ['prod/db-0', 'prod/db-1'],
+            lifecycles: true,
+          },
+        ],
+      },
+      { nowSec: NOW },
+    );
+    const got = await collect(store.lifecycles('c1'));
+    assert.deepEqual(got, [
+      {
+        owner: { gvk: sts.gvk, nsName: sts.ns_name },
+        podSpecHash: 42n,
+        lifecycles: [
+          // Launch order; same start by pod: db-0, db-1, db-2.
+          { startTs: 100, endTs: 150 },
+          { startTs: 100, endTs: 300 },
+          { startTs: 100, endTs: 200 },
+          { startTs: 200 },
+          { startTs: 300 },
+          { startTs: 300, endTs: 500 },
+        ],
+      },
+    ]);
+  });
+});
+
 describe('config', () => {
   test('the config in force at a time', async () => {
     const { store } = await freshStore();

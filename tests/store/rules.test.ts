@@ -104,18 +104,34 @@ describe('keys', () => {
   });
 
   test('lifecycle sort keys round-trip; one owner+hash stays contiguous', () => {
-    const sk = lifecycleSk('apps/v1.ReplicaSet', 'ns/web-1', 18446744073709551615n, 'ns/web-1-abc');
+    const sk = lifecycleSk(
+      'apps/v1.ReplicaSet',
+      'ns/web-1',
+      18446744073709551615n,
+      'ns/web-1-abc',
+      1700000000,
+    );
     assert.deepEqual(parseLifecycleSk(sk), {
       gvk: 'apps/v1.ReplicaSet',
       nsName: 'ns/web-1',
       podSpecHash: 18446744073709551615n,
       pod: 'ns/web-1-abc',
+      startTs: 1700000000,
     });
+    // Two incarnations of one pod name are two keys.
+    assert.notEqual(
+      lifecycleSk('a.B', 'ns/db', 1n, 'ns/db-0', 100),
+      lifecycleSk('a.B', 'ns/db', 1n, 'ns/db-0', 200),
+    );
+    assert.throws(
+      () => parseLifecycleSk('a.B ns/web 00000000000000000001 p1'),
+      /not "gvk nsName hash pod start"/,
+    );
     const keys = [
-      lifecycleSk('a.B', 'ns/web', 1n, 'p2'),
-      lifecycleSk('a.B', 'ns/web-x', 1n, 'p1'),
-      lifecycleSk('a.B', 'ns/web', 1n, 'p1'),
-      lifecycleSk('a.B', 'ns/web', 2n, 'p0'),
+      lifecycleSk('a.B', 'ns/web', 1n, 'p2', 5),
+      lifecycleSk('a.B', 'ns/web-x', 1n, 'p1', 5),
+      lifecycleSk('a.B', 'ns/web', 1n, 'p1', 5),
+      lifecycleSk('a.B', 'ns/web', 2n, 'p0', 5),
     ].sort();
     assert.deepEqual(
       keys.map((k) => parseLifecycleSk(k).nsName),

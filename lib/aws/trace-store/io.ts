@@ -142,19 +142,24 @@ export class TableIo {
     }
   }
 
-  /** DeleteItem, unconditional: deleting an absent item is a success (idempotent). */
-  async delete(key: Key, meter: CapacityMeter): Promise<void> {
+  /**
+   * DeleteItem, optionally conditional: deleting an absent item is a success (idempotent); a failed
+   * condition is an outcome, not an error.
+   */
+  async delete(key: Key, meter: CapacityMeter, condition?: Condition): Promise<WriteOutcome> {
     try {
       const out = await this.client.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: keyOf(key),
           ReturnConsumedCapacity: 'TOTAL',
+          ...conditionParams(condition),
         }),
       );
       meter.writeUnits = (meter.writeUnits ?? 0) + (out.ConsumedCapacity?.CapacityUnits ?? 0);
+      return { ok: true };
     } catch (err) {
-      throw toStoreError(err, { operation: 'DynamoDB DeleteItem', table: this.tableName, key });
+      return this.#failedWrite(err, meter, 'DynamoDB DeleteItem', key);
     }
   }
 

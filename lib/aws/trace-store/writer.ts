@@ -357,52 +357,49 @@ export class TraceWriterCore {
   }
 
   /**
-   * One item per pod under its owner and pod-spec hash; it only moves forward (Running → Finished,
-   * same start). A running lifecycle is also indexed by pod (keys.ts `runningLifecyclePk`), so that
-   * a pods relist can finish it when its pod vanished unseen; its Finished write removes the entry.
+   * One item per pod incarnation (owner, pod-spec hash, pod, start); it only moves forward (Running →
+   * Finished, same start). The running incarnation of a pod is also indexed by pod (keys.ts
+   * `runningLifecyclePk`, one entry per pod, owner and hash, holding its start), so that a pods
+   * relist can finish it when its pod vanished unseen, and so that incarnations of one pod name
+   * (a StatefulSet pod recreated) are told apart from a regression:
+   * - a change with the indexed start, or with no indexed incarnation, is written as usual;
+   * - a later start is a new incarnation: the indexed one ended by then at the latest (a pod name
+   *   has one incarnation at a time), so it is finished at this start first;
+   * - an earlier start is an older incarnation delivered late: kept only if it is Finished by the
+   *   time the indexed one started, else it contradicts the running one and is ignored.
    * Lifecycle item first, index second: a retry after either write redoes both, and a redelivered
    * Running of a lifecycle already Finished indexes nothing.
    */
   async #applyLifecycle(cluster: ClusterId, c: LifecycleChange, nowSec: number, meter: WriteMeter) {
-    let podSpecHash: bigint;
-    try {
-      podSpecHash = BigInt(c.pod_spec_hash);
-    } catch (err) {
-      throw new StoreError(
-        'invalid_pod_spec_hash',
-        `pod_spec_hash "${c.pod_spec_hash}" is not a u64`,
-        {},
-        { cause: err },
-      );
-    }
-    const shard = shardOf(c.owner.gvk, c.owner.ns_name, this.#ctx.settings.shards);
-    const item: Item = {
-      pk: s(lifecyclePk(cluster, shard)),
-      sk: s(lifecycleSk(c.owner.gvk, c.owner.ns_name, podSpecHash, c.pod)),
-      startTs: n(c.start_ts),
-      ts: n(c.ts),
-    };
-    // A running lifecycle is live state (it overlaps every window until it ends): no expiry.
-    if (c.end_ts !== undefined) {
-      item.endTs = n(c.end_ts);
-      item.expiresAtSec = n(expiresAtSec(c.end_ts, nowSec, this.#ctx.settings.retentionDays));
-    }
-    const condition =
-      c.end_ts === undefined ? itemAbsent() : anyOf(itemAbsent(), runningWithStart(c.start_ts));
-    // A failed condition is a regression (or a redelivery): ignored, the stored lifecycle stands.
+    const podSpecHash = parsePodSpecHash(c.pod_spec_hash);
     const io = this.#ctx.io;
-    const outcome = await io.put(item, condition, meter);
-    const stored = outcome.ok
-      ? item
-      : (outcome.old ?? (await io.get({ pk: item.pk!.S!, sk: item.sk!.S! }, meter)));
     const indexKey = {
       pk: runningLifecyclePk(cluster),
       sk: runningLifecycleSk(c.pod, c.owner.gvk, c.owner.ns_name, podSpecHash),
     };
-    const storedEnd = stored === undefined ? undefined : num(stored, 'endTs');
-    if (storedEnd !== undefined) {
-      await io.delete(indexKey, meter);
-    } else if (stored !== undefined && num(stored, 'startTs') === c.start_ts) {
+    const indexed = await io.get(indexKey, meter);
+    const runningStart = indexed === undefined ? undefined : num(indexed, 'startTs');
+    if (runningStart !== undefined && runningStart !== c.start_ts) {
+      if (c.start_ts < runningStart) {
+        if (c.end_ts === undefined || c.end_ts > runningStart) return;
+        await this.#putLifecycle(cluster, c, podSpecHash, nowSec, meter);
+        return;
+      }
+      await this.#putLifecycle(
+        cluster,
+        { ...c, start_ts: runningStart, end_ts: c.start_ts },
+        podSpecHash,
+        nowSec,
+        meter,
+      );
+      await io.delete(indexKey, meter, runningWithStart(runningStart));
+    }
+    const stored = await this.#putLifecycle(cluster, c, podSpecHash, nowSec, meter);
+    if (stored === undefined) return;
+    if (num(stored, 'endTs') !== undefined) {
+      // Only this incarnation's entry: a late Finished of an older one must not unindex the running one.
+      await io.delete(indexKey, meter, runningWithStart(c.start_ts));
+    } else if (num(stored, 'startTs') === c.start_ts) {
       await io.put(
         {
           pk: s(indexKey.pk),
@@ -418,6 +415,34 @@ export class TraceWriterCore {
         meter,
       );
     }
+  }
+
+  /** The incarnation's item, written if absent or moving forward; returns the item as stored. */
+  async #putLifecycle(
+    cluster: ClusterId,
+    c: LifecycleChange,
+    podSpecHash: bigint,
+    nowSec: number,
+    meter: WriteMeter,
+  ): Promise<Item | undefined> {
+    const shard = shardOf(c.owner.gvk, c.owner.ns_name, this.#ctx.settings.shards);
+    const item: Item = {
+      pk: s(lifecyclePk(cluster, shard)),
+      sk: s(lifecycleSk(c.owner.gvk, c.owner.ns_name, podSpecHash, c.pod, c.start_ts)),
+      startTs: n(c.start_ts),
+      ts: n(c.ts),
+    };
+    // A running lifecycle is live state (it overlaps every window until it ends): no expiry.
+    if (c.end_ts !== undefined) {
+      item.endTs = n(c.end_ts);
+      item.expiresAtSec = n(expiresAtSec(c.end_ts, nowSec, this.#ctx.settings.retentionDays));
+    }
+    const condition =
+      c.end_ts === undefined ? itemAbsent() : anyOf(itemAbsent(), runningWithStart(c.start_ts));
+    // A failed condition is a regression (or a redelivery): ignored, the stored lifecycle stands.
+    const outcome = await this.#ctx.io.put(item, condition, meter);
+    if (outcome.ok) return item;
+    return outcome.old ?? (await this.#ctx.io.get({ pk: item.pk!.S!, sk: item.sk!.S! }, meter));
   }
 
   /**
@@ -489,4 +514,17 @@ export class TraceWriterCore {
 
 function storedOrderNotNewerTs(ts: number) {
   return { expression: '#ts <= :ts', names: { '#ts': 'ts' }, values: { ':ts': n(ts) } };
+}
+
+function parsePodSpecHash(value: string): bigint {
+  try {
+    return BigInt(value);
+  } catch (err) {
+    throw new StoreError(
+      'invalid_pod_spec_hash',
+      `pod_spec_hash "${value}" is not a u64`,
+      {},
+      { cause: err },
+    );
+  }
 }
