@@ -20,3 +20,15 @@ export class SktraceError extends Error {
     this.context = context;
   }
 }
+
+/**
+ * A request value echoed in an error message, without recursing into it: JSON.stringify of a
+ * value nested a few thousand levels deep (a 10 KB body) overflows the stack, a 500 instead of
+ * the 400 the sender needs. Primitives are shown, cut short.
+ */
+export function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}

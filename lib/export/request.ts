@@ -5,7 +5,7 @@
  * Every problem is a 400 naming its JSON path (`end_ts`, `filters.excluded_labels[0].matchLabels["a b"]`):
  * unknown fields too, so a typo never silently exports everything.
  */
-import { SktraceError } from '../errors.ts';
+import { describeValue, SktraceError } from '../errors.ts';
 import { validateExportFilters } from '../trace/assemble-input.ts';
 import type { ExportFilters, TraceWindow } from '../trace/model.ts';
 import { ExportRequestError } from './errors.ts';
@@ -77,7 +77,7 @@ function tsField(doc: Record<string, unknown>, field: 'start_ts' | 'end_ts'): nu
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new ExportRequestError(
       field,
-      `${field} must be a non-negative integer of unix seconds, got ${JSON.stringify(value)}`,
+      `${field} must be a non-negative integer of unix seconds, got ${describeValue(value)}`,
     );
   }
   return value;

@@ -11,8 +11,10 @@
  * synchronous payload limit applies to the event after base64 encoding (413 here, as Lambda
  * rejecting the invocation surfaces as an error to the client).
  */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 
 export type HttpHandler = (
@@ -118,7 +120,9 @@ export function buildEvent(
   }
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
-  const text = isTextBody(headers);
+  // A text body that is not UTF-8 goes base64-encoded, bytes intact: decoding it here would turn
+  // the bad bytes into U+FFFD and hide from the handler that the body is not UTF-8 (a 400 there).
+  const text = isTextBody(headers) && isUtf8(body);
   const now = new Date();
   return {
     version: '2.0',
@@ -172,7 +176,7 @@ export function createGateway(options: GatewayOptions): Server {
   const maxLambdaPayload = options.maxLambdaPayloadBytes ?? LAMBDA_MAX_SYNC_PAYLOAD_BYTES;
   const timeoutMs = options.integrationTimeoutMs ?? API_GATEWAY_TIMEOUT_MS;
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     void (async () => {
       if (options.intercept?.(req, res)) return;
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -180,10 +184,13 @@ export function createGateway(options: GatewayOptions): Server {
       for (const route of routes) {
         const m = route.method === req.method ? route.pattern.exec(path) : null;
         if (!m) continue;
-        const params: Record<string, string> = {};
-        route.params.forEach((name, i) => {
-          params[name] = decodeURIComponent(m[i + 1]!);
-        });
+        const params = decodeParams(route.params, m);
+        if (!params) {
+          // Malformed percent-encoding (`%zz`, a cut UTF-8 sequence) names no resource.
+          req.resume();
+          json(res, 400, { message: 'Bad Request' });
+          return;
+        }
         matched = { route, params };
         break;
       }
@@ -192,7 +199,14 @@ export function createGateway(options: GatewayOptions): Server {
         json(res, 404, { message: 'Not Found' });
         return;
       }
-      const body = await readBody(req, maxPayload);
+      let body: Buffer | undefined;
+      try {
+        body = await readBody(req, maxPayload);
+      } catch {
+        // The client went away mid-body (aborted, bad chunked framing): nobody to answer.
+        req.destroy();
+        return;
+      }
       if (!body) {
         json(res, 413, { message: 'Request Entity Too Large' });
         req.destroy();
@@ -219,6 +233,38 @@ export function createGateway(options: GatewayOptions): Server {
       } finally {
         clearTimeout(timer);
       }
-    })();
+    })().catch(() => {
+      // Never let one request take the server down with an unhandled rejection.
+      if (!res.headersSent) json(res, 500, { message: 'Internal Server Error' });
+      else res.destroy();
+    });
   });
+  // Requests Node's HTTP parser refuses (bad request line or header, header section too large)
+  // get a JSON body like every other gateway error, instead of Node's bare 400.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+    const text = JSON.stringify({ message });
+    socket.end(
+      `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    );
+  });
+  return server;
+}
+
+/** Path parameters percent-decoded, or undefined when one is not valid percent-encoded UTF-8. */
+function decodeParams(names: readonly string[], match: RegExpExecArray): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (const [i, name] of names.entries()) {
+    try {
+      params[name] = decodeURIComponent(match[i + 1]!);
+    } catch {
+      return undefined;
+    }
+  }
+  return params;
 }

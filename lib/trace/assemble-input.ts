@@ -3,7 +3,7 @@
  * errors of export assembly. Bad input from a client is a 4xx naming the field; out-of-order input
  * from the store is a bug of ours (5xx).
  */
-import { SktraceError } from '../errors.ts';
+import { describeValue, SktraceError } from '../errors.ts';
 import type { ExportFilters, TraceWindow } from './model.ts';
 import { validateLabelSelector } from './selector.ts';
 
@@ -92,7 +92,7 @@ export function validateExportFilters(filters: unknown, path = 'filters'): Expor
   const excluded_namespaces = namespaces.map((ns, i) => {
     if (typeof ns !== 'string') {
       throw new ExportFiltersError(
-        `${path}.excluded_namespaces[${i}]: expected a string, got ${JSON.stringify(ns)}`,
+        `${path}.excluded_namespaces[${i}]: expected a string, got ${describeValue(ns)}`,
         {
           path: `${path}.excluded_namespaces[${i}]`,
         },

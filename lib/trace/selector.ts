@@ -6,7 +6,7 @@
  * (`Parse`) and `metav1.ParseToLabelSelector`, which turns `=`/`==` into `matchLabels`, `!=` into
  * `NotIn` with one value, and refuses `>`/`<` (valid in a `labels.Selector`, not in a LabelSelector).
  */
-import { SktraceError } from '../errors.ts';
+import { describeValue, SktraceError } from '../errors.ts';
 import type { LabelSelector, LabelSelectorRequirement } from './model.ts';
 
 /** A selector that cannot be parsed or validated; maps to a 400 on the export API. */
@@ -371,7 +371,7 @@ function validateRequirement(r: unknown, path: string): LabelSelectorRequirement
   if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) {
     invalid(
       `${path}.operator`,
-      `unknown operator ${JSON.stringify(operator)} (expected one of ${OPERATORS.join(', ')})`,
+      `unknown operator ${describeValue(operator)} (expected one of ${OPERATORS.join(', ')})`,
     );
   }
   const op = operator as Operator;

@@ -128,3 +128,31 @@ describe('validateExportRequest', () => {
     });
   }
 });
+
+describe('validateExportRequest on deeply nested values (found by tests/fuzz)', () => {
+  // 10,000 levels: JSON.parse builds it (a 20 KB body), but JSON.stringify recursing into it to
+  // echo it in the message overflowed the stack: a RangeError, so a 500 instead of a 400.
+  let deep: unknown = 0;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['end_ts', { start_ts: 1, end_ts: deep }, 'end_ts'],
+    [
+      'an excluded namespace',
+      { start_ts: 1, end_ts: 2, filters: { excluded_namespaces: [deep] } },
+      'filters.excluded_namespaces[0]',
+    ],
+  ];
+  for (const [name, body, field] of cases) {
+    it(`refuses ${name} nested 10,000 levels with invalid_request, not a stack overflow`, () => {
+      assert.throws(
+        () => validateExportRequest(body, limits),
+        (err: Error & { code?: string; context?: Record<string, unknown> }) => {
+          assert.equal(err.code, 'invalid_request');
+          assert.equal(err.context?.field, field);
+          assert.ok(err.message.length < 300, err.message);
+          return true;
+        },
+      );
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -80,4 +80,90 @@ test('API Gateway behaviours: 404, 413, inferred 200, 500 on a crash, 503 on tim
   assert.equal(boom.status, 500);
   assert.deepEqual(await boom.json(), { message: 'Internal Server Error' });
   assert.equal((await fetch(`${base}/slow`)).status, 503);
+});
+
+// Found by tests/fuzz/gateway.test.ts: each of these took `sktrace serve` down (an unhandled
+// rejection exits Node) or answered without the JSON body every other gateway error has.
+
+/** Writes raw bytes; resolves with what the server sent before closing (`end`: give up after writing). */
+function raw(bytes: string, end = false): Promise<string> {
+  const port = Number(new URL(base).port);
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no reply: ${JSON.stringify(out)}`));
+    }, 3000);
+    socket.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    if (end) socket.end(bytes, 'latin1');
+    else socket.write(bytes, 'latin1');
+  });
+}
+
+async function withUnhandled(run: () => Promise<void>): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  const record = (err: unknown) => errors.push(err);
+  process.on('unhandledRejection', record);
+  try {
+    await run();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+  return errors;
+}
+
+test('a path parameter with malformed percent-encoding is a JSON 400, not a crash', async () => {
+  const errors = await withUnhandled(async () => {
+    for (const segment of ['%zz', '%E0%A4%A', '%']) {
+      const reply = await raw(
+        `POST /v1/clusters/${segment}/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+      assert.match(reply, /^HTTP\/1\.1 400 /, segment);
+      assert.match(reply, /\r\n\r\n\{"message":"Bad Request"\}$/, segment);
+    }
+  });
+  assert.deepEqual(errors.map(String), []);
+  assert.equal((await fetch(`${base}/nowhere`)).status, 404, 'the server still answers');
+});
+
+test('a request the HTTP parser refuses gets a JSON body (400, 431)', async () => {
+  const bad = await raw('POST /v1/clusters/c1/events HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n');
+  assert.match(
+    bad,
+    /^HTTP\/1\.1 400 [\s\S]*content-type: application\/json[\s\S]*\r\n\r\n\{"message":"Bad Request"\}$/,
+  );
+  const big = await raw(`GET /plain HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.match(big, /^HTTP\/1\.1 431 [\s\S]*\{"message":"Request Header Fields Too Large"\}$/);
+});
+
+test('a client giving up mid-body leaves no unhandled rejection', async () => {
+  const errors = await withUnhandled(async () => {
+    await raw(
+      'POST /v1/clusters/c1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"chan',
+      true,
+    );
+  });
+  assert.deepEqual(errors.map(String), []);
+});
+
+test('a JSON body that is not UTF-8 arrives base64-encoded, bytes intact (not U+FFFD)', async () => {
+  seen.length = 0;
+  const bytes = Buffer.from([0x7b, 0x22, 0x61, 0xff, 0x22, 0x7d]);
+  await fetch(`${base}/v1/clusters/c1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: bytes,
+  });
+  const event = seen[0]!;
+  assert.equal(event.isBase64Encoded, true);
+  assert.deepEqual(Buffer.from(event.body!, 'base64'), bytes);
 });

@@ -338,3 +338,19 @@ describe('selector properties', () => {
     );
   });
 });
+
+describe('validateLabelSelector on a deeply nested operator (found by tests/fuzz)', () => {
+  it('refuses it with a SelectorError, not a stack overflow from echoing it', () => {
+    let deep: unknown = 'In';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    assert.throws(
+      () => validateLabelSelector({ matchExpressions: [{ key: 'a', operator: deep }] }, 'sel'),
+      (err: unknown) => {
+        assert.ok(err instanceof SelectorError, String(err));
+        assert.equal(err.context.path, 'sel.matchExpressions[0].operator');
+        assert.ok(err.message.length < 300, err.message);
+        return true;
+      },
+    );
+  });
+});
