@@ -1,5 +1,6 @@
 /**
- * Spec hash throughput (MB/s of the spec's JSON size) against `JSON.stringify` of the same object,
+ * Spec hash cost in ms per MB of the spec's JSON size (time per unit, so lower is better like every
+ * figure in bench/results.json; 1000 / it is the throughput in MB/s) against `JSON.stringify` of the same object,
  * the floor: any hash must at least walk the object and touch every string once.
  * Also compares hashing the whole byte stream at the end with compressing it as it fills
  * (`flushBytes`), the choice `lib/trace/hash.ts` had to make.
@@ -8,20 +9,10 @@
  */
 import { pathToFileURL } from 'node:url';
 import { createJsonHasher, type JsonHasherOptions } from '../lib/trace/hash.ts';
+import { type BenchResult, formatTable, resultOf } from './result.ts';
 
-export interface BenchResult {
-  name: string;
-  params: Record<string, string | number>;
-  unit: string;
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-  /** The floor's median, same unit. */
-  floor_median: number;
-  /** Our time per MB over the floor's (floor_median / median for a throughput): lower is better. */
-  ratio: number;
-}
+/** Re-exported for benchmarks written against the type's first home. */
+export type { BenchResult } from './result.ts';
 
 const RUNS = 7;
 const RUN_MS = 150;
@@ -92,8 +83,8 @@ export function deploymentSpec(containers: number, envVars: number): Record<stri
   };
 }
 
-/** MB/s of `fn` over an input of `bytes` bytes: one figure per run of about RUN_MS. */
-function throughput(fn: () => unknown, bytes: number): number[] {
+/** ms per MB of `fn` over an input of `bytes` bytes: one figure per run of about RUN_MS. */
+function msPerMb(fn: () => unknown, bytes: number): number[] {
   // Warm-up: let the JIT settle before the timed runs.
   const warmEnd = performance.now() + RUN_MS;
   while (performance.now() < warmEnd) fn();
@@ -107,17 +98,10 @@ function throughput(fn: () => unknown, bytes: number): number[] {
       n += 16;
       elapsed = performance.now() - start;
     } while (elapsed < RUN_MS);
-    figures.push((bytes * n) / 1e6 / (elapsed / 1000));
+    figures.push(elapsed / ((bytes * n) / 1e6));
   }
   return figures;
 }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-const round = (x: number) => Math.round(x * 10) / 10;
 
 export async function benchHash(): Promise<BenchResult[]> {
   const objects = [
@@ -132,48 +116,20 @@ export async function benchHash(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const { object, spec } of objects) {
     const bytes = JSON.stringify(spec).length;
-    const floor = median(throughput(() => JSON.stringify(spec), bytes));
+    const floor = msPerMb(() => JSON.stringify(spec), bytes);
     for (const { variant, options } of variants) {
       const hasher = createJsonHasher(options);
-      const figures = throughput(() => hasher.hash(spec), bytes);
-      const med = median(figures);
-      results.push({
-        name: 'hash',
-        params: { object, json_bytes: bytes, variant },
-        unit: 'MB/s',
-        median: round(med),
-        min: round(Math.min(...figures)),
-        max: round(Math.max(...figures)),
-        runs: figures.length,
-        floor_median: round(floor),
-        ratio: Math.round((floor / med) * 100) / 100,
-      });
+      const figures = msPerMb(() => hasher.hash(spec), bytes);
+      results.push(resultOf('hash', { object, json_bytes: bytes, variant }, 'ms/MB', figures, floor));
     }
   }
   return results;
 }
 
-export function formatTable(results: BenchResult[]): string {
-  const header = ['object', 'JSON bytes', 'variant', 'median MB/s', 'min', 'max', 'stringify MB/s', 'ratio'];
-  const rows = results.map((r) => [
-    String(r.params.object),
-    String(r.params.json_bytes),
-    String(r.params.variant),
-    String(r.median),
-    String(r.min),
-    String(r.max),
-    String(r.floor_median),
-    String(r.ratio),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
-}
-
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   void benchHash().then((results) => {
     process.stdout.write(
-      `spec hash throughput (median of ${RUNS} runs; ratio = our time per MB / JSON.stringify's)\n`,
+      `spec hash cost (median of ${RUNS} runs; ratio = our time per MB / JSON.stringify's)\n`,
     );
     process.stdout.write(`${formatTable(results)}\n`);
   });

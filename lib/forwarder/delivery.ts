@@ -210,9 +210,11 @@ export class Delivery {
     this.#bytes += bytes;
     this.#gauges();
     const pending = this.#queue.length - this.#head;
-    if (pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes) {
-      this.#linger.abort();
-    }
+    const full =
+      pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
+    // Once: abort() builds its default reason (a DOMException with a stack trace) even when the
+    // signal already aborted, and behind an in-flight batch every queued change would call it.
+    if (full && !this.#linger.signal.aborted) this.#linger.abort();
     this.#wakeSender?.();
   }
 

@@ -1,0 +1,66 @@
+/**
+ * The recording endpoint of the forwarder benchmarks: gunzips and parses every batch posted to
+ * `/v1/clusters/{cluster}/events`, counts its changes by type and answers 200 as the ingest
+ * function does. It keeps counts only: tests/forwarder/support/ingest-recorder.ts keeps every
+ * batch, which over the memory benchmark's hundreds of thousands of changes would hold gigabytes
+ * in the measuring process.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import type { Change, ChangeType } from '../../lib/ingest/wire.ts';
+
+export class CountingIngest {
+  readonly #server: Server;
+  readonly counts: Record<ChangeType, number> = {
+    applied: 0,
+    deleted: 0,
+    relist: 0,
+    lifecycle: 0,
+    config: 0,
+  };
+  batches = 0;
+  /** Batches that were not a gzipped `{changes: [...]}` (answered 400): must stay 0. */
+  refused = 0;
+  url = '';
+
+  private constructor() {
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+  }
+
+  static async start(): Promise<CountingIngest> {
+    const c = new CountingIngest();
+    c.#server.listen(0, '127.0.0.1');
+    await once(c.#server, 'listening');
+    c.url = `http://127.0.0.1:${(c.#server.address() as AddressInfo).port}`;
+    return c;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    this.#server.close();
+    await once(this.#server, 'close');
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks);
+    let changes: Change[];
+    try {
+      const text =
+        req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+      changes = (JSON.parse(text) as { changes: Change[] }).changes;
+    } catch (err) {
+      this.refused++;
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'bad_body', message: String(err) } }));
+      return;
+    }
+    for (const c of changes) this.counts[c.type]++;
+    this.batches++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ accepted: changes.length, deduplicated: 0, reconciled_deletions: 0 }));
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Child-process entry: dynalite (DynamoDB wire protocol) and s3rver (S3 wire protocol) on free
+ * loopback ports, the sktrace table and bucket created. Runs apart from the benchmark so the
+ * benchmark's process.cpuUsage() counts the handler alone: dynalite's request parsing, LevelDB
+ * and condition checks stay here, and are reported on request over IPC.
+ *
+ * Protocol (IPC): child sends `{ready: {dynamo, s3}}`; parent sends `{cpu: id}`, child answers
+ * `{cpu: id, user, system, rssBytes}` (microseconds of this process since it started).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeDynamoClient } from '../../lib/aws/clients.ts';
+import { ensureTable } from '../../lib/aws/table.ts';
+
+const require = createRequire(import.meta.url);
+// Neither package ships types; these are the parts used here.
+const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+const S3rver = require('s3rver') as new (
+  options: Record<string, unknown>,
+) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+
+const tableName = process.env.BENCH_TABLE ?? 'sktrace';
+const bucket = process.env.BENCH_BUCKET ?? 'sktrace';
+/** LevelDB on disk under this directory when set; dynalite's in-memory store otherwise. */
+const dataDir = process.env.BENCH_DYNAMO_DIR;
+
+const server = dynalite({
+  createTableMs: 0,
+  deleteTableMs: 0,
+  updateTableMs: 0,
+  ...(dataDir ? { path: dataDir } : {}),
+});
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(0, '127.0.0.1', () => resolve());
+});
+const dynamoEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+const s3Dir = await mkdtemp(join(tmpdir(), 'sktrace-bench-s3-'));
+const s3rver = new S3rver({
+  port: 0,
+  address: '127.0.0.1',
+  silent: true,
+  directory: s3Dir,
+  configureBuckets: [{ name: bucket }],
+});
+const s3Address = await s3rver.run();
+
+const client = makeDynamoClient({ endpoint: dynamoEndpoint });
+await ensureTable(client, tableName, 5);
+client.destroy();
+
+const startCpu = process.cpuUsage();
+process.on('message', (msg: { cpu?: number }) => {
+  if (msg.cpu !== undefined) {
+    const cpu = process.cpuUsage(startCpu);
+    process.send?.({ cpu: msg.cpu, user: cpu.user, system: cpu.system, rssBytes: process.memoryUsage.rss() });
+  }
+});
+process.on('disconnect', () => {
+  server.closeAllConnections?.();
+  server.close();
+  void s3rver
+    .close()
+    .catch(() => undefined)
+    .then(() => rm(s3Dir, { recursive: true, force: true }))
+    .then(() => process.exit(0));
+});
+process.send?.({
+  ready: { dynamo: dynamoEndpoint, s3: `http://127.0.0.1:${s3Address.port}`, tableName, bucket },
+});

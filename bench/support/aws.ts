@@ -1,0 +1,84 @@
+/**
+ * The benchmark's DynamoDB and S3: dynalite and s3rver in a child process (bench/support/aws-child.ts),
+ * so CPU spent serving requests is not charged to the code under test. `cpu()` reads the child's.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
+
+export interface CpuSample {
+  /** Microseconds of user + system CPU since the child started. */
+  us: number;
+  rssBytes: number;
+}
+
+export interface ChildAws {
+  endpoints: { dynamo: string; s3: string };
+  tableName: string;
+  bucket: string;
+  dynamo: DynamoDBClient;
+  s3: S3Client;
+  pid: number;
+  cpu(): Promise<CpuSample>;
+  close(): Promise<void>;
+}
+
+const CHILD = fileURLToPath(new URL('./aws-child.ts', import.meta.url));
+
+export async function startChildAws(options: { dataDir?: string } = {}): Promise<ChildAws> {
+  const child: ChildProcess = fork(CHILD, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...(options.dataDir ? { BENCH_DYNAMO_DIR: options.dataDir } : {}) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<{ dynamo: string; s3: string; tableName: string; bucket: string }>(
+    (resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`AWS child exited with ${code} before it was ready`)));
+      child.on(
+        'message',
+        (msg: { ready?: { dynamo: string; s3: string; tableName: string; bucket: string } }) => {
+          if (msg.ready) resolve(msg.ready);
+        },
+      );
+    },
+  );
+  child.removeAllListeners('exit');
+  let nextId = 0;
+  const pending = new Map<number, (s: CpuSample) => void>();
+  child.on('message', (msg: { cpu?: number; user?: number; system?: number; rssBytes?: number }) => {
+    if (msg.cpu === undefined) return;
+    pending.get(msg.cpu)?.({ us: (msg.user ?? 0) + (msg.system ?? 0), rssBytes: msg.rssBytes ?? 0 });
+    pending.delete(msg.cpu);
+  });
+  // Generous retries: a benchmark should measure, not fail on one slow LevelDB compaction.
+  const retry = { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 1000 };
+  const dynamo = makeDynamoClient({ endpoint: ready.dynamo, retry });
+  const s3 = makeS3Client({ endpoint: ready.s3, retry });
+  return {
+    endpoints: { dynamo: ready.dynamo, s3: ready.s3 },
+    tableName: ready.tableName,
+    bucket: ready.bucket,
+    dynamo,
+    s3,
+    pid: child.pid ?? -1,
+    cpu() {
+      const id = nextId++;
+      return new Promise((resolve) => {
+        pending.set(id, resolve);
+        child.send({ cpu: id });
+      });
+    },
+    async close() {
+      dynamo.destroy();
+      s3.destroy();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
