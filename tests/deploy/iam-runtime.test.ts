@@ -320,6 +320,16 @@ describe('IAM against a real run of every function', () => {
         ns_names: ['shop/big-a'],
       },
     ]);
+    // A pod lifecycle started then finished: its running-lifecycle index entry is deleted.
+    const lifecycle = {
+      type: 'lifecycle',
+      owner: { gvk: 'apps/v1.Deployment', ns_name: 'shop/big-a' },
+      pod: 'shop/big-a-1',
+      pod_spec_hash: '42',
+      start_ts: now - 40,
+    };
+    await post([{ ...lifecycle, ts: now - 40 }]);
+    await post([{ ...lifecycle, ts: now - 30, end_ts: now - 30 }]);
 
     recorder.current = 'checkpoint';
     const run = await checkpoint({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
