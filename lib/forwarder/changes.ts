@@ -165,13 +165,16 @@ export class KindChanges {
 
   async #relisted(nsNames: NsName[]): Promise<boolean> {
     const gvk = this.kind.gvk;
-    const { ts } = this.#ctx.stamper.next();
+    // Stamped once the list is done: after its objects' applied changes, before any watch event
+    // from its resourceVersion, so the store can tell a later change in the same second apart.
+    const { ts, seq } = this.#ctx.stamper.next();
     // Every listed object that was queued has its hash: skipped (owned) objects are not live in
     // the store, so they stay out of the pages too.
     const live = nsNames.filter((n) => this.#hashes.has(n));
     const pages: RelistChange[] = relistPages(gvk, live, this.#ctx.relistPageSize).map((p) => ({
       type: 'relist',
       ts,
+      seq,
       gvk,
       after: p.after,
       through: p.through,

@@ -233,6 +233,8 @@ class KindLoop {
   #state: WatcherState = INITIAL_STATE;
   #found = false;
   #listed = false;
+  /** Lists done and watch events read: progress that resets the backoff. */
+  #progress = 0;
   #resolving = true;
   #notFound = false;
   #notFoundLogged = false;
@@ -330,6 +332,7 @@ class KindLoop {
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
     while (!signal.aborted) {
       const request = nextRequest(this.#state, options);
+      const progress = this.#progress;
       let failure: Failure | undefined;
       if (request.type === 'list') {
         let result: StepResult;
@@ -358,6 +361,11 @@ class KindLoop {
       } else {
         failure = await this.#watch(resource, request, options);
       }
+      // As kube-rs's StreamBackoff: a request that made progress (a list done, a watch event)
+      // resets the backoff, so one failure after a success waits the first step. Otherwise
+      // repeated 410s or dropped watches, each after a good relist, climbed to the 30 s ceiling
+      // within seconds (the chaos harness's 410 storm: relists 47 s late by the fourth).
+      if (this.#progress !== progress) backoff.reset();
       if (failure && !signal.aborted) await this.#wait(backoff, failure);
     }
   }
@@ -447,6 +455,7 @@ class KindLoop {
           if (out.cause !== 'initial') log.info('relisting a kind', { gvk, cause: out.cause });
           continue;
         case 'event':
+          if (out.eventType !== 'ERROR') this.#progress++;
           metrics.watchEvents.inc({ gvk, type: out.eventType });
           continue;
         case 'unparsable':
@@ -469,6 +478,7 @@ class KindLoop {
         return;
       }
       if (out.type === 'relisted') {
+        this.#progress++;
         if (!this.#listed)
           log.info('listed a kind; watching it', { gvk, objects: out.nsNames.length, tracked: this.#size() });
         this.#listed = true;

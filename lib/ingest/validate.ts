@@ -58,7 +58,7 @@ const MAX_POD_ID_LENGTH = 512;
 export const CHANGE_FIELDS: Readonly<Record<ChangeType, ReadonlySet<string>>> = {
   applied: new Set(['type', 'ts', 'seq', 'object', 'owners']),
   deleted: new Set(['type', 'ts', 'seq', 'object']),
-  relist: new Set(['type', 'ts', 'gvk', 'after', 'through', 'ns_names', 'lifecycles']),
+  relist: new Set(['type', 'ts', 'seq', 'gvk', 'after', 'through', 'ns_names', 'lifecycles']),
   lifecycle: new Set(['type', 'ts', 'owner', 'pod', 'pod_spec_hash', 'start_ts', 'end_ts']),
   config: new Set(['type', 'ts', 'config']),
 };
@@ -214,6 +214,7 @@ class Validator {
       previous = nsName;
     }
     const change: RelistChange = { type: 'relist', ts, gvk, after, through, ns_names: nsNames };
+    if (c.seq !== undefined) change.seq = this.seq(c.seq, `${at}.seq`, index);
     if (c.lifecycles !== undefined) {
       if (typeof c.lifecycles !== 'boolean') {
         this.fail(

@@ -57,6 +57,13 @@ export interface DeletedChange {
 export interface RelistChange {
   type: 'relist';
   ts: number;
+  /**
+   * Orders the page against changes of the same second, as `seq` of applied/deleted changes: an
+   * object whose last change is newer (same second, higher seq: a watch event after the list,
+   * stored before a late or duplicated delivery of the page) is not missing from it. Optional:
+   * without it, any object last changed in the page's second or before counts as missing.
+   */
+  seq?: number;
   gvk: Gvk;
   after: NsName | null;
   through: NsName | null;

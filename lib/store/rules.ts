@@ -71,16 +71,23 @@ export function decideDeleted(state: ObjectStateView | undefined, change: Change
 /**
  * A relist page at `pageTs` deletes a live object it does not list only if the object's last
  * change is not newer than the page (an object created after the list was taken is not missing).
+ * With the page's `seq`, a change in the page's own second is ordered too: without it, a page
+ * delivered late or twice (a duplicated request) after a watch event of the same second deleted
+ * the object that event had just created (found by tests/chaos: duplicate deliveries).
  */
-export function isReconcileCandidate(state: ObjectStateView, pageTs: number): boolean {
-  return state.live && state.ts <= pageTs;
+export function isReconcileCandidate(state: ObjectStateView, pageTs: number, pageSeq?: number): boolean {
+  if (!state.live) return false;
+  if (pageSeq === undefined) return state.ts <= pageTs;
+  return compareOrder(state, { ts: pageTs, seq: pageSeq }) <= 0;
 }
 
 /**
- * The order a reconcile deletion takes: the page's second, and the state's seq when the state is of
- * that same second, so the deletion is never older than the state it replaces.
+ * The order a reconcile deletion takes: the page's (never older than the state it replaces, which
+ * is a candidate); without the page's seq, the page's second and the state's seq when the state is
+ * of that same second.
  */
-export function reconcileOrder(state: ObjectStateView, pageTs: number): ChangeOrder {
+export function reconcileOrder(state: ObjectStateView, pageTs: number, pageSeq?: number): ChangeOrder {
+  if (pageSeq !== undefined) return { ts: pageTs, seq: pageSeq };
   return { ts: pageTs, seq: state.ts === pageTs ? state.seq : 0 };
 }
 

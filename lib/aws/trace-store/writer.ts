@@ -313,10 +313,10 @@ export class TraceWriterCore {
       const state = parseStateItem(item, page.gvk);
       if (state.nsName === page.after || listed.has(state.nsName)) continue;
       const current = effectiveState(state, nowSec);
-      if (current && isReconcileCandidate(current, page.ts)) victims.push(state);
+      if (current && isReconcileCandidate(current, page.ts, page.seq)) victims.push(state);
     }
     await forEachLimit(victims, this.#ctx.settings.concurrency, async (state) => {
-      const order = reconcileOrder(state, page.ts);
+      const order = reconcileOrder(state, page.ts, page.seq);
       const body = state.body ?? (await this.#minimalBody(cluster, page.gvk, state.nsName));
       const exp = expiresAtSec(page.ts, nowSec, this.#ctx.settings.retentionDays);
       // The deletion carries the last applied version (object and owners): same bytes as the state's body.

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  type Blind,
+  DELETED,
+  judge,
+  observable,
+  type TraceEntry,
+  type TruthEntry,
+  type Verdict,
+} from './oracle.ts';
+
+const KEY = 'apps/v1.Deployment shop/web';
+const OTHER = 'apps/v1.StatefulSet shop/web';
+const t = (hash: string, atSec: number): TruthEntry => ({ hash, atMs: atSec * 1000 });
+const e = (hash: string, ts: number): TraceEntry => ({ hash, ts });
+
+type Failure = Exclude<keyof Verdict, 'ok' | 'changes' | 'required' | 'matched'>;
+
+const cases: Array<{
+  name: string;
+  truth: TruthEntry[];
+  trace: TraceEntry[];
+  blind?: Blind[];
+  fails?: Failure[];
+}> = [
+  {
+    name: 'every version and the deletion present',
+    truth: [t('a', 10.2), t('b', 12.5), t(DELETED, 15.1)],
+    trace: [e('a', 10), e('b', 12), e(DELETED, 15)],
+  },
+  {
+    name: 'a watched middle version missing is lost',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 14.7)],
+    trace: [e('a', 10), e('c', 14)],
+    fails: ['lost'],
+  },
+  {
+    name: 'a version current only while blind may be missing',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 14.7)],
+    trace: [e('a', 10), e('c', 15)],
+    blind: [{ fromMs: 12_000, toMs: 15_000, why: 'kill' }],
+  },
+  {
+    name: 'a blind interval of another kind excuses nothing',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 14.7)],
+    trace: [e('a', 10), e('c', 15)],
+    blind: [{ gvk: 'apps/v1.StatefulSet', fromMs: 12_000, toMs: 15_000, why: 'kill' }],
+    fails: ['lost'],
+  },
+  {
+    name: 'a version seen only within the next change second is coalesced (relist edge)',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 14.7)],
+    trace: [e('a', 10), e('c', 14)],
+    blind: [{ fromMs: 12_000, toMs: 14_500, why: 'relist' }],
+  },
+  {
+    name: 'a version seen for a second and more before the next change is not coalesced',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 14.7)],
+    trace: [e('a', 10), e('c', 14)],
+    blind: [{ fromMs: 12_000, toMs: 13_200, why: 'relist' }],
+    fails: ['lost'],
+  },
+  {
+    name: 'the final state always required, even when blind',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 10)],
+    blind: [{ fromMs: 12_000, toMs: 30_000, why: 'kill' }],
+    fails: ['lost', 'finalMismatch'],
+  },
+  {
+    name: 'created and deleted unseen: nothing required',
+    truth: [t('a', 10.2), t(DELETED, 11.9)],
+    trace: [],
+    blind: [{ fromMs: 10_000, toMs: 11_950, why: 'start' }],
+  },
+  {
+    name: 'a deletion of an object the trace showed alive is required',
+    truth: [t('a', 10.2), t(DELETED, 12.5), t('b', 14.1)],
+    trace: [e('a', 10), e('b', 14)],
+    fails: ['lost'],
+  },
+  {
+    name: 'two consecutive entries with one spec hash are duplicates',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 10), e('a', 11), e('b', 12)],
+    fails: ['duplicated'],
+  },
+  {
+    name: 'a deletion without a real one is spurious',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 10), e(DELETED, 11), e('b', 12)],
+    fails: ['spuriousDeletions'],
+  },
+  {
+    name: 'a deletion stamped before the real deletion is spurious',
+    truth: [t('a', 10.2), t(DELETED, 14.5)],
+    trace: [e('a', 10), e(DELETED, 12)],
+    fails: ['spuriousDeletions', 'lost'],
+  },
+  {
+    name: 'a relist deletes at its own time what vanished while blind',
+    truth: [t('a', 10.2), t(DELETED, 12.5)],
+    trace: [e('a', 10), e(DELETED, 16)],
+    blind: [{ fromMs: 12_000, toMs: 16_300, why: '410 Gone' }],
+  },
+  {
+    name: 'a stale version re-applied after a newer one is out of order',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 10), e('b', 12), e('a', 13)],
+    fails: ['outOfOrder', 'finalMismatch'],
+  },
+  {
+    name: 'a version the cluster never had is unknown',
+    truth: [t('a', 10.2)],
+    trace: [e('a', 10), e('zzz', 11)],
+    fails: ['unknown', 'finalMismatch'],
+  },
+];
+
+for (const c of cases) {
+  test(`oracle: ${c.name}`, () => {
+    const v = judge({
+      truth: new Map([[KEY, c.truth]]),
+      trace: new Map([[KEY, c.trace]]),
+      blind: c.blind ?? [],
+    });
+    const failed = (
+      ['lost', 'duplicated', 'spuriousDeletions', 'outOfOrder', 'unknown', 'finalMismatch'] as const
+    )
+      .filter((k) => v[k].length > 0)
+      .sort();
+    assert.deepEqual(failed, [...(c.fails ?? [])].sort(), JSON.stringify(v));
+    assert.equal(v.ok, failed.length === 0);
+  });
+}
+
+test('oracle: objects are kind + name; another kind with the same name is not a match', () => {
+  const v = judge({
+    truth: new Map([[KEY, [t('a', 10.2)]]]),
+    trace: new Map([[OTHER, [e('a', 10)]]]),
+    blind: [],
+  });
+  assert.deepEqual(v.unknown, [OTHER]);
+  assert.equal(v.lost.length, 1);
+});
+
+test('observable: removes blind intervals, overlapping or not', () => {
+  const b = (fromMs: number, toMs: number): Blind => ({ fromMs, toMs, why: 'x' });
+  assert.deepEqual(observable(0, 100, []), [[0, 100]]);
+  assert.deepEqual(observable(0, 100, [b(20, 40), b(30, 50), b(90, 200)]), [
+    [0, 20],
+    [50, 90],
+  ]);
+  assert.deepEqual(observable(0, 100, [b(-5, 150)]), []);
+});
