@@ -12,12 +12,16 @@ import { labelKeyProblem, labelValueProblem } from '../../lib/trace/selector.ts'
 import { exportsEvent, NOW_SEC, OTHER_TOKEN } from './harness.ts';
 import type { HostileRequest, TokenPick } from './ingest-cases.ts';
 import {
+  acceptsText,
   anyString,
   BAD_ENCODINGS,
+  type Breaker,
   badAuthArb,
   badClusterArb,
   badContentTypeArb,
   badIntArb,
+  breaker,
+  type Json,
   nestedText,
   PROTO_KEYS,
   RAW_BAD_NUMBERS,
@@ -27,8 +31,6 @@ import {
   withInvalidUtf8,
   withRaw,
 } from './values.ts';
-
-type Json = Record<string, unknown>;
 
 const MAX_FUTURE_SEC = 300;
 
@@ -49,35 +51,9 @@ export function validExportRequest(): Json {
 
 /** Whether the server would take this body text as an ExportRequest. */
 export function isValidExportText(text: string): boolean {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  try {
-    validateExportRequest(json, { nowSec: NOW_SEC, maxFutureSec: MAX_FUTURE_SEC });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-type Breaker = { name: string; apply: (r: Json) => string | undefined };
-
-function breaker<T>(
-  name: string,
-  arb: fc.Arbitrary<T>,
-  apply: (r: Json, v: T) => unknown,
-): fc.Arbitrary<Breaker> {
-  // `apply` returns the raw text for RAW_MARKER when it placed one, else nothing.
-  return arb.map((v) => ({
-    name,
-    apply: (r: Json) => {
-      const raw = apply(r, v);
-      return typeof raw === 'string' ? raw : undefined;
-    },
-  }));
+  return acceptsText(text, (json) =>
+    validateExportRequest(json, { nowSec: NOW_SEC, maxFutureSec: MAX_FUTURE_SEC }),
+  );
 }
 
 const filtersOf = (r: Json): Json => r.filters as Json;

@@ -7,15 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import fc from 'fast-check';
 import { lambdaContext } from '../ingest/support.ts';
 import { hostileExportsArb, isValidExportText, validExportRequest } from './exports-cases.ts';
 import {
-  assertRefused,
+  assertAllRefused,
   assertUnchanged,
+  describeCounts,
   exportsEvent,
   type FuzzEnv,
-  prototypeFingerprint,
   type Snapshot,
   startFuzzEnv,
   tokenFor,
@@ -35,36 +34,18 @@ describe('exports fuzz (in-process handler, dynalite + s3rver)', () => {
   after(() => env.close());
 
   test(`${RUNS} hostile export requests each get a 4xx with the error body (fast-check seed ${SEED})`, async (t) => {
-    const prototypes = prototypeFingerprint();
     const counts = new Map<string, number>();
-    try {
-      await fc.assert(
-        fc.asyncProperty(hostileExportsArb(tokenFor, env.jobId), async (req) => {
-          if (req.bodyText !== undefined) {
-            assert.ok(!isValidExportText(req.bodyText), `the generator made a valid request (${req.kind})`);
-          }
-          const error = assertRefused(await env.exports(req.event, lambdaContext()), req.kind);
-          if (req.expect?.code !== undefined) assert.equal(error.code, req.expect.code, req.kind);
-          counts.set(req.kind, (counts.get(req.kind) ?? 0) + 1);
-        }),
-        { seed: SEED, numRuns: RUNS },
-      );
-    } catch (err) {
-      throw new Error(`exports fuzz failed with fast-check seed ${SEED}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    assert.equal(prototypeFingerprint(), prototypes, 'built-in prototypes changed');
-    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    await assertAllRefused({
+      api: 'exports',
+      seed: SEED,
+      runs: RUNS,
+      arb: hostileExportsArb(tokenFor, env.jobId),
+      isValid: isValidExportText,
+      send: (req) => env.exports(req.event, lambdaContext()),
+      counts,
+    });
     assert.deepEqual(env.launcher.launched, [], 'no export job was launched');
-    const sent = [...counts.values()].reduce((a, b) => a + b, 0);
-    assert.ok(sent >= RUNS, `${sent} requests sent`);
-    t.diagnostic(
-      `kinds: ${[...counts]
-        .sort()
-        .map(([k, n]) => `${k}=${n}`)
-        .join('; ')}`,
-    );
+    t.diagnostic(describeCounts(counts));
   });
 
   test('after them, every table item and bucket object is as before', async () => {

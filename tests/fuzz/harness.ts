@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import fc from 'fast-check';
 import { makeHandler as makeExportsHandler } from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { hashToken } from '../../lib/auth/token.ts';
@@ -308,4 +309,58 @@ export async function runPool<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+/** What the property runner needs of a generated request (ingest-cases.ts `HostileRequest`). */
+export interface GeneratedRequest {
+  kind: string;
+  expect?: { status: number; code?: string };
+  bodyText?: string;
+}
+
+/**
+ * Sends `runs` requests from `arb` with a fixed seed and asserts each is refused with the documented
+ * error (and is invalid to begin with: a generator that makes a valid request fails the test rather
+ * than being skipped). Adds to `counts` per kind; the seed is in any failure's message.
+ */
+export async function assertAllRefused<R extends GeneratedRequest>(options: {
+  api: string;
+  seed: number;
+  runs: number;
+  arb: fc.Arbitrary<R>;
+  isValid: (bodyText: string) => boolean;
+  send: (req: R) => Promise<unknown>;
+  counts: Map<string, number>;
+}): Promise<void> {
+  const { api, seed, runs, counts } = options;
+  const prototypes = prototypeFingerprint();
+  try {
+    await fc.assert(
+      fc.asyncProperty(options.arb, async (req) => {
+        if (req.bodyText !== undefined) {
+          assert.ok(!options.isValid(req.bodyText), `the generator made a valid request (${req.kind})`);
+        }
+        const error = assertRefused(await options.send(req), req.kind);
+        if (req.expect?.code !== undefined) assert.equal(error.code, req.expect.code, req.kind);
+        counts.set(req.kind, (counts.get(req.kind) ?? 0) + 1);
+      }),
+      { seed, numRuns: runs },
+    );
+  } catch (err) {
+    throw new Error(`${api} fuzz failed with fast-check seed ${seed}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  assert.equal(prototypeFingerprint(), prototypes, 'built-in prototypes changed');
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const sent = [...counts.values()].reduce((a, b) => a + b, 0);
+  assert.ok(sent >= runs, `${sent} requests sent`);
+}
+
+/** `kind=n; …` of the requests sent, for the test's diagnostic line. */
+export function describeCounts(counts: Map<string, number>): string {
+  return `kinds: ${[...counts]
+    .sort()
+    .map(([k, n]) => `${k}=${n}`)
+    .join('; ')}`;
 }

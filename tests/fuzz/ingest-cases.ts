@@ -12,12 +12,16 @@ import fc from 'fast-check';
 import { CHANGE_FIELDS, validateBatch } from '../../lib/ingest/validate.ts';
 import { ingestEvent, NOW_SEC, validBatch } from '../ingest/support.ts';
 import {
+  acceptsText,
   anyString,
   BAD_ENCODINGS,
+  type Breaker,
   badAuthArb,
   badClusterArb,
   badContentTypeArb,
   badIntArb,
+  breaker,
+  type Json,
   nestedText,
   PROTO_KEYS,
   RAW_BAD_NUMBERS,
@@ -27,8 +31,6 @@ import {
   withInvalidUtf8,
   withRaw,
 } from './values.ts';
-
-type Json = Record<string, unknown>;
 
 export interface HostileRequest {
   /** What kind of hostility, for failure messages and per-kind counts. */
@@ -49,36 +51,7 @@ const TYPES = ['config', 'applied', 'applied', 'deleted', 'relist', 'lifecycle']
 
 /** Whether the server would accept this body text as a batch (JSON.parse + validateBatch). */
 export function isValidBatchText(text: string): boolean {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  try {
-    validateBatch(json, { nowSec: NOW_SEC, maxSkewSec: MAX_SKEW_SEC });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A breaker changes one change in place so that it is invalid; it may return raw text for RAW_MARKER. */
-type Breaker = { name: string; apply: (c: Json) => string | undefined };
-
-function breaker<T>(
-  name: string,
-  arb: fc.Arbitrary<T>,
-  apply: (c: Json, v: T) => unknown,
-): fc.Arbitrary<Breaker> {
-  // `apply` returns the raw text for RAW_MARKER when it placed one, else nothing.
-  return arb.map((v) => ({
-    name,
-    apply: (c: Json) => {
-      const raw = apply(c, v);
-      return typeof raw === 'string' ? raw : undefined;
-    },
-  }));
+  return acceptsText(text, (json) => validateBatch(json, { nowSec: NOW_SEC, maxSkewSec: MAX_SKEW_SEC }));
 }
 
 function at(c: Json, path: string[]): Json {

@@ -7,6 +7,9 @@ import fc from 'fast-check';
 import { isValidClusterId } from '../../lib/ingest/names.ts';
 
 /** Placed as a value, then swapped for raw text by `withRaw`. */
+/** A JSON object being mutated. */
+export type Json = Record<string, unknown>;
+
 export const RAW_MARKER = '\u0000raw\u0000';
 
 /** JSON text of `doc` with the (single) RAW_MARKER value replaced by `raw`, verbatim. */
@@ -234,4 +237,38 @@ export function withInvalidUtf8(bytes: Buffer, at: number, kind: number): Buffer
   ][kind % 8]!;
   const i = Math.min(Math.max(0, at), bytes.length);
   return Buffer.concat([bytes.subarray(0, i), bad, bytes.subarray(i)]);
+}
+
+/** Whether `validate` accepts the JSON in `text` (a generated "hostile" body must not). */
+export function acceptsText(text: string, validate: (json: unknown) => unknown): boolean {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  try {
+    validate(json);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A breaker changes one value in place so that it is invalid; it may return raw text for RAW_MARKER. */
+export type Breaker = { name: string; apply: (doc: Json) => string | undefined };
+
+export function breaker<T>(
+  name: string,
+  arb: fc.Arbitrary<T>,
+  apply: (doc: Json, v: T) => unknown,
+): fc.Arbitrary<Breaker> {
+  // `apply` returns the raw text for RAW_MARKER when it placed one, else nothing.
+  return arb.map((v) => ({
+    name,
+    apply: (doc: Json) => {
+      const raw = apply(doc, v);
+      return typeof raw === 'string' ? raw : undefined;
+    },
+  }));
 }
