@@ -3,15 +3,14 @@
  * full table scans), dedupe, deletes, re-creates, kinds, clusters, lifecycles, config, ordering.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { ensureTable } from '../../lib/aws/table.ts';
+import { before, describe, test } from 'node:test';
 import type { Batch, LifecycleChange } from '../../lib/ingest/wire.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import {
   applied,
   bare,
   collect,
   deleted,
+  localTables,
   makeStore,
   NOW,
   obj,
@@ -20,21 +19,13 @@ import {
   summary,
 } from './support.ts';
 
-let aws: LocalAws;
-let tables = 0;
-before(async () => {
-  aws = await startLocalAws();
-});
-after(async () => {
-  await aws?.close();
-});
+const local = localTables();
 
 /** A fresh table and a store on it (one dynalite serves them all). */
 async function freshStore(options: Parameters<typeof makeStore>[1] = {}) {
-  const tableName = `table-${++tables}`;
-  await ensureTable(aws.dynamo, tableName, 1);
-  const store = makeStore(aws, { tableName, ...options });
-  return { store, scan: () => scanTable(aws.dynamo, tableName) };
+  const tableName = await local.freshTable();
+  const store = makeStore(local.aws, { tableName, ...options });
+  return { store, tableName, scan: () => scanTable(local.aws.dynamo, tableName) };
 }
 
 const D = 'apps/v1.Deployment';
@@ -99,10 +90,9 @@ describe('idempotency', () => {
   });
 
   test('ten times, by ten store instances (cold caches), still the same', async () => {
-    const { scan } = await freshStore();
-    const tableName = `table-${tables}`;
+    const { scan, tableName } = await freshStore();
     for (let i = 0; i < 10; i++) {
-      await makeStore(aws, { tableName }).applyBatch('c1', batch1, { nowSec: NOW });
+      await makeStore(local.aws, { tableName }).applyBatch('c1', batch1, { nowSec: NOW });
     }
     assert.deepEqual(await scan(), once);
   });

@@ -5,25 +5,18 @@
  * while the forwarder was restarting stayed Running in every later export.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { ensureTable } from '../../lib/aws/table.ts';
+import { test } from 'node:test';
 import type { LifecycleChange, RelistChange } from '../../lib/ingest/wire.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { collect, makeStore, NOW, relist, scanTable } from './support.ts';
+import { collect, localTables, makeStore, NOW, relist, scanTable } from './support.ts';
 
-let aws: LocalAws;
-let tables = 0;
-before(async () => {
-  aws = await startLocalAws();
-});
-after(async () => {
-  await aws?.close();
-});
+const local = localTables();
 
 async function freshStore() {
-  const tableName = `table-${++tables}`;
-  await ensureTable(aws.dynamo, tableName, 1);
-  return { store: makeStore(aws, { tableName, shards: 2 }), scan: () => scanTable(aws.dynamo, tableName) };
+  const tableName = await local.freshTable();
+  return {
+    store: makeStore(local.aws, { tableName, shards: 2 }),
+    scan: () => scanTable(local.aws.dynamo, tableName),
+  };
 }
 
 const D = 'apps/v1.Deployment';

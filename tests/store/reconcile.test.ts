@@ -4,25 +4,15 @@
  * default (dynalite applies ~100-200 changes/s); SKTRACE_BIG_RELIST=1 runs 100,000 in pages of 5,000.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { ensureTable } from '../../lib/aws/table.ts';
+import { test } from 'node:test';
 import type { Change } from '../../lib/ingest/wire.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { applied, collect, makeStore, NOW, obj, relist, summary } from './support.ts';
+import { applied, collect, localTables, makeStore, NOW, obj, relist, summary } from './support.ts';
 
-let aws: LocalAws;
-let tables = 0;
-before(async () => {
-  aws = await startLocalAws();
-});
-after(async () => {
-  await aws?.close();
-});
+const local = localTables();
 
 async function freshStore() {
-  const tableName = `table-${++tables}`;
-  await ensureTable(aws.dynamo, tableName, 1);
-  return makeStore(aws, { tableName });
+  const tableName = await local.freshTable();
+  return makeStore(local.aws, { tableName });
 }
 
 const D = 'apps/v1.Deployment';

@@ -4,36 +4,32 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { ensureTable } from '../../lib/aws/table.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { applied, bare, collect, deleted, deployment, makeStore, NOW, obj, scanTable } from './support.ts';
+import {
+  applied,
+  bare,
+  collect,
+  deleted,
+  deployment,
+  localTables,
+  makeStore,
+  NOW,
+  obj,
+  scanTable,
+} from './support.ts';
 
-let aws: LocalAws;
-let tables = 0;
-before(async () => {
-  aws = await startLocalAws();
-});
-after(async () => {
-  await aws?.close();
-});
-
-async function freshTable() {
-  const tableName = `table-${++tables}`;
-  await ensureTable(aws.dynamo, tableName, 1);
-  return tableName;
-}
+const local = localTables();
 
 const D = 'apps/v1.Deployment';
 const HOUR = 3600;
 
 test('expired history is invisible to every read, live state never expires, and the horizon says so', async () => {
-  const tableName = await freshTable();
+  const tableName = await local.freshTable();
   let now = 100 * HOUR;
   // Retention of one hour: history expires an hour after the later of event and ingest time.
-  const store = makeStore(aws, { tableName, retentionDays: 1 / 24, nowSec: () => now });
+  const store = makeStore(local.aws, { tableName, retentionDays: 1 / 24, nowSec: () => now });
   const t0 = 100 * HOUR;
   await store.applyBatch(
     'c1',
@@ -68,7 +64,7 @@ test('expired history is invisible to every read, live state never expires, and 
   await store.applyBatch('c1', { changes: [applied(now, obj(D, 'a/new', { v: 1 }))] }, { nowSec: now });
 
   // Two hours later the first batch's history has expired (but is still in dynalite).
-  assert.ok((await scanTable(aws.dynamo, tableName)).some((l) => l.includes('a/gone')));
+  assert.ok((await scanTable(local.aws.dynamo, tableName)).some((l) => l.includes('a/gone')));
   assert.deepEqual(
     (await collect(store.changesBetween('c1', 0, now + 1))).map((c) => `${c.ts} ${c.object.metadata.name}`),
     [`${now} new`],
@@ -92,8 +88,8 @@ test('expired history is invisible to every read, live state never expires, and 
 });
 
 test('a body over the item limit goes to S3 by content hash and comes back whole', async () => {
-  const tableName = await freshTable();
-  const store = makeStore(aws, { tableName });
+  const tableName = await local.freshTable();
+  const store = makeStore(local.aws, { tableName });
   // ~600 KB of incompressible data: far over DynamoDB's 400 KB item limit even compressed.
   const big = obj('v1.ConfigMap', 'a/big', undefined, {
     data: { blob: randomBytes(450_000).toString('base64') },
@@ -106,7 +102,9 @@ test('a body over the item limit goes to S3 by content hash and comes back whole
   assert.equal(r.deduplicated, 0);
   const back = await collect(store.changesBetween('c1', 0, 1000));
   assert.deepEqual(back[0]?.object, big);
-  const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: 'bodies/c1/' }));
+  const listed = await local.aws.s3.send(
+    new ListObjectsV2Command({ Bucket: local.aws.bucket, Prefix: 'bodies/c1/' }),
+  );
   assert.equal(listed.KeyCount, 1);
   assert.match(listed.Contents?.[0]?.Key ?? '', /^bodies\/c1\/[0-9a-f]{64}$/);
   // Reconcile and checkpoints read the big body through the same reference.
@@ -115,8 +113,8 @@ test('a body over the item limit goes to S3 by content hash and comes back whole
 });
 
 test('write units per change of a typical 3.4 KB Deployment', async () => {
-  const tableName = await freshTable();
-  const store = makeStore(aws, { tableName });
+  const tableName = await local.freshTable();
+  const store = makeStore(local.aws, { tableName });
   const n = 50;
   // Live ingestion: changes a few seconds old (older ones would add a late-batch record per batch).
   const t = NOW - 200;

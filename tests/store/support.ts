@@ -2,12 +2,15 @@
  * Helpers for the store tests: fixtures (a typical ~3.4 KB Deployment written for these tests),
  * table scans to compare stores item by item, and a store factory on local AWS.
  */
+
+import { after, before } from 'node:test';
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoTraceStore, type DynamoTraceStoreOptions } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import { ensureTable } from '../../lib/aws/table.ts';
 import type { AppliedChange, DeletedChange, RelistChange } from '../../lib/ingest/wire.ts';
 import type { KubeObject } from '../../lib/trace/model.ts';
-import type { LocalAws } from '../support/local-aws.ts';
+import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 
 export const NOW = 1_700_000_000;
 
@@ -230,4 +233,31 @@ export function summary(changes: { ts: number; type: string; object: KubeObject 
     (c) =>
       `${c.ts} ${c.type} ${c.object.apiVersion}.${c.object.kind} ${c.object.metadata.namespace ? `${c.object.metadata.namespace}/` : ''}${c.object.metadata.name} ${JSON.stringify(c.object.spec ?? null)}`,
   );
+}
+
+/**
+ * One dynalite + s3rver for the calling test file (registered as its before/after hooks) and a
+ * fresh table per `freshTable()`, so tests never see each other's items.
+ */
+export function localTables(prefix = 'table'): { readonly aws: LocalAws; freshTable(): Promise<string> } {
+  let aws: LocalAws | undefined;
+  let tables = 0;
+  before(async () => {
+    aws = await startLocalAws();
+  });
+  after(async () => {
+    await aws?.close();
+  });
+  const local = {
+    get aws(): LocalAws {
+      if (aws === undefined) throw new Error("localTables: the servers start in the file's before hook");
+      return aws;
+    },
+    async freshTable(): Promise<string> {
+      const tableName = `${prefix}-${++tables}`;
+      await ensureTable(local.aws.dynamo, tableName, 1);
+      return tableName;
+    },
+  };
+  return local;
 }
