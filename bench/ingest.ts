@@ -24,13 +24,14 @@ import type { AppliedChange, Change } from '../lib/ingest/wire.ts';
 import { encodeBody } from '../lib/store/body-codec.ts';
 import { specHash } from '../lib/trace/hash.ts';
 import type { KubeObject } from '../lib/trace/model.ts';
+import { demoTokens, ingestEvent, lambdaContext } from '../tests/ingest/support.ts';
 import { type BenchResult, formatTable, median, resultOf, sig } from './result.ts';
 import { type ChildAws, startChildAws } from './support/aws.ts';
-import { BENCH_TOKEN, ingestEvent, lambdaContext, OneTokenStore } from './support/ingest-event.ts';
 import { DEPLOYMENT_CONFIG, objectName, sizedDeployment } from './support/objects.ts';
 
 const RUNS = 5;
-const CLUSTER = 'bench';
+/** tests/ingest/support.ts's token store knows DEMO_TOKEN for this cluster. */
+const CLUSTER = 'demo';
 
 export interface IngestBenchOptions {
   quick: boolean;
@@ -82,7 +83,7 @@ function makeStore(aws: ChildAws): DynamoTraceStore {
 async function benchIngestCpu(aws: ChildAws, batchSizes: number[]): Promise<BenchResult[]> {
   const handler = makeHandler({
     writer: makeStore(aws),
-    tokens: new OneTokenStore(CLUSTER, BENCH_TOKEN),
+    tokens: demoTokens(),
     logger: new Logger({ serviceName: 'sktrace-bench', logLevel: 'SILENT' }),
     clock: Date.now,
   });
@@ -92,8 +93,7 @@ async function benchIngestCpu(aws: ChildAws, batchSizes: number[]): Promise<Benc
   const baseTs = Math.floor(Date.now() / 1000) - 120;
   const config: Change = { type: 'config', ts: baseTs, config: DEPLOYMENT_CONFIG };
   const post = async (changes: Change[]) => {
-    const nowMs = Date.now();
-    const event = ingestEvent(CLUSTER, JSON.stringify({ changes }), nowMs);
+    const event = ingestEvent({ cluster: CLUSTER, body: JSON.stringify({ changes }) });
     return (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
   };
   await post([config]);
@@ -105,7 +105,7 @@ async function benchIngestCpu(aws: ChildAws, batchSizes: number[]): Promise<Benc
     for (let run = 0; run <= RUNS; run++) {
       const changes = batchOf(`b${size}`, size, 3072, run + 1, baseTs + run);
       const body = JSON.stringify({ changes });
-      const event = ingestEvent(CLUSTER, body, Date.now());
+      const event = ingestEvent({ cluster: CLUSTER, body });
       const childBefore = await aws.cpu();
       const start = process.cpuUsage();
       const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
