@@ -108,6 +108,19 @@ function raw(bytes: string, end = false): Promise<string> {
   });
 }
 
+test('repeated headers are joined with commas, as API Gateway does, even those Node keeps one of', async () => {
+  seen.length = 0;
+  const body = '{"changes":[]}';
+  const reply = await raw(
+    `POST /v1/clusters/prod/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n` +
+      `Content-Type: application/json\r\nX-Custom: 1\r\nX-Custom: 2\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  assert.match(reply, /^HTTP\/1\.1 202/);
+  const event = seen[0]!;
+  assert.equal(event.headers.authorization, 'Bearer a,Bearer b');
+  assert.equal(event.headers['x-custom'], '1,2');
+});
+
 async function withUnhandled(run: () => Promise<void>): Promise<unknown[]> {
   const errors: unknown[] = [];
   const record = (err: unknown) => errors.push(err);
