@@ -5,12 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_DELIVERY, Delivery } from '../../lib/forwarder/delivery.ts';
-import { memoryLogger } from '../../lib/forwarder/log.ts';
-import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import type { ApiResource, KubeApi, ListPage } from '../../lib/forwarder/ports.ts';
-import { Forwarder } from '../../lib/forwarder/runner.ts';
-import { parseTracerConfig } from '../../lib/trace/config.ts';
+import { inProcessForwarder } from '../forwarder/support/in-process.ts';
 import { eventually, fastRuntime } from '../forwarder/support/runtime.ts';
 
 const CM: ApiResource = {
@@ -72,19 +68,11 @@ class GoneStorm implements KubeApi {
 test('a 410 Gone after a successful relist waits the first backoff step, not a growing one', async () => {
   const kube = new GoneStorm(6);
   const runtime = fastRuntime(5, { random: () => 0.5 });
-  const metrics = new ForwarderMetrics();
-  const log = memoryLogger();
-  const delivery = new Delivery(
-    { ...DEFAULT_DELIVERY, lingerMs: 1 },
-    { poster: { post: async () => ({ status: 200, bodyText: '{}' }) }, runtime, metrics, log },
-  );
-  const fw = new Forwarder({
-    config: parseTracerConfig('trackedObjects:\n  v1.ConfigMap: {}\n'),
+  const { fw } = inProcessForwarder({
     kube,
-    delivery,
+    poster: { post: async () => ({ status: 200, bodyText: '{}' }) },
     runtime,
-    log,
-    metrics,
+    delivery: { lingerMs: 1 },
   });
   await fw.start();
   await eventually(() => kube.lists > kube.rounds, 10_000, 'every 410 to be relisted');

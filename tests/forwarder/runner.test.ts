@@ -6,9 +6,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { DEFAULT_DELIVERY, Delivery } from '../../lib/forwarder/delivery.ts';
-import { memoryLogger } from '../../lib/forwarder/log.ts';
-import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import {
   type ApiResource,
   type IngestPoster,
@@ -18,10 +15,9 @@ import {
   type ListPageRequest,
   type WatchRequest,
 } from '../../lib/forwarder/ports.ts';
-import { Forwarder } from '../../lib/forwarder/runner.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
-import { parseTracerConfig } from '../../lib/trace/config.ts';
 import type { KubeObject } from '../../lib/trace/model.ts';
+import { inProcessForwarder } from './support/in-process.ts';
 import { eventually, fastRuntime } from './support/runtime.ts';
 import { StoreReducer } from './support/store-reducer.ts';
 
@@ -187,19 +183,11 @@ test('the runner follows the script: paging, 429 Retry-After, unparsable line, b
   ]);
   const runtime = fastRuntime(10, { realFromMs: 100_000 });
   const endpoint = memoryEndpoint();
-  const metrics = new ForwarderMetrics();
-  const log = memoryLogger();
-  const delivery = new Delivery(
-    { ...DEFAULT_DELIVERY, lingerMs: 1 },
-    { poster: endpoint, runtime, metrics, log },
-  );
-  const fw = new Forwarder({
-    config: parseTracerConfig('trackedObjects:\n  v1.ConfigMap: {}\n'),
+  const { fw, log, metrics } = inProcessForwarder({
     kube,
-    delivery,
+    poster: endpoint,
     runtime,
-    log,
-    metrics,
+    delivery: { lingerMs: 1 },
     tuning: { pageLimit: 2, watchTimeoutSec: 0.2, watchIdleMarginSec: 0.1, relistPageSize: 2 },
   });
   await fw.start();
@@ -282,20 +270,12 @@ test('stop() ends the watches and flushes what delivery holds', async () => {
   ]);
   const runtime = fastRuntime(10, { realFromMs: 1_000 });
   const endpoint = memoryEndpoint();
-  const metrics = new ForwarderMetrics();
-  const log = memoryLogger();
   // A linger far longer than the test: only the flush can send.
-  const delivery = new Delivery(
-    { ...DEFAULT_DELIVERY, lingerMs: 600_000 },
-    { poster: endpoint, runtime, metrics, log },
-  );
-  const fw = new Forwarder({
-    config: parseTracerConfig('trackedObjects:\n  v1.ConfigMap: {}\n'),
+  const { fw, delivery } = inProcessForwarder({
     kube,
-    delivery,
+    poster: endpoint,
     runtime,
-    log,
-    metrics,
+    delivery: { lingerMs: 600_000 },
   });
   await fw.start();
   await eventually(() => kube.script.length === 0 && delivery.depth === 4, 5_000, 'changes held');
