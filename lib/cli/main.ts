@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   inspect: async () => (await import('./commands/inspect.ts')).registerInspect,
   token: async () => (await import('./commands/token.ts')).registerToken,
   conformance: async () => (await import('./commands/conformance.ts')).registerConformance,
+  view: async () => (await import('./commands/view.ts')).registerView,
 };
 
 export async function buildProgram(invoked?: string): Promise<Command> {
