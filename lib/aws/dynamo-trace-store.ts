@@ -6,15 +6,19 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Batch } from '../ingest/wire.ts';
+import { DEFAULT_SETTLE_MS, parseCursor } from '../store/feed.ts';
 import { assertCluster } from '../store/keys.ts';
 import type {
   ApplyOptions,
   ApplyResult,
   BlobStore,
+  ChangeFeed,
   Checkpointer,
   CheckpointInfo,
   ClusterDirectory,
   ClusterId,
+  FeedPage,
+  FeedQuery,
   LiveSet,
   ReadMeter,
   RetentionHorizon,
@@ -29,6 +33,7 @@ import { BackoffRetryStrategy, type RetryPolicyOptions } from './clients.ts';
 import { Bodies, DEFAULT_INLINE_BODY_LIMIT_BYTES } from './trace-store/bodies.ts';
 import { Checkpoints } from './trace-store/checkpoints.ts';
 import type { StoreContext, StoreSettings } from './trace-store/context.ts';
+import { readFeed } from './trace-store/feed.ts';
 import { TableIo } from './trace-store/io.ts';
 import { ClusterMeta, readClusters, readHorizon } from './trace-store/meta.ts';
 import { TraceReaderCore } from './trace-store/reader.ts';
@@ -52,6 +57,12 @@ export interface DynamoTraceStoreOptions {
   maxBatchSec?: number;
   /** Clock for expiry filtering on reads (unix seconds). Writes take `nowSec` per batch instead. */
   nowSec?: () => number;
+  /** Write a change-feed record per batch, for `sktrace tail` (default true; lib/store/feed.ts). */
+  changeFeed?: boolean;
+  /** Feed readers follow records stamped at least this long ago (default 5,000 ms). */
+  settleMs?: number;
+  /** Wall clock in ms for change-feed stamps and reads. */
+  nowMs?: () => number;
   /** Backoff for BatchGetItem's unprocessed keys (requests themselves are retried by the SDK client). */
   retry?: RetryPolicyOptions;
   sleep?: (ms: number) => Promise<void>;
@@ -59,7 +70,9 @@ export interface DynamoTraceStoreOptions {
   specHash?: (spec: unknown) => bigint;
 }
 
-export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer, ClusterDirectory {
+export class DynamoTraceStore
+  implements TraceWriter, TraceReader, Checkpointer, ClusterDirectory, ChangeFeed
+{
   readonly settings: StoreSettings;
   readonly #ctx: StoreContext;
   readonly #writer: TraceWriterCore;
@@ -73,6 +86,8 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
       concurrency: options.concurrency ?? 16,
       lateMarginSec: options.lateMarginSec ?? 600,
       maxBatchSec: options.maxBatchSec ?? 900,
+      changeFeed: options.changeFeed ?? true,
+      settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
     };
     const io = new TableIo(options.dynamo, options.tableName, {
       unprocessedRetry: new BackoffRetryStrategy(options.retry),
@@ -84,6 +99,7 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
       settings: this.settings,
       specHash: options.specHash ?? specHash,
       nowSec: options.nowSec ?? (() => Math.floor(Date.now() / 1000)),
+      nowMs: options.nowMs ?? Date.now,
     };
     this.#writer = new TraceWriterCore(this.#ctx, new ClusterMeta(this.#ctx));
     this.#reader = new TraceReaderCore(this.#ctx);
@@ -145,6 +161,17 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
   ): Promise<CheckpointInfo | undefined> {
     assertCluster(cluster);
     return this.#checkpoints.latestCheckpointAtOrBefore(cluster, atTs, meter);
+  }
+
+  async changesAfter(
+    cluster: ClusterId,
+    after: string | undefined,
+    query: FeedQuery,
+    meter: ReadMeter = { readUnits: 0 },
+  ): Promise<FeedPage> {
+    assertCluster(cluster);
+    const afterSk = parseCursor(after, this.#ctx.nowMs(), this.settings.settleMs);
+    return readFeed(this.#ctx, cluster, afterSk, query, meter);
   }
 
   async listClusters(meter: ReadMeter = { readUnits: 0 }): Promise<ClusterId[]> {

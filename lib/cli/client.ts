@@ -15,6 +15,7 @@ import { SktraceError } from '../errors.ts';
 import type { ExportJobView } from '../export/job.ts';
 import { CLUSTER_ID_PATTERN, isValidClusterId } from '../ingest/names.ts';
 import type { Batch, BatchResult } from '../ingest/wire.ts';
+import type { FeedChange } from '../store/ports.ts';
 import type { ExportFilters } from '../trace/model.ts';
 
 const gzipAsync = promisify(gzip);
@@ -72,6 +73,20 @@ export interface ExportRequestBody {
   start_ts: number;
   end_ts: number;
   filters: ExportFilters;
+}
+
+export interface ChangesQuery {
+  /** A cursor from an earlier page, or `now` (the default: changes from now on). */
+  after?: string;
+  kind?: string;
+  namespace?: string;
+  limit?: number;
+}
+
+export interface ChangesPage {
+  changes: FeedChange[];
+  cursor: string;
+  caught_up: boolean;
 }
 
 interface Sent {
@@ -155,6 +170,22 @@ export class ApiClient {
       auth: true,
     });
     return (await res.json()) as ExportJobView;
+  }
+
+  /** One page of the changes that landed after `after` (docs/ingest-api.md, "Following changes"). */
+  async getChanges(cluster: string, query: ChangesQuery = {}): Promise<ChangesPage> {
+    const params = new URLSearchParams();
+    if (query.after !== undefined) params.set('after', query.after);
+    if (query.kind !== undefined) params.set('kind', query.kind);
+    if (query.namespace !== undefined) params.set('namespace', query.namespace);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const res = await this.#send({
+      method: 'GET',
+      url: this.clusterUrl(cluster, `changes${params.size ? `?${params}` : ''}`),
+      what: `GET /v1/clusters/${cluster}/changes`,
+      auth: true,
+    });
+    return (await res.json()) as ChangesPage;
   }
 
   /** Downloads through a presigned URL (no token: the URL is the authorisation). */

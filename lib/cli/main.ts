@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   token: async () => (await import('./commands/token.ts')).registerToken,
   conformance: async () => (await import('./commands/conformance.ts')).registerConformance,
   view: async () => (await import('./commands/view.ts')).registerView,
+  tail: async () => (await import('./commands/tail.ts')).registerTail,
 };
 
 export async function buildProgram(invoked?: string): Promise<Command> {

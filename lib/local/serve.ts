@@ -18,6 +18,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CHANGES_ROUTE, makeHandler as makeChangesHandler } from '../../functions/changes/handler.ts';
 import { makeHandler as makeCheckpointHandler } from '../../functions/checkpoint/handler.ts';
 import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
@@ -59,6 +60,8 @@ export interface LocalStackOptions {
    * the chaos tests): given dynalite's endpoint, returns the one the stack's client uses instead.
    */
   dynamoVia?: (dynaliteEndpoint: string) => Promise<string>;
+  /** Change-feed readers follow records stamped at least this long ago (default 1,000 ms locally). */
+  feedSettleMs?: number;
   /** Period of the in-process checkpoint run over every cluster (default 3,600 s, as in AWS); 0 turns it off. */
   checkpointEverySec?: number;
 }
@@ -146,6 +149,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tableName: LOCAL_TABLE,
       blobs,
       ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
+      // One process writes every feed record here: a second covers a PutItem to dynalite.
+      settleMs: options.feedSettleMs ?? 1000,
     });
     const tokens = new DynamoTokenStore({ client: dynamo, tableName: LOCAL_TABLE });
     const jobs = new DynamoExportJobStore({ client: dynamo, tableName: LOCAL_TABLE });
@@ -187,6 +192,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           routeKey: EXPORT_ROUTES.status,
           handler: makeStatusHandler(exportsDeps),
           functionName: 'sktrace-exports',
+        },
+        {
+          routeKey: CHANGES_ROUTE,
+          handler: makeChangesHandler({ feed: store, tokens, logger, auth }),
+          functionName: 'sktrace-changes',
         },
       ],
       intercept: healthz,

@@ -155,3 +155,40 @@ export interface ClusterDirectory {
   /** Every cluster that has sent a batch, by id (lexical order). */
   listClusters(meter?: ReadMeter): Promise<ClusterId[]>;
 }
+
+/** One change as the change feed delivers it (GET /v1/clusters/{cluster}/changes). */
+export interface FeedChange {
+  ts: number;
+  type: 'applied' | 'deleted';
+  gvk: string;
+  nsName: string;
+  /** The sender's order within the second; (ts, gvk, nsName, seq) identifies the change. */
+  seq: number;
+  object: ObjectChange['object'];
+}
+
+export interface FeedQuery {
+  /** Stop after the feed record that reaches this many changes. */
+  limit: number;
+  gvk?: string;
+  namespace?: string;
+}
+
+export interface FeedPage {
+  changes: FeedChange[];
+  /** Feed sort key to continue after (lib/store/feed.ts `formatCursor` makes the API's cursor). */
+  cursorSk: string;
+  /** Every record a reader may follow yet was read. */
+  caughtUp: boolean;
+}
+
+/** The order in which changes landed (lib/store/feed.ts): what `sktrace tail` follows. */
+export interface ChangeFeed {
+  /** `after`: a cursor from an earlier page, `now`, or undefined (= now). Throws CursorError. */
+  changesAfter(
+    cluster: ClusterId,
+    after: string | undefined,
+    query: FeedQuery,
+    meter?: ReadMeter,
+  ): Promise<FeedPage>;
+}

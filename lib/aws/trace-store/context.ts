@@ -12,6 +12,9 @@ export interface StoreSettings {
   lateMarginSec: number;
   /** Upper bound on how long one batch can take to apply (Lambda's timeout), for checkpoint safety. */
   maxBatchSec: number;
+  /** Whether batches write change-feed records (lib/store/feed.ts); readers follow records this old. */
+  changeFeed: boolean;
+  settleMs: number;
 }
 
 export interface StoreContext {
@@ -20,4 +23,6 @@ export interface StoreContext {
   settings: StoreSettings;
   specHash: (spec: unknown) => bigint;
   nowSec: () => number;
+  /** Wall clock in ms, for change-feed stamps. */
+  nowMs: () => number;
 }

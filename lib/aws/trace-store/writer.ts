@@ -23,9 +23,11 @@ import type {
 } from '../../ingest/wire.ts';
 import { CURRENT_ENCODING, encodeBody } from '../../store/body-codec.ts';
 import { StoreError } from '../../store/errors.ts';
+import type { FeedEntry } from '../../store/feed.ts';
 import {
   CONFIG_LATEST_SK,
   configPk,
+  eventSk,
   lifecyclePk,
   lifecycleSk,
   padTs,
@@ -44,6 +46,7 @@ import {
   effectiveState,
   expiresAtSec,
   isReconcileCandidate,
+  type ObjectStateView,
   ownersOf,
   reconcileOrder,
 } from '../../store/rules.ts';
@@ -52,10 +55,12 @@ import type { Gvk, KubeObject, NsName } from '../../trace/model.ts';
 import type { ObjectPayload } from './bodies.ts';
 import { anyOf, itemAbsent, runningWithStart, storedOrderNotNewer, storedSeqNotAbove } from './conditions.ts';
 import type { StoreContext } from './context.ts';
+import { writeFeed } from './feed.ts';
 import type { CapacityMeter, Item } from './io.ts';
 import {
   type EventRecord,
   eventItem,
+  eventKey,
   n,
   num,
   parseStateItem,
@@ -73,6 +78,8 @@ type ObjectChangeIn = AppliedChange | DeletedChange;
 interface Tally {
   deduplicated: number;
   reconciled_deletions: number;
+  /** Event items this batch stored (or found stored by an earlier attempt): its change-feed record. */
+  fed: FeedEntry[];
 }
 
 interface WriteMeter extends CapacityMeter {
@@ -90,7 +97,7 @@ export class TraceWriterCore {
 
   async applyBatch(cluster: ClusterId, batch: Batch, options: ApplyOptions): Promise<ApplyResult> {
     const meter: WriteMeter = { readUnits: 0, writeUnits: 0 };
-    const tally: Tally = { deduplicated: 0, reconciled_deletions: 0 };
+    const tally: Tally = { deduplicated: 0, reconciled_deletions: 0, fed: [] };
     const nowSec = options.nowSec;
 
     await this.#meta.recordBatch(cluster, this.#metaInput(batch, nowSec), meter);
@@ -107,6 +114,10 @@ export class TraceWriterCore {
       }
     }
     await this.#applySegment(cluster, segment, nowSec, meter, tally);
+    // Last: the record names only events already stored (lib/store/feed.ts).
+    if (this.#ctx.settings.changeFeed && tally.fed.length > 0) {
+      await writeFeed(this.#ctx, cluster, tally.fed, meter);
+    }
 
     return {
       accepted: batch.changes.length,
@@ -215,8 +226,10 @@ export class TraceWriterCore {
       let event: EventRecord;
       if (c.type === 'applied') {
         const hash = this.#ctx.specHash(c.object.spec);
-        if (decideApplied(current, { ...order, hash }) !== 'write') {
+        const decision = decideApplied(current, { ...order, hash });
+        if (decision !== 'write') {
           tally.deduplicated++;
+          await this.#feedStoredEarlier(cluster, gvk, nsName, order, current, decision, meter, tally);
           continue;
         }
         const payload: ObjectPayload = { o: c.object, w: ownersOf(c.owners) };
@@ -224,7 +237,12 @@ export class TraceWriterCore {
         event = { ts: c.ts, gvk, nsName, type: 'applied', seq: order.seq, body };
         next = { gvk, nsName, live: true, hash, ts: c.ts, seq: order.seq, body };
       } else {
-        if (decideDeleted(current, order) !== 'write' || current === undefined) continue;
+        if (decideDeleted(current, order) !== 'write' || current === undefined) {
+          if (current && !current.live && current.ts === order.ts && current.seq === order.seq) {
+            tally.fed.push(this.#feedEntry(gvk, nsName, order)); // stored by an earlier attempt
+          }
+          continue;
+        }
         const last = state?.body ? await bodies.loadPayload(cluster, state.body) : undefined;
         const payload: ObjectPayload = { o: deletionBody(c.object, last?.o), w: last?.w ?? [] };
         const body = await bodies.store(cluster, payload);
@@ -239,8 +257,46 @@ export class TraceWriterCore {
         };
       }
       event.expiresAtSec = expiresAtSec(c.ts, nowSec, settings.retentionDays);
-      state = await this.#writeEventThenState(cluster, event, next, meter);
+      const written = await this.#writeEventThenState(cluster, event, next, meter);
+      state = written.state;
+      if (written.eventStored) tally.fed.push(this.#feedEntry(gvk, nsName, order));
     }
+  }
+
+  #feedEntry(gvk: Gvk, nsName: NsName, order: ChangeOrder): FeedEntry {
+    return {
+      shard: shardOf(gvk, nsName, this.#ctx.settings.shards),
+      sk: eventSk(order.ts, gvk, nsName),
+      seq: order.seq,
+    };
+  }
+
+  /**
+   * A retried batch finds its earlier attempt's changes unchanged (state holds this very ts and
+   * seq) or stale (a later change of the batch moved the state on): those whose event item holds
+   * this change are listed in the feed again, in case the earlier attempt stopped before its record.
+   */
+  async #feedStoredEarlier(
+    cluster: ClusterId,
+    gvk: Gvk,
+    nsName: NsName,
+    order: ChangeOrder,
+    current: ObjectStateView | undefined,
+    decision: 'unchanged' | 'stale',
+    meter: WriteMeter,
+    tally: Tally,
+  ): Promise<void> {
+    if (!this.#ctx.settings.changeFeed || current === undefined) return;
+    if (decision === 'unchanged') {
+      if (current.ts === order.ts && current.seq === order.seq)
+        tally.fed.push(this.#feedEntry(gvk, nsName, order));
+      return;
+    }
+    const stored = await this.#ctx.io.get(
+      eventKey(cluster, this.#ctx.settings.shards, order.ts, gvk, nsName),
+      meter,
+    );
+    if (stored && num(stored, 'seq') === order.seq) tally.fed.push(this.#feedEntry(gvk, nsName, order));
   }
 
   /**
@@ -253,7 +309,7 @@ export class TraceWriterCore {
     event: EventRecord,
     next: StateRecord,
     meter: WriteMeter,
-  ): Promise<StateRecord | undefined> {
+  ): Promise<{ state: StateRecord | undefined; eventStored: boolean }> {
     const { io, settings } = this.#ctx;
     const eventOutcome = await io.put(
       eventItem(cluster, settings.shards, event),
@@ -266,11 +322,11 @@ export class TraceWriterCore {
         anyOf(itemAbsent(), storedOrderNotNewer(next.ts, next.seq)),
         meter,
       );
-      if (stateOutcome.ok) return next;
-      if (stateOutcome.old) return parseStateItem(stateOutcome.old, next.gvk);
+      if (stateOutcome.ok) return { state: next, eventStored: true };
+      if (stateOutcome.old) return { state: parseStateItem(stateOutcome.old, next.gvk), eventStored: true };
     }
     const stored = await io.get(stateKey(cluster, next.gvk, next.nsName), meter);
-    return stored ? parseStateItem(stored, next.gvk) : undefined;
+    return { state: stored ? parseStateItem(stored, next.gvk) : undefined, eventStored: eventOutcome.ok };
   }
 
   /**
@@ -286,7 +342,13 @@ export class TraceWriterCore {
     tally: Tally,
   ) {
     const listed = new Set(page.ns_names);
-    const values: Item = { ':pk': s(statePk(cluster, page.gvk)), ':live': { BOOL: true } };
+    // Dead objects deleted at this page's second too: a retry lists in the feed what an earlier
+    // attempt of this page deleted (lib/store/feed.ts).
+    const values: Item = {
+      ':pk': s(statePk(cluster, page.gvk)),
+      ':live': { BOOL: true },
+      ':pts': n(page.ts),
+    };
     let keyCondition = 'pk = :pk';
     if (page.after !== null && page.through !== null) {
       // BETWEEN is inclusive; the page's range excludes `after`, skipped below.
@@ -304,8 +366,8 @@ export class TraceWriterCore {
     for await (const item of this.#ctx.io.query(
       {
         KeyConditionExpression: keyCondition,
-        FilterExpression: '#live = :live',
-        ExpressionAttributeNames: { '#live': 'live' },
+        FilterExpression: '#live = :live OR #ts = :pts',
+        ExpressionAttributeNames: { '#live': 'live', '#ts': 'ts' },
         ExpressionAttributeValues: values,
       },
       meter,
@@ -313,6 +375,10 @@ export class TraceWriterCore {
       const state = parseStateItem(item, page.gvk);
       if (state.nsName === page.after || listed.has(state.nsName)) continue;
       const current = effectiveState(state, nowSec);
+      if (current && !current.live) {
+        if (current.ts === page.ts) tally.fed.push(this.#feedEntry(page.gvk, state.nsName, current));
+        continue;
+      }
       if (current && isReconcileCandidate(current, page.ts, page.seq)) victims.push(state);
     }
     await forEachLimit(victims, this.#ctx.settings.concurrency, async (state) => {
@@ -337,9 +403,10 @@ export class TraceWriterCore {
         seq: order.seq,
         expiresAtSec: exp,
       };
-      const stored = await this.#writeEventThenState(cluster, event, next, meter);
+      const { state: stored, eventStored } = await this.#writeEventThenState(cluster, event, next, meter);
       if (stored && !stored.live && stored.ts === next.ts && stored.seq === next.seq)
         tally.reconciled_deletions++;
+      if (eventStored) tally.fed.push(this.#feedEntry(page.gvk, state.nsName, order));
     });
   }
 
