@@ -30,6 +30,7 @@ const DAY_SEC = 86_400;
 export function exportsDepsFromEnv(env: FunctionEnv): ExportsDeps {
   const clients = awsClientsFromEnv(env);
   const tableName = requiredEnv(env, 'TABLE_NAME');
+  const store = traceStoreFromEnv(env, clients);
   return {
     jobs: new DynamoExportJobStore({ client: clients.dynamo, tableName }),
     objects: new S3ExportObjects({ s3: clients.s3, bucket: requiredEnv(env, 'BUCKET_NAME') }),
@@ -38,7 +39,8 @@ export function exportsDepsFromEnv(env: FunctionEnv): ExportsDeps {
       functionName: requiredEnv(env, 'EXPORT_JOB_FUNCTION'),
     }),
     tokens: new DynamoTokenStore({ client: clients.dynamo, tableName }),
-    reader: traceStoreFromEnv(env, clients),
+    reader: store,
+    feed: store,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sktrace-exports' }),
     clock: Date.now,
     randomBytes,

@@ -24,7 +24,8 @@ import { type HttpEvent, type HttpResult, jsonResponse } from '../../lib/http/ev
 import { parseJsonBody } from '../../lib/http/json.ts';
 import { allowMethods } from '../../lib/http/method.ts';
 import { httpStack } from '../../lib/http/stack.ts';
-import type { TokenStore, TraceReader } from '../../lib/store/ports.ts';
+import type { ChangeFeed, TokenStore, TraceReader } from '../../lib/store/ports.ts';
+import { CHANGES_ROUTE, makeChangesHandler } from './changes.ts';
 import { exportsDepsFromEnv } from './deps.ts';
 
 export interface ExportsDeps {
@@ -47,6 +48,12 @@ export interface ExportsDeps {
   maxFutureSec?: number;
   /** Default: bearer tokens per cluster. */
   auth?: AuthPolicy;
+  /**
+   * The change feed behind `GET /v1/clusters/{cluster}/changes` (functions/changes/handler.ts),
+   * which this function also serves in AWS: it already reads the table, so the route costs no new
+   * function, role or cold start.
+   */
+  feed?: ChangeFeed;
 }
 
 export const DEFAULT_URL_TTL_SEC = 3600;
@@ -127,11 +134,26 @@ export function makeStatusHandler(deps: ExportsDeps): ExportsHandler {
   return handler as ExportsHandler;
 }
 
-/** One function for both routes (template.yaml maps both to it): chosen by the `{id}` parameter. */
+/**
+ * One function for the export routes and the changes route (template.yaml maps them to it): the
+ * changes route by its route key, then the export routes by the `{id}` parameter.
+ */
 export function makeHandler(deps: ExportsDeps): ExportsHandler {
   const create = makeCreateHandler(deps);
   const status = makeStatusHandler(deps);
-  return (event, context) => (event.pathParameters?.id === undefined ? create : status)(event, context);
+  const { feed } = deps;
+  const changes = feed
+    ? makeChangesHandler({
+        feed,
+        tokens: deps.tokens,
+        logger: deps.logger,
+        ...(deps.auth ? { auth: deps.auth } : {}),
+      })
+    : undefined;
+  return (event, context) => {
+    if (changes && event.routeKey === CHANGES_ROUTE) return changes(event, context);
+    return (event.pathParameters?.id === undefined ? create : status)(event, context);
+  };
 }
 
 /** Route keys of this function, as API Gateway and the local gateway name them. */

@@ -18,9 +18,14 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CHANGES_ROUTE, makeHandler as makeChangesHandler } from '../../functions/changes/handler.ts';
 import { makeHandler as makeCheckpointHandler } from '../../functions/checkpoint/handler.ts';
-import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
+import { CHANGES_ROUTE } from '../../functions/exports/changes.ts';
+import {
+  EXPORT_ROUTES,
+  makeCreateHandler,
+  makeHandler as makeExportsHandler,
+  makeStatusHandler,
+} from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { generateToken, hashToken, isWellFormedToken } from '../auth/token.ts';
 import { makeDynamoClient } from '../aws/clients.ts';
@@ -195,8 +200,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         },
         {
           routeKey: CHANGES_ROUTE,
-          handler: makeChangesHandler({ feed: store, tokens, logger, auth }),
-          functionName: 'sktrace-changes',
+          // Through the exports function's dispatch, as API Gateway reaches it in AWS.
+          handler: makeExportsHandler({ ...exportsDeps, feed: store }),
+          functionName: 'sktrace-exports',
         },
       ],
       intercept: healthz,

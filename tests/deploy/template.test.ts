@@ -20,6 +20,7 @@ import {
   ROOT_DIR,
 } from '../../deploy/build.ts';
 import { DEFAULT_MIN_INTERVAL_SEC } from '../../functions/checkpoint/handler.ts';
+import { CHANGES_ROUTE } from '../../functions/exports/changes.ts';
 import {
   DEFAULT_JOB_RETENTION_SEC,
   DEFAULT_URL_TTL_SEC,
@@ -69,8 +70,7 @@ const NOT_GRANTED: Record<string, Record<string, string>> = {
   exports: {
     'dynamodb:DeleteItem':
       'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
-    'dynamodb:BatchGetItem': "DynamoTraceStore's writer; exports only reads the retention horizon",
-    'dynamodb:UpdateItem': "DynamoTraceStore's writer; exports only reads the retention horizon",
+    'dynamodb:UpdateItem': "DynamoTraceStore's writer; exports reads the retention horizon and the change feed",
     's3:PutObject':
       'uploads (S3ExportObjects.put, S3BlobStore.put) happen in the export job; exports only presigns',
     's3:AbortMultipartUpload': 'uploads happen in the export job; exports only presigns',
@@ -387,8 +387,9 @@ describe('template.yaml: HTTP API', () => {
   test('serves exactly the routes the handlers implement, each on its function', () => {
     assert.deepEqual(
       operations.map((o) => o.route).sort(),
-      [INGEST_ROUTE, EXPORT_ROUTES.create, EXPORT_ROUTES.status].sort(),
+      [INGEST_ROUTE, EXPORT_ROUTES.create, EXPORT_ROUTES.status, CHANGES_ROUTE].sort(),
     );
+    assert.equal(integratedFunction(CHANGES_ROUTE), FUNCTIONS.get('exports'));
     assert.equal(integratedFunction(INGEST_ROUTE), FUNCTIONS.get('ingest'));
     assert.equal(integratedFunction(EXPORT_ROUTES.create), FUNCTIONS.get('exports'));
     assert.equal(integratedFunction(EXPORT_ROUTES.status), FUNCTIONS.get('exports'));

@@ -1,6 +1,8 @@
 /**
- * The changes function: `GET /v1/clusters/{cluster}/changes?after=CURSOR[&kind=GVK][&namespace=NS][&limit=N]`
- * behind an API Gateway HTTP API (payload format 2.0), what `sktrace tail` polls. It answers the
+ * `GET /v1/clusters/{cluster}/changes?after=CURSOR[&kind=GVK][&namespace=NS][&limit=N]` behind an
+ * API Gateway HTTP API (payload format 2.0), what `sktrace tail` polls. The exports function serves
+ * it in AWS (handler.ts `makeHandler`): it already reads the table, so the route needs no function,
+ * role or cold start of its own. It answers the
  * changes that landed in the store after the cursor, in the order they landed, and the cursor to
  * ask with next (lib/store/feed.ts has the rules; docs/ingest-api.md the contract). Same auth as
  * the other routes: a cluster's token reads only that cluster's changes. Short poll: it answers at
@@ -19,7 +21,6 @@ import { allowMethods } from '../../lib/http/method.ts';
 import { httpStack } from '../../lib/http/stack.ts';
 import { formatCursor } from '../../lib/store/feed.ts';
 import type { ChangeFeed, FeedQuery, TokenStore } from '../../lib/store/ports.ts';
-import { changesDepsFromEnv } from './deps.ts';
 
 export interface ChangesDeps {
   feed: ChangeFeed;
@@ -55,7 +56,7 @@ function queryOf(params: Record<string, string | undefined>): FeedQuery {
   return query;
 }
 
-export function makeHandler(deps: ChangesDeps): ChangesHandler {
+export function makeChangesHandler(deps: ChangesDeps): ChangesHandler {
   const changes = async (event: HttpEvent): Promise<HttpResult> => {
     const cluster = clusterOf(event);
     const params = event.queryStringParameters ?? {};
@@ -74,11 +75,3 @@ export function makeHandler(deps: ChangesDeps): ChangesHandler {
     .handler(changes);
   return handler as ChangesHandler;
 }
-
-let coldStart: ChangesHandler | undefined;
-
-/** The Lambda entry point: dependencies built from the environment on the first invocation. */
-export const handler: ChangesHandler = async (event, context) => {
-  coldStart ??= makeHandler(changesDepsFromEnv(process.env));
-  return coldStart(event, context);
-};
