@@ -7,7 +7,17 @@ const run = promisify(execFile);
 
 test('sktrace --help lists every command', async () => {
   const { stdout } = await run(process.execPath, ['lib/cli/sktrace.mjs', '--help']);
-  for (const command of ['serve', 'forward', 'import', 'export', 'inspect', 'token', 'conformance']) {
+  for (const command of [
+    'serve',
+    'forward',
+    'import',
+    'export',
+    'inspect',
+    'token',
+    'conformance',
+    'view',
+    'tail',
+  ]) {
     assert.match(stdout, new RegExp(`\\b${command}\\b`));
   }
 });

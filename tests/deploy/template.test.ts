@@ -70,7 +70,8 @@ const NOT_GRANTED: Record<string, Record<string, string>> = {
   exports: {
     'dynamodb:DeleteItem':
       'DynamoTokenStore.revoke serves `sktrace token revoke`; functions only look tokens up',
-    'dynamodb:UpdateItem': "DynamoTraceStore's writer; exports reads the retention horizon and the change feed",
+    'dynamodb:UpdateItem':
+      "DynamoTraceStore's writer; exports reads the retention horizon and the change feed",
     's3:PutObject':
       'uploads (S3ExportObjects.put, S3BlobStore.put) happen in the export job; exports only presigns',
     's3:AbortMultipartUpload': 'uploads happen in the export job; exports only presigns',

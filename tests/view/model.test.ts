@@ -165,3 +165,39 @@ test('bare-pods.sktrace: index entries that differ from their specs are named (D
   assert.equal(problems.filter((o) => o.index === 'missing').length, 12);
   assert.equal(view.lifecycles().owners.length, 4);
 });
+
+test('the server answers only on its own address, GET only, and serves the bundled page', async () => {
+  const { buildViewAssets } = await import('../../lib/view/assets.ts');
+  const { startViewServer } = await import('../../lib/view/server.ts');
+  const { request } = await import('node:http');
+  const server = await startViewServer(new TraceView(handTrace(), source), await buildViewAssets());
+  const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+    new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+      const req = request(new URL(path, server.url), { method, headers }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    const page = await get('/');
+    assert.equal(page.status, 200);
+    assert.match(page.body, /src="\/assets\/main\.js"/);
+    const script = await get('/assets/main.js');
+    assert.equal(script.status, 200);
+    assert.match(script.type, /javascript/);
+    // Bundled: no import left for the browser to fetch from anywhere else.
+    assert.doesNotMatch(script.body, /\bfrom\s*["'](?:https?:|echarts|jsondiffpatch)/);
+    assert.equal((await get('/assets/main.css')).status, 200);
+    assert.equal((await get('/api/summary', { host: 'attacker.example:80' })).status, 421);
+    assert.equal((await get('/api/summary', {}, 'POST')).status, 405);
+    assert.equal((await get('/nope')).status, 404);
+    assert.equal((await get('/api/objects?limit=x')).status, 400);
+  } finally {
+    await server.close();
+  }
+});
