@@ -133,10 +133,17 @@ try {
           await page.goto('about:blank'); // the browser's own start-up, not measured
           const t0 = performance.now();
           await page.goto(server.url);
-          await page.waitForSelector('#summary .cards', { timeout: 120_000 });
+          await page.waitForSelector('body[data-summary=shown]', { timeout: 120_000 });
           add(`page${label}: summary shown`, performance.now() - t0);
           await page.waitForSelector('body[data-ready=true]', { timeout: 120_000 });
           add(`page${label}: every section drawn`, performance.now() - t0);
+          // The same URL again: what a second look (a shared link, a reload) costs once warm.
+          const t1 = performance.now();
+          await page.reload();
+          await page.waitForSelector('body[data-summary=shown]', { timeout: 120_000 });
+          add(`page${label}: summary shown on reload`, performance.now() - t1);
+          const api = await timed(() => fetch(`${server.url}api/summary`).then((r) => r.text()));
+          add(`page${label}: /api/summary over HTTP from Node`, api.ms);
         } finally {
           await chromium.close();
           await server.close();

@@ -368,12 +368,16 @@ async function loadTimeline(): Promise<void> {
   const kinds = doc.kinds.map((k) => k.gvk);
   el.style.height = `${130 + 44 * kinds.length}px`;
   timelineChart = echarts.init(el);
+  // Sized by count while points are few; past that, ECharts' large mode draws them all in one pass
+  // (it needs one size for every point).
+  const many = doc.kinds.reduce((n, k) => n + k.points.length, 0) > 5000;
   const series = (type: 'applied' | 'deleted', color: string) => ({
     name: type,
     type: 'scatter' as const,
-    large: true,
+    large: many,
+    largeThreshold: 5000,
     itemStyle: { color },
-    symbolSize: (value: number[]) => Math.min(28, 7 + Math.sqrt(value[2] ?? 1) * 3),
+    symbolSize: many ? 5 : (value: number[]) => Math.min(28, 7 + Math.sqrt(value[2] ?? 1) * 3),
     data: doc.kinds.flatMap((k, y) =>
       k.points
         .filter((p) => (type === 'applied' ? p[1] : p[2]) > 0)
@@ -786,6 +790,10 @@ async function start(): Promise<void> {
   renderSummary(summary);
   syncFilterInputs();
   wireFilters();
+  // Paint the summary before the rest arrives: parsing and drawing a large timeline would
+  // otherwise hold the first frame back.
+  await new Promise<void>((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  document.body.dataset.summary = 'shown';
   await Promise.all([loadObjects(), loadDetail(), loadTimeline().then(loadLifecycles), loadFindings()]);
   document.body.dataset.ready = 'true';
 }
