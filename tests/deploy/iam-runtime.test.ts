@@ -15,8 +15,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { CHANGES_ROUTE } from '../../functions/exports/changes.ts';
 import { generateToken } from '../../lib/auth/token.ts';
 import { DynamoTokenStore } from '../../lib/aws/dynamo-token-store.ts';
+import { DEFAULT_SETTLE_MS, feedPositionAt, formatCursor } from '../../lib/store/feed.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { asList, type Cfn, describeRef, loadTemplate, resourcesOfType, roleStatements } from './support.ts';
 
@@ -296,6 +298,8 @@ describe('IAM against a real run of every function', () => {
       assert.equal(out.statusCode, 200, out.body);
     };
 
+    // Where `sktrace tail` would start: before the first batch lands.
+    const feedStart = formatCursor(feedPositionAt(Date.now() - 1000));
     recorder.current = 'ingest';
     await post([
       { type: 'config', ts: now - 100, config: { trackedObjects: { 'apps/v1.Deployment': {} } } },
@@ -330,6 +334,7 @@ describe('IAM against a real run of every function', () => {
     };
     await post([{ ...lifecycle, ts: now - 40 }]);
     await post([{ ...lifecycle, ts: now - 30, end_ts: now - 30 }]);
+    const lastPostMs = Date.now();
 
     recorder.current = 'checkpoint';
     const run = await checkpoint({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
@@ -378,6 +383,36 @@ describe('IAM against a real run of every function', () => {
     const download = await fetch(url);
     assert.equal(download.status, 200);
     assert.ok((await download.arrayBuffer()).byteLength > 0);
+
+    // sktrace tail's route, served by the exports function: the changes above, once settled
+    // (records are followed 5 s after they land), big bodies read back from S3.
+    await new Promise((r) => setTimeout(r, Math.max(0, lastPostMs + DEFAULT_SETTLE_MS + 200 - Date.now())));
+    recorder.current = 'exports';
+    const changesEvent = apiEvent(
+      'GET',
+      CHANGES_ROUTE,
+      `/v1/clusters/${cluster}/changes`,
+      { cluster },
+      token,
+    );
+    changesEvent.queryStringParameters = { after: feedStart };
+    changesEvent.rawQueryString = `after=${encodeURIComponent(feedStart)}`;
+    const changes = (await exportsFn(changesEvent, context)) as { statusCode: number; body: string };
+    assert.equal(changes.statusCode, 200, changes.body);
+    assert.deepEqual(
+      (JSON.parse(changes.body) as { changes: { type: string; nsName: string }[] }).changes.map(
+        (c) => `${c.type} ${c.nsName}`,
+      ),
+      // One second's changes in seq order, then by name: the deletion of big-c and the relist's
+      // deletion of big-b both have seq 0.
+      [
+        'applied shop/big-a',
+        'applied shop/big-b',
+        'applied shop/big-c',
+        'deleted shop/big-b',
+        'deleted shop/big-c',
+      ],
+    );
 
     const denied = recorder.calls.filter((c) => c.fn !== 'setup' && !allowedBy(c.fn, c, aws));
     assert.deepEqual(denied, [], 'calls the roles would refuse');

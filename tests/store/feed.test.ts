@@ -149,3 +149,19 @@ test('filters by kind and namespace; cursors that are not ours, from the future 
     code: 'cursor_expired',
   });
 });
+
+test('a deletion and a relist page of the same second: the deleted object is listed once', async () => {
+  const { clock, store } = clockedStore(await local.freshTable());
+  await store.applyBatch('c1', { changes: [applied(NOW - 10, deployment('m'), 1)] }, { nowSec: NOW });
+  clock.ms += 1500;
+  const start = (await drain(store, 'now')).cursor;
+  clock.ms += 5;
+  // The page finds m dead at its own second (the rule that re-lists an earlier attempt's deletions).
+  await store.applyBatch(
+    'c1',
+    { changes: [deleted(NOW, deployment('m'), 1), relist(NOW, 'apps/v1.Deployment', [])] },
+    { nowSec: NOW },
+  );
+  clock.ms += 1500;
+  assert.deepEqual((await drain(store, start)).lines, [`${NOW} deleted shop/m 1`]);
+});

@@ -33,7 +33,10 @@ export async function writeFeed(
   const { settleMs } = ctx.settings;
   // A batch's objects are written in parallel: its record lists them in change order instead
   // (second, then the sender's seq, then kind and name — the order exports use).
-  const ordered = [...entries].sort(
+  // One entry per event slot and seq: a relist page of a second in which the batch also deleted an
+  // object finds it dead at that second and lists it again.
+  const unique = [...new Map(entries.map((e) => [`${e.shard} ${e.seq} ${e.sk}`, e])).values()];
+  const ordered = unique.sort(
     (a, b) =>
       compareBytewise(a.sk.slice(0, 10), b.sk.slice(0, 10)) || a.seq - b.seq || compareBytewise(a.sk, b.sk),
   );
@@ -107,7 +110,8 @@ async function readEntries(
   query: FeedQuery,
   meter: ReadMeter,
 ): Promise<FeedChange[]> {
-  const wanted = entries.filter((e) => {
+  const unique = [...new Map(entries.map((e) => [`${e.shard} ${e.seq} ${e.sk}`, e])).values()];
+  const wanted = unique.filter((e) => {
     const { gvk, nsName } = parseEventSk(e.sk);
     if (query.gvk !== undefined && gvk !== query.gvk) return false;
     if (query.namespace !== undefined && !nsName.startsWith(`${query.namespace}/`)) return false;
