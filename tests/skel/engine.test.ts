@@ -362,7 +362,7 @@ describe('matching (engine_test.rs unit cases)', () => {
       },
     );
   const names = (o: KubeObject | undefined) =>
-    ((o as J)?.spec.template.spec.containers as J[]).map((c) => c.name ?? `(image ${c.image})`);
+    ((o as J).spec.template.spec.containers as J[]).map((c) => c.name ?? `(image ${c.image})`);
 
   it('a variable binds the matching elements only: == and != skip elements without the field', () => {
     const rename = (test: string) =>
@@ -385,7 +385,7 @@ describe('matching (engine_test.rs unit cases)', () => {
       'remove($x := spec.template.spec.containers[*] | exists($x.name), $x);',
       event([fixture()]),
     );
-    assert.deepEqual((out?.applied_objs[0] as J).spec.template.spec.containers, [{ image: 'asdf:latest' }]);
+    assert.deepEqual((out!.applied_objs[0] as J).spec.template.spec.containers, [{ image: 'asdf:latest' }]);
   });
 
   it('time and resource conditionals must all hold (test_trace_matches_list)', () => {
