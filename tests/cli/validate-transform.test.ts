@@ -1,0 +1,105 @@
+/**
+ * `sktrace validate` and `sktrace transform` as a user runs them (child processes): the summary,
+ * --json and --fix; a transform that leaves nothing to report; bad SKEL is exit 2 with its line
+ * and column and writes nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { encodeTrace } from '../../lib/trace/codec.ts';
+import type { Trace } from '../../lib/trace/model.ts';
+
+const SKTRACE = fileURLToPath(new URL('../../lib/cli/sktrace.mjs', import.meta.url));
+
+function sktrace(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SKTRACE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+// A deployment whose pods need a Secret volume the trace does not hold, plus a status.
+const trace: Trace = {
+  version: 2,
+  config: { trackedObjects: { 'apps/v1.Deployment': { podSpecTemplatePaths: ['/spec/template'] } } },
+  events: [
+    {
+      ts: 1_700_000_000,
+      applied_objs: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { annotations: {}, namespace: 'shop', name: 'web' },
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  { name: 'c', image: 'nginx', volumeMounts: [{ name: 'creds', mountPath: '/c' }] },
+                ],
+                volumes: [{ name: 'creds', secret: { secretName: 'db-creds' } }],
+              },
+            },
+          },
+          status: { replicas: 1 },
+        },
+      ],
+      deleted_objs: [],
+    },
+  ],
+  index: new Map(),
+  podLifecycles: new Map(),
+};
+
+describe('sktrace validate / transform', () => {
+  let dir: string;
+  let file: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sktrace-validate-'));
+    file = join(dir, 'in.sktrace');
+    await writeFile(file, encodeTrace(trace));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('validate prints the table; --fix writes the SKEL that transform applies; then nothing is left', async () => {
+    const fix = join(dir, 'fix.skel');
+    const v = await sktrace(['validate', file, '--fix', fix]);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^status_field_populated \(W0000\) \.+ 1$/m);
+    assert.match(v.stdout, /^volume_secret_missing \(E0004\) \.+ 1$/m);
+    assert.doesNotMatch(v.stdout, /E0001|E0002|E0003|E0005/);
+    assert.match(
+      await readFile(fix, 'utf8'),
+      /remove\(\$x := spec\.template\.spec\.volumes\[\*\] \| exists\(\$x\.secret\), \$x\);/,
+    );
+    const out = join(dir, 'out.sktrace');
+    const t = await sktrace(['transform', file, fix, '--output', out]);
+    assert.equal(t.code, 0, t.stderr);
+    const again = await sktrace(['validate', out, '--json']);
+    const doc = JSON.parse(again.stdout) as { counts: { count: number }[]; findings: unknown[] };
+    assert.deepEqual(doc.findings, []);
+    assert.equal(doc.counts.length, 6);
+  });
+
+  it('bad SKEL: exit 2, one line naming line and column, no output file', async () => {
+    const skel = join(dir, 'bad.skel');
+    await writeFile(skel, 'remove(status);\n# fine so far\nremove(sta%tus);\n');
+    const out = join(dir, 'never.sktrace');
+    const r = await sktrace(['transform', file, skel, '--output', out]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^sktrace: SKEL line 3, column 11: /);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.equal(existsSync(out), false);
+  });
+});
