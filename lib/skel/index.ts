@@ -11,7 +11,7 @@
  * `transformTrace` applies it to a trace file's events as `skctl transform` does; the export path
  * applies it to every stored change before filtering and indexing (lib/trace/assemble-input.ts).
  */
-import type { Trace, TraceEvent } from '../trace/model.ts';
+import type { ObjectChange, Trace, TraceEvent } from '../trace/model.ts';
 import { buildCommand, type CommandNode, type SkelCommand } from './ast.ts';
 import { emptyStats, type SkelStats, transformEvent } from './engine.ts';
 import { SkelError } from './errors.ts';
@@ -23,7 +23,7 @@ export { emptyStats, transformEvent } from './engine.ts';
 export { SkelError, SkelEvalError } from './errors.ts';
 
 /** SKEL files bigger than this are refused before parsing (SimKube's examples are under 2 KB). */
-export const MAX_SKEL_BYTES = 256 * 1024;
+export const MAX_SKEL_BYTES = 64 * 1024;
 
 /**
  * Parses and checks a SKEL file. `traceStartTs` anchors relative times (`@t >= 10m`): the first
@@ -74,4 +74,31 @@ export function transformTrace(
     if (out) events.push(out);
   }
   return { ...trace, events };
+}
+
+/**
+ * The transform an export applies to each stored change (SimKube sk-tracer `collect_events` runs
+ * the commands on every event before filtering and indexing): the change with its object
+ * transformed, or undefined when a `delete` removed it. Relative times count from `windowStartTs`.
+ */
+export function changeTransform(
+  skelText: string,
+  windowStartTs: number,
+  stats: SkelStats = emptyStats(),
+): (change: ObjectChange) => ObjectChange | undefined {
+  const commands = parseSkel(skelText, windowStartTs);
+  return (change) => {
+    const applied = change.type === 'applied';
+    const out = transformEvent(
+      commands,
+      {
+        ts: change.ts,
+        applied_objs: applied ? [change.object] : [],
+        deleted_objs: applied ? [] : [change.object],
+      },
+      stats,
+    );
+    const object = out?.applied_objs[0] ?? out?.deleted_objs[0];
+    return object === undefined ? undefined : { ...change, object };
+  };
 }

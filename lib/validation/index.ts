@@ -258,3 +258,12 @@ export function skelFix(result: ValidationResult, tracePath: string): string {
     .join('');
   return `# Auto-generated SKEL file to fix this trace;\n# Run \`sktrace transform ${tracePath} <SKELFILE>\` to apply it\n\n${skel}`;
 }
+
+/** The count per rule code that found something (`{}` for a clean trace), as an export job's record keeps it. */
+export function validationCounts(trace: Pick<Trace, 'config' | 'events'>): Partial<Record<RuleCode, number>> {
+  return Object.fromEntries(
+    validateTrace(trace)
+      .counts.filter((c) => c.count > 0)
+      .map((c) => [c.code, c.count]),
+  );
+}

@@ -101,5 +101,21 @@ describe('sktrace validate / transform', () => {
     assert.match(r.stderr, /^sktrace: SKEL line 3, column 11: /);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.equal(existsSync(out), false);
+    // export --transform checks the file before calling the server (port 9: nothing listens).
+    const e = await sktrace([
+      'export',
+      '--endpoint',
+      'http://127.0.0.1:9',
+      '--cluster',
+      'c',
+      '--token',
+      `skt_${'c'.repeat(43)}`,
+      '--transform',
+      skel,
+      '--output',
+      out,
+    ]);
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(e.stderr, /SKEL line 3, column 11/);
   });
 });
