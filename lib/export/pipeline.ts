@@ -142,7 +142,12 @@ export function countsOf(trace: Trace, bytes: number): ExportCounts {
 /** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
 export function failureReason(err: unknown): string {
   if (err instanceof SktraceError) {
-    if (err.code === 'window_expired' || err.code === 'tracer_config' || err.code === 'skel_eval_failed') {
+    if (
+      err.code === 'window_expired' ||
+      err.code === 'tracer_config' ||
+      err.code === 'skel_eval_failed' ||
+      err.code === 'skel_invalid'
+    ) {
       return err.message;
     }
     if (err.code === 'store_throttled' || err.code === 'store_unavailable') {
