@@ -74,7 +74,24 @@ export function jsonNumberReviver(_key: string, value: unknown, context?: { sour
   return value;
 }
 
-/** `JSON.parse` with `jsonNumberReviver`. */
+/**
+ * Text that may hold a float with an integral value: digits, a point and only zeros (`2.0`,
+ * `2.` is not JSON), or an exponent. Strings matching it only cost the slower parse.
+ */
+const INTEGRAL_FLOAT_CANDIDATE = /[0-9]\.0+(?![0-9])|[0-9][eE]/;
+
+/**
+ * `JSON.parse` keeping integral floats as Float64. Text without a candidate (almost every
+ * Kubernetes object: quantities are strings) takes the plain parse, which is faster and, unlike a
+ * reviver (recursive in V8), takes any nesting depth; so does text the reviver cannot walk (a
+ * stack overflow): its floats are then plain numbers, and a depth check after parsing refuses it.
+ */
 export function parseJson(text: string): unknown {
-  return JSON.parse(text, jsonNumberReviver as (this: unknown, key: string, value: unknown) => unknown);
+  if (!INTEGRAL_FLOAT_CANDIDATE.test(text)) return JSON.parse(text);
+  try {
+    return JSON.parse(text, jsonNumberReviver as (this: unknown, key: string, value: unknown) => unknown);
+  } catch (err) {
+    if (err instanceof RangeError) return JSON.parse(text);
+    throw err;
+  }
 }

@@ -83,6 +83,12 @@ describe('integral floats', () => {
     assert.ok(Buffer.from(encodeTrace(t)).includes(F64_TWO));
   });
 
+  it('JSON: any nesting depth parses (the reviver path falls back to a plain parse on overflow)', () => {
+    const deep = `${'['.repeat(100_000)}2.0${']'.repeat(100_000)}`;
+    assert.ok(Array.isArray(parseJson(deep)));
+    assert.ok(Array.isArray(parseJson(`${'['.repeat(100_000)}2${']'.repeat(100_000)}`)));
+  });
+
   describe('through import and export on the local stack', () => {
     let stack: LocalStack;
     let client: ApiClient;
