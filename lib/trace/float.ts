@@ -75,6 +75,15 @@ export function jsonNumberReviver(_key: string, value: unknown, context?: { sour
 }
 
 /**
+ * A reviver keeping only the float/integer difference: integers stay numbers as plain
+ * `JSON.parse` gives them (the ingest wire and stored bodies never held bigints).
+ */
+function floatReviver(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number' || context?.source === undefined) return value;
+  return /[.eE]/.test(context.source) && needsFloatWrapper(value) ? new Float64(value) : value;
+}
+
+/**
  * Text that may hold a float with an integral value: digits, a point and only zeros (`2.0`,
  * `2.` is not JSON), or an exponent. Strings matching it only cost the slower parse.
  */
@@ -89,7 +98,7 @@ const INTEGRAL_FLOAT_CANDIDATE = /[0-9]\.0+(?![0-9])|[0-9][eE]/;
 export function parseJson(text: string): unknown {
   if (!INTEGRAL_FLOAT_CANDIDATE.test(text)) return JSON.parse(text);
   try {
-    return JSON.parse(text, jsonNumberReviver as (this: unknown, key: string, value: unknown) => unknown);
+    return JSON.parse(text, floatReviver as (this: unknown, key: string, value: unknown) => unknown);
   } catch (err) {
     if (err instanceof RangeError) return JSON.parse(text);
     throw err;

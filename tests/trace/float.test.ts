@@ -83,6 +83,14 @@ describe('integral floats', () => {
     assert.ok(Buffer.from(encodeTrace(t)).includes(F64_TWO));
   });
 
+  it('JSON on the wire: integers beyond 2^53 stay numbers (no bigint reaches the handlers)', () => {
+    // Found by tests/ingest/fuzz.test.ts: [-9007199254740992, 5e-324] made the ingest handler 500.
+    const v = parseJson('[-9007199254740992, 5e-324, 2.0]') as unknown[];
+    assert.equal(v[0], -9007199254740992);
+    assert.equal(v[1], 5e-324);
+    assert.ok(v[2] instanceof Float64);
+  });
+
   it('JSON: any nesting depth parses (the reviver path falls back to a plain parse on overflow)', () => {
     const deep = `${'['.repeat(100_000)}2.0${']'.repeat(100_000)}`;
     assert.ok(Array.isArray(parseJson(deep)));
