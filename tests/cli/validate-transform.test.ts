@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -90,6 +92,35 @@ describe('sktrace validate / transform', () => {
     const doc = JSON.parse(again.stdout) as { counts: { count: number }[]; findings: unknown[] };
     assert.deepEqual(doc.findings, []);
     assert.equal(doc.counts.length, 6);
+  });
+
+  it('validate reads a trace from an http URL (a signed export URL needs no token)', async () => {
+    const body = encodeTrace(trace);
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith('/exports/t.sktrace')) res.writeHead(200).end(body);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const ok = await sktrace([
+        'validate',
+        `http://127.0.0.1:${port}/exports/t.sktrace?X-Amz-Signature=abc`,
+        '--json',
+      ]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const doc = JSON.parse(ok.stdout) as { trace: string; counts: { code: string; count: number }[] };
+      assert.equal(doc.trace, `http://127.0.0.1:${port}/exports/t.sktrace?…`, 'the signature is not echoed');
+      assert.deepEqual(
+        doc.counts.filter((c) => c.count > 0).map((c) => `${c.code} ${c.count}`),
+        ['W0000 1', 'E0004 1'],
+      );
+      const missing = await sktrace(['validate', `http://127.0.0.1:${port}/nope`]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^sktrace: cannot download the trace: 404/);
+    } finally {
+      server.close();
+    }
   });
 
   it('bad SKEL: exit 2, one line naming line and column, no output file', async () => {
