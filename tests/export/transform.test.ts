@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient, ApiError } from '../../lib/cli/client.ts';
+import { ExportRequestError } from '../../lib/export/errors.ts';
+import { validateExportRequest } from '../../lib/export/request.ts';
 import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
 import { fullWindow, NO_FILTERS } from '../../lib/roundtrip/reference.ts';
 import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
@@ -23,6 +25,27 @@ remove($x := spec.template.spec.containers[*] | exists($x.resources), $x.resourc
 delete(metadata.name == "bare-2");
 modify(metadata.labels.app == "api", metadata.labels.tier = "middle");
 `;
+
+describe('the transform field of an export request', () => {
+  const limits = { nowSec: 2_000_000_000, maxFutureSec: 300 };
+  const body = (transform: unknown) => ({ start_ts: 10, end_ts: 20, transform });
+  it('is optional (absent or null), and kept verbatim when it is SKEL', () => {
+    assert.equal('transform' in validateExportRequest({ start_ts: 10, end_ts: 20 }, limits), false);
+    assert.equal('transform' in validateExportRequest(body(null), limits), false);
+    assert.equal(validateExportRequest(body('remove(status);'), limits).transform, 'remove(status);');
+  });
+  it('refuses a non-string, bad SKEL and a file over 64 KiB, naming the field', () => {
+    const refused = (v: unknown, pattern: RegExp) =>
+      assert.throws(
+        () => validateExportRequest(body(v), limits),
+        (err: unknown) =>
+          err instanceof ExportRequestError && err.context.field === 'transform' && pattern.test(err.message),
+      );
+    refused(42, /must be the text of a SKEL file/);
+    refused('delete($x := a | exists($y));', /SKEL line 1, column \d+: variable \$y/);
+    refused(`# ${'x'.repeat(70_000)}\nremove(status);`, /larger than 65536 bytes/);
+  });
+});
 
 describe('export with a SKEL transform', () => {
   let stack: LocalStack;
