@@ -13,7 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { encodeTrace } from '../../lib/trace/codec.ts';
+import { ApiClient } from '../../lib/cli/client.ts';
+import { startLocalStack } from '../../lib/local/serve.ts';
+import { importTrace } from '../../lib/roundtrip/transfer.ts';
+import { decodeTrace, encodeTrace } from '../../lib/trace/codec.ts';
 import type { Trace } from '../../lib/trace/model.ts';
 
 const SKTRACE = fileURLToPath(new URL('../../lib/cli/sktrace.mjs', import.meta.url));
@@ -120,6 +123,37 @@ describe('sktrace validate / transform', () => {
       assert.match(missing.stderr, /^sktrace: cannot download the trace: 404/);
     } finally {
       server.close();
+    }
+  });
+
+  it('export --transform: the server applies the SKEL; without it, the findings are named on stderr', async () => {
+    const stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
+    try {
+      const client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+      await importTrace(client, 'c1', trace);
+      const skel = join(dir, 'fix-volumes.skel');
+      await writeFile(skel, 'remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);\n');
+      const common = ['--endpoint', stack.url, '--cluster', 'c1', '--token', stack.token];
+      const window = ['--start', '1700000000', '--end', '1700000001', '--excluded-namespaces', ''];
+      const plain = await sktrace(['export', ...common, ...window, '--output', join(dir, 'plain.sktrace')]);
+      assert.equal(plain.code, 0, plain.stderr);
+      // An import keeps objects as the file has them, status included (the forwarder strips it).
+      assert.match(
+        plain.stderr,
+        /validation: status_field_populated \(W0000\) 1, volume_secret_missing \(E0004\) 1; sktrace validate/,
+      );
+      const fixed = join(dir, 'fixed.sktrace');
+      const t = await sktrace(['export', ...common, ...window, '--transform', skel, '--output', fixed]);
+      assert.equal(t.code, 0, t.stderr);
+      assert.match(t.stderr, /validation: status_field_populated \(W0000\) 1; /);
+      const out = decodeTrace(await readFile(fixed));
+      const deployment = out.events.flatMap((e) => e.applied_objs).find((o) => o.kind === 'Deployment');
+      assert.deepEqual(
+        (deployment!.spec as { template: { spec: { volumes?: unknown[] } } }).template.spec.volumes,
+        [],
+      );
+    } finally {
+      await stack.close();
     }
   });
 

@@ -17,6 +17,7 @@ import { exportTrace } from '../../roundtrip/transfer.ts';
 import { checkSkel } from '../../skel/index.ts';
 import type { LabelSelector } from '../../trace/model.ts';
 import { parseSelector } from '../../trace/selector.ts';
+import { RULES } from '../../validation/index.ts';
 import { type ClientFlags, clientFlags, makeClient, Progress } from '../client.ts';
 import { parseNamespaceList, parseTimeArg, SKCTL_EXCLUDED_NAMESPACES } from '../time.ts';
 
@@ -145,7 +146,7 @@ async function runExport(opts: ExportOptions): Promise<void> {
   const found = Object.entries(c?.validation ?? {}).filter(([, n]) => n > 0);
   if (found.length > 0) {
     process.stderr.write(
-      `validation: ${found.map(([code, n]) => `${code} ${n}`).join(', ')} (sktrace validate ${opts.output} for details and a SKEL fix)\n`,
+      `validation: ${found.map(([code, n]) => `${RULES.find((r) => r.code === code)?.name ?? code} (${code}) ${n}`).join(', ')}; sktrace validate ${opts.output} --fix FILE writes a SKEL fix\n`,
     );
   }
   process.stdout.write(`${job.url}\n`);
