@@ -17,10 +17,10 @@ import { parseSkel, traceStartTs, transformTrace } from '../../lib/skel/index.ts
 import { encodeTrace } from '../../lib/trace/codec.ts';
 import type { ExportFilters, KubeObject } from '../../lib/trace/model.ts';
 import { validationCounts } from '../../lib/validation/index.ts';
-import { generatedTrace } from '../roundtrip/fixtures.ts';
+import { generatedTrace, T0 } from '../roundtrip/fixtures.ts';
 
-const SKEL = `# times relative to the window's start
-modify(@t >= 30s && metadata.labels.tier == "front", spec.template.spec.priorityClassName = "sim-high");
+const SKEL = `# an absolute time: the same instant whatever the window (relative ones count from its start)
+modify(@t >= ${T0 + 30} && metadata.labels.tier == "front", spec.template.spec.priorityClassName = "sim-high");
 remove($x := spec.template.spec.containers[*] | exists($x.resources), $x.resources);
 delete(metadata.name == "bare-2");
 modify(metadata.labels.app == "api", metadata.labels.tier = "middle");
@@ -64,6 +64,8 @@ describe('export with a SKEL transform', () => {
     await stack.close();
   });
 
+  // The full window, and one starting later, so that start-state objects go through the transform.
+  const windows = [window, { startTs: T0 + 45, endTs: T0 + 101 }];
   const filterSets: [string, ExportFilters][] = [
     ['no filters', NO_FILTERS],
     // tier=middle exists only after the transform: filtering sees transformed objects.
@@ -73,42 +75,45 @@ describe('export with a SKEL transform', () => {
     ],
   ];
   for (const [name, filters] of filterSets) {
-    it(`equals the export of the transformed history (${name})`, async () => {
-      const withTransform = await exportTrace(client, 'raw', window, filters, {
-        pollMs: 20,
-        transform: SKEL,
+    for (const w of windows)
+      it(`equals the export of the transformed history (${name}, [${w.startTs - T0}, ${w.endTs - T0}))`, async () => {
+        const window = w;
+        const withTransform = await exportTrace(client, 'raw', window, filters, {
+          pollMs: 20,
+          transform: SKEL,
+        });
+        const ofTransformed = await exportTrace(client, 'pre-transformed', window, filters, { pollMs: 20 });
+        assert.deepEqual(
+          Buffer.from(encodeTrace(withTransform.trace)),
+          Buffer.from(encodeTrace(ofTransformed.trace)),
+        );
+        // And the transform did act: web's last version carries the class, bare-2 is gone, and the
+        // index hashes are those of the transformed objects.
+        const objs = withTransform.trace.events.flatMap((e) => e.applied_objs);
+        const web = objs
+          .filter((o) => o.metadata.name === 'web' && o.kind === 'Deployment')
+          .at(-1) as KubeObject;
+        assert.equal(
+          (web.spec as { template: { spec: { priorityClassName?: string } } }).template.spec
+            .priorityClassName,
+          'sim-high',
+        );
+        assert.equal(
+          objs.some((o) => o.metadata.name === 'bare-2'),
+          false,
+        );
+        const untransformed = await exportTrace(client, 'raw', window, filters, { pollMs: 20 });
+        assert.notEqual(
+          withTransform.trace.index.get('apps/v1.Deployment')?.get('shop/web'),
+          untransformed.trace.index.get('apps/v1.Deployment')?.get('shop/web'),
+        );
+        assert.equal(
+          objs.some((o) => o.metadata.name === 'api'),
+          name === 'no filters',
+        );
+        const found = validationCounts(withTransform.trace);
+        assert.deepEqual(withTransform.job.counts?.validation, Object.keys(found).length ? found : undefined);
       });
-      const ofTransformed = await exportTrace(client, 'pre-transformed', window, filters, { pollMs: 20 });
-      assert.deepEqual(
-        Buffer.from(encodeTrace(withTransform.trace)),
-        Buffer.from(encodeTrace(ofTransformed.trace)),
-      );
-      // And the transform did act: web's last version carries the class, bare-2 is gone, and the
-      // index hashes are those of the transformed objects.
-      const objs = withTransform.trace.events.flatMap((e) => e.applied_objs);
-      const web = objs
-        .filter((o) => o.metadata.name === 'web' && o.kind === 'Deployment')
-        .at(-1) as KubeObject;
-      assert.equal(
-        (web.spec as { template: { spec: { priorityClassName?: string } } }).template.spec.priorityClassName,
-        'sim-high',
-      );
-      assert.equal(
-        objs.some((o) => o.metadata.name === 'bare-2'),
-        false,
-      );
-      const untransformed = await exportTrace(client, 'raw', window, filters, { pollMs: 20 });
-      assert.notEqual(
-        withTransform.trace.index.get('apps/v1.Deployment')?.get('shop/web'),
-        untransformed.trace.index.get('apps/v1.Deployment')?.get('shop/web'),
-      );
-      assert.equal(
-        objs.some((o) => o.metadata.name === 'api'),
-        name === 'no filters',
-      );
-      const found = validationCounts(withTransform.trace);
-      assert.deepEqual(withTransform.job.counts?.validation, Object.keys(found).length ? found : undefined);
-    });
   }
 
   it('bad SKEL is a 400 naming its line and column, and starts no job', async () => {
