@@ -218,3 +218,14 @@ remove($x := spec.template.spec.volumes[*] | exists($x.configMap), $x);
     assert.deepEqual(cmds[0]!.at, { line: 2, column: 1 });
   });
 });
+
+describe('the generated parser', () => {
+  it('is what npm run skel:grammar makes of skel.peggy (regenerate after editing the grammar)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const peggy = (await import('peggy')).default;
+    const grammar = await readFile(new URL('../../lib/skel/skel.peggy', import.meta.url), 'utf8');
+    const committed = await readFile(new URL('../../lib/skel/grammar.generated.js', import.meta.url), 'utf8');
+    const generated = peggy.generate(grammar, { output: 'source', format: 'es' });
+    assert.equal(committed.trim(), String(generated).trim());
+  });
+});
