@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   conformance: async () => (await import('./commands/conformance.ts')).registerConformance,
   view: async () => (await import('./commands/view.ts')).registerView,
   tail: async () => (await import('./commands/tail.ts')).registerTail,
+  validate: async () => (await import('./commands/validate.ts')).registerValidate,
+  transform: async () => (await import('./commands/transform.ts')).registerTransform,
 };
 
 export async function buildProgram(invoked?: string): Promise<Command> {
@@ -45,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`sktrace: ${message}\n`);
     if (process.env.SKTRACE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return err instanceof SktraceError && err.code === 'usage' ? 2 : 1;
+    // Usage errors and bad SKEL (lib/skel SkelError) exit 2, like a bad flag.
+    return err instanceof SktraceError && (err.code === 'usage' || err.code === 'skel_invalid') ? 2 : 1;
   }
 }

@@ -57,7 +57,7 @@ test('sktrace view URL: downloads the signed URL, serves the page, hides the sig
       source: { label: string };
       summary: { kinds: Record<string, { objects: number }> };
     };
-    assert.equal(summary.source.label, `${base}/exports/x.sktrace`);
+    assert.equal(summary.source.label, `${base}/exports/x.sktrace?…`);
     assert.equal(summary.summary.kinds['apps/v1.Deployment']?.objects, 27);
     const page = await fetch(url);
     assert.match(await page.text(), /<script type="module" src="\/assets\/main\.js">/);

@@ -201,3 +201,23 @@ test('the server answers only on its own address, GET only, and serves the bundl
     await server.close();
   }
 });
+
+test('validation_trace.json: the page gets the findings `sktrace validate` reports, by severity', async (t) => {
+  const { path, skip } = sharedTrace('validation_trace.json');
+  if (!path) return t.skip(skip);
+  const { simkubeFindings } = await import('../../lib/view/validation.ts');
+  const { validateTrace } = await import('../../lib/validation/index.ts');
+  const file = await loadTraceFile(path);
+  const view = new TraceView(file.trace, source, { validator: simkubeFindings });
+  const expected = validateTrace(file.trace).findings;
+  assert.ok(expected.length > 0, 'the file is made to fail validation');
+  const doc = view.findings();
+  assert.equal(doc.available, true);
+  assert.deepEqual(
+    doc.findings.map((f) => `${f.code} ${f.gvk} ${f.nsName} ${f.ts}`),
+    expected.map((f) => `${f.code} ${f.gvk} ${f.nsName} ${f.ts}`),
+  );
+  const counts = view.summary().findings!;
+  assert.equal(counts.error, expected.filter((f) => f.code.startsWith('E')).length);
+  assert.equal(counts.warning, expected.filter((f) => f.code.startsWith('W')).length);
+});

@@ -6,14 +6,11 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { SktraceError } from '../../errors.ts';
-import { decodeTraceBytes } from '../../trace/codec.ts';
-import { loadTraceFile } from '../../trace/codec-file.ts';
-import { TraceFormatError } from '../../trace/errors.ts';
-import type { Trace } from '../../trace/model.ts';
 import { buildViewAssets } from '../../view/assets.ts';
-import { TraceView, type ViewSource } from '../../view/model.ts';
+import { TraceView } from '../../view/model.ts';
 import { startViewServer } from '../../view/server.ts';
-import { ApiClient } from '../client.ts';
+import { simkubeFindings } from '../../view/validation.ts';
+import { loadTraceSource } from '../trace-source.ts';
 
 interface ViewOptions {
   port: string;
@@ -32,34 +29,6 @@ export function registerView(program: Command): void {
     .action((trace: string, opts: ViewOptions) => runView(trace, opts));
 }
 
-/** Loads a trace from a path or a URL; the label never shows a URL's query (a signature). */
-export async function loadTraceSource(
-  target: string,
-  fetchImpl?: typeof fetch,
-): Promise<{ trace: Trace; source: ViewSource }> {
-  if (/^https?:\/\//i.test(target)) {
-    const url = new URL(target);
-    const client = new ApiClient({ endpoint: url.origin, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
-    const bytes = await client.download(target);
-    const label = `${url.origin}${url.pathname}`;
-    try {
-      const { trace, format } = decodeTraceBytes(bytes);
-      return { trace, source: { label, format, bytes: bytes.length } };
-    } catch (err) {
-      if (err instanceof TraceFormatError) {
-        throw new TraceFormatError(
-          `${label}: ${err.message}`,
-          { ...err.context, url: label },
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-  }
-  const file = await loadTraceFile(target);
-  return { trace: file.trace, source: { label: target, format: file.format, bytes: file.bytes.length } };
-}
-
 async function runView(target: string, opts: ViewOptions): Promise<void> {
   const port = Number(opts.port);
   if (!/^\d+$/.test(opts.port) || port > 65_535) {
@@ -68,8 +37,10 @@ async function runView(target: string, opts: ViewOptions): Promise<void> {
       `--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`,
     );
   }
-  const [{ trace, source }, assets] = await Promise.all([loadTraceSource(target), buildViewAssets()]);
-  const view = new TraceView(trace, source);
+  const [file, assets] = await Promise.all([loadTraceSource(target), buildViewAssets()]);
+  // The label never shows a URL's query: a signed URL's signature is a credential.
+  const source = { label: file.path, format: file.format, bytes: file.bytes.length };
+  const view = new TraceView(file.trace, source, { validator: simkubeFindings });
   let server: Awaited<ReturnType<typeof startViewServer>>;
   try {
     server = await startViewServer(view, assets, { port });
