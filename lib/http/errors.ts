@@ -27,6 +27,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   unsupported_encoding: 415,
+  store_rejected: 422,
   store_throttled: 429,
   store_unavailable: 503,
   timeout: 503,
