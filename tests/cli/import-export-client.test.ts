@@ -114,6 +114,10 @@ describe('ApiClient', () => {
     assert.deepEqual(sleeps, [3000, 2000]);
     assert.deepEqual(retried, ['1 HTTP 503', '2 HTTP 429']);
     assert.equal(seen.length, 3);
+    // One Idempotency-Key for the export, the same on every retry: the server gives back one job.
+    const keys = seen.map((r) => r.headers['idempotency-key']);
+    assert.match(String(keys[0]), /^[0-9a-f-]{36}$/);
+    assert.deepEqual(keys, [keys[0], keys[0], keys[0]]);
     assert.deepEqual(JSON.parse(seen[2]!.body.toString()), {
       start_ts: 1,
       end_ts: 2,
