@@ -7,7 +7,7 @@
  * - `EXPORT_RETENTION_DAYS`: how long job records live (default 7). The template sets it from the
  *   same parameter as the bucket's `exports/` expiry, and a record is created before its trace is
  *   uploaded, so a succeeded job never outlives the object it points at.
- * - `MAX_EXPORT_WINDOW_SEC`: longest window one export may cover (default 86400; template
+ * - `MAX_EXPORT_WINDOW_HOURS`: longest window one export may cover (default 24; template
  *   MaxExportWindowHours); longer is a 400 naming the limit;
  * - `MAX_ACTIVE_EXPORTS_PER_CLUSTER`: exports pending or running at once per cluster (default 3;
  *   template MaxActiveExportsPerCluster); one more is a 429 with Retry-After.
@@ -50,7 +50,7 @@ export function exportsDepsFromEnv(env: FunctionEnv): ExportsDeps {
     urlTtlSec: positiveIntEnv(env, 'EXPORT_URL_TTL_SEC', 3600),
     jobRetentionSec:
       positiveIntEnv(env, 'EXPORT_RETENTION_DAYS', DEFAULT_JOB_RETENTION_SEC / DAY_SEC) * DAY_SEC,
-    maxWindowSec: positiveIntEnv(env, 'MAX_EXPORT_WINDOW_SEC', DEFAULT_MAX_WINDOW_SEC),
+    maxWindowSec: positiveIntEnv(env, 'MAX_EXPORT_WINDOW_HOURS', DEFAULT_MAX_WINDOW_SEC / 3600) * 3600,
     maxActiveExports: positiveIntEnv(env, 'MAX_ACTIVE_EXPORTS_PER_CLUSTER', DEFAULT_MAX_ACTIVE_EXPORTS),
     auth: { mode: authModeEnv(env) },
   };
