@@ -94,3 +94,70 @@ describe('sktrace serve refuses poison changes', () => {
     });
   }
 });
+
+describe('sktrace serve keeps dynalite and s3rver on loopback whatever --host says', () => {
+  // 127.0.0.2 is loopback too (127.0.0.0/8), so the test stays on this machine, yet it is another
+  // address than the emulators' 127.0.0.1: what binds to the gateway's address is observable.
+  const HOST = '127.0.0.2';
+  let stack: LocalStack;
+  before(async () => {
+    stack = await startLocalStack({
+      port: 0,
+      host: HOST,
+      logLevel: 'SILENT',
+      token: TOKEN,
+      checkpointEverySec: 0,
+    });
+  });
+  after(() => stack.close());
+
+  it('binds the emulators to 127.0.0.1 only, and the gateway to the host asked for', async () => {
+    assert.equal(stack.url, `http://${HOST}:${stack.port}`);
+    for (const endpoint of [stack.endpoints.dynamo, stack.endpoints.s3]) {
+      const url = new URL(endpoint);
+      assert.equal(url.hostname, '127.0.0.1');
+      // Nothing answers on the gateway's address at the emulator's port.
+      await assert.rejects(fetch(`http://${HOST}:${url.port}/`), /fetch failed/);
+    }
+    assert.equal((await fetch(`${stack.url}/healthz`)).status, 200);
+  });
+
+  it('serves export downloads through the gateway with signed URLs, and nothing else of S3', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${stack.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const changes = [
+      { type: 'config', ts: NOW - 600, config: { trackedObjects: { 'apps/v1.Deployment': {} } } },
+      { type: 'applied', ts: NOW - 600, object: deployment() },
+    ];
+    assert.equal((await post('/v1/clusters/remote/events', { changes })).status, 200);
+    const created = (await (
+      await post('/v1/clusters/remote/exports', { start_ts: NOW - 900, end_ts: NOW - 60 })
+    ).json()) as {
+      id: string;
+    };
+    await stack.drainJobs();
+    const job = (await (
+      await fetch(`${stack.url}/v1/clusters/remote/exports/${created.id}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as { status: string; url: string };
+    assert.equal(job.status, 'succeeded');
+    assert.ok(job.url.startsWith(`${stack.url}/${stack.bucket}/exports/remote/`), job.url);
+    const download = await fetch(job.url);
+    assert.equal(download.status, 200);
+    assert.ok((await download.arrayBuffer()).byteLength > 0);
+    // A tampered signature, another prefix, or a write: refused.
+    const tampered = job.url.replace(
+      /X-Amz-Signature=([0-9a-f])/,
+      (_m, c: string) => `X-Amz-Signature=${c === '0' ? '1' : '0'}`,
+    );
+    assert.equal((await fetch(tampered)).status, 403);
+    assert.equal((await fetch(job.url.split('?')[0]!)).status, 403, 'unsigned');
+    assert.equal((await fetch(`${stack.url}/${stack.bucket}/bodies/x`)).status, 404);
+    assert.equal((await fetch(job.url, { method: 'PUT', body: 'x' })).status, 404);
+  });
+});
