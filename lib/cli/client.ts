@@ -186,7 +186,12 @@ export class ApiClient {
         failure = err;
       }
       if (res?.ok) return res;
-      const retryable = res === undefined || res.status === 429 || res.status >= 500;
+      // A 409 with Retry-After is an Idempotency-Key whose first request is still creating its job.
+      const retryable =
+        res === undefined ||
+        res.status === 429 ||
+        res.status >= 500 ||
+        (res.status === 409 && res.headers.has('retry-after'));
       if (!retryable || attempt >= this.#retry.maxAttempts) {
         if (res === undefined) {
           const message = failure instanceof Error ? causeMessage(failure) : String(failure);
