@@ -18,44 +18,16 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { assembleFromHistory } from '../../lib/trace/assemble.ts';
 import { tracerConfigFromDoc } from '../../lib/trace/config.ts';
-import { type OracleTrace, oracleExport } from './oracle/collect-events.ts';
+import { oracleExport } from './oracle/collect-events.ts';
 import { comparable, historyArb } from './oracle/histories.ts';
 import {
-  describe as describeObject,
+  asTable,
   TABLE_CASES,
   TABLE_CONFIG,
   TABLE_HISTORY,
   TABLE_LIFECYCLES,
   type TableCase,
 } from './oracle/table.ts';
-
-const T = 1_700_000_000;
-
-/** An export in the table's notation. */
-export function asTable(t: OracleTrace): Omit<TableCase, 'name' | 'window' | 'filters'> {
-  const short = (key: string) => key.replace(/^\S*\.(\w+) /, '$1 ');
-  return {
-    events: t.events.map((e) => [
-      e.ts - T,
-      e.applied_objs.map(describeObject),
-      e.deleted_objs.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`),
-    ]),
-    index: [...t.index.keys()]
-      .map((key) => {
-        const at = t.events
-          .flatMap((e) => e.applied_objs)
-          .filter((o) => `${o.apiVersion}.${o.kind} ${o.metadata.namespace}/${o.metadata.name}` === key);
-        return `${short(key)}@${describeObject(at.at(-1)!).split('@')[1]}`;
-      })
-      .sort(),
-    lifecycles: [...t.lifecycles].flatMap(([owner, byHash]) =>
-      [...byHash].map(
-        ([hash, lcs]) =>
-          `${short(owner)} ${hash}: ${lcs.map((l) => `${l.startTs - T}-${l.endTs === undefined ? '' : l.endTs - T}`).join(', ')}`,
-      ),
-    ),
-  };
-}
 
 const tableOf = (c: TableCase) => ({
   events: c.events,

@@ -204,7 +204,9 @@ export function comparable(trace: Trace): OracleTrace {
  * resolved chains, and every lifecycle.
  */
 export async function postHistory(client: ApiClient, cluster: string, h: History): Promise<void> {
-  const changes: Change[] = [{ type: 'config', ts: h.changes[0]!.ts - 1, config: h.config }];
+  // The config before any window this history is exported over (the export reads the config in
+  // force at the window's last second).
+  const changes: Change[] = [{ type: 'config', ts: Math.min(T0, h.changes[0]!.ts) - 10, config: h.config }];
   h.changes.forEach((c, seq) => {
     const owners = c.owners.map((o) => ({ gvk: o.gvk, ns_name: o.nsName }));
     changes.push(

@@ -10,7 +10,7 @@ import type {
   TraceConfigDoc,
   TraceWindow,
 } from '../../../lib/trace/model.ts';
-import type { OracleLifecycles } from './collect-events.ts';
+import type { OracleLifecycles, OracleTrace } from './collect-events.ts';
 
 const T = 1_700_000_000;
 
@@ -217,4 +217,30 @@ export function describe(o: KubeObject): string {
   };
   const v = spec.replicas ?? spec.ports?.[0]?.port ?? Number(spec.containers?.[0]?.image.split(':')[1]);
   return `${o.kind} ${o.metadata.namespace}/${o.metadata.name}@${v}`;
+}
+
+/** An export in the table's notation. */
+export function asTable(t: OracleTrace): Omit<TableCase, 'name' | 'window' | 'filters'> {
+  const short = (key: string) => key.replace(/^\S*\.(\w+) /, '$1 ');
+  return {
+    events: t.events.map((e) => [
+      e.ts - T,
+      e.applied_objs.map(describe),
+      e.deleted_objs.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`),
+    ]),
+    index: [...t.index.keys()]
+      .map((key) => {
+        const at = t.events
+          .flatMap((e) => e.applied_objs)
+          .filter((o) => `${o.apiVersion}.${o.kind} ${o.metadata.namespace}/${o.metadata.name}` === key);
+        return `${short(key)}@${describe(at.at(-1)!).split('@')[1]}`;
+      })
+      .sort(),
+    lifecycles: [...t.lifecycles].flatMap(([owner, byHash]) =>
+      [...byHash].map(
+        ([hash, lcs]) =>
+          `${short(owner)} ${hash}: ${lcs.map((l) => `${l.startTs - T}-${l.endTs === undefined ? '' : l.endTs - T}`).join(', ')}`,
+      ),
+    ),
+  };
 }
