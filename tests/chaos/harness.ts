@@ -23,7 +23,16 @@ import type { KubeObject } from '../../lib/trace/model.ts';
 import { KubeSim } from '../kube-sim/server.ts';
 import { type FaultProxy, startFaultProxy } from '../store/fault-proxy.ts';
 import { IngestFaultProxy } from './ingest-proxy.ts';
-import { type Blind, blindUntil, DELETED, judge, traceEntries, truthKey, type Verdict } from './oracle.ts';
+import {
+  type Blind,
+  blindUntil,
+  DELETED,
+  judge,
+  STAMP_SLACK_MS,
+  traceEntries,
+  truthKey,
+  type Verdict,
+} from './oracle.ts';
 import { CHAOS_KINDS, ChaosWorkload, gvkOfPath, hashOf, type WorkloadOptions } from './workload.ts';
 
 const CLI = join(import.meta.dirname, '../../lib/cli/sktrace.mjs');
@@ -373,7 +382,9 @@ export class ChaosHarness {
       await new Promise((r) => setTimeout(r, 10));
       toMs = this.listedAfter(gvk, fromMs);
     }
-    this.blind.push({ gvk, fromMs, toMs, why });
+    // A change made up to the stamping slack before the fault may not have been read yet: it dies
+    // with the watch and comes back with the relist.
+    this.blind.push({ gvk, fromMs: fromMs - STAMP_SLACK_MS, toMs, why });
   }
 
   /**
@@ -383,7 +394,8 @@ export class ChaosHarness {
    * the kind is blind until a watch of it is open again.
    */
   dropWatches(gvk?: string): void {
-    const fromMs = Date.now();
+    // A change made up to the stamping slack before the drop may still be in flight on the socket.
+    const fromMs = Date.now() - STAMP_SLACK_MS;
     const kinds = gvk ? [gvk] : [...CHAOS_KINDS];
     this.sim.dropWatches(gvk ? { gvk } : {});
     this.faults++;
