@@ -183,11 +183,12 @@ export class ChaosHarness {
   readonly #kubePoller: NodeJS.Timeout;
   /** Per kind, the truth time of the newest change that landed in the store. */
   readonly #landedUpToMs = new Map<string, number>();
+  /** Truth entries whose first landing was seen (later landings are re-sends, not stamps). */
+  readonly #stamped = new Set<import('./oracle.ts').TruthEntry>();
   /**
    * Every landed applied/deleted change with a stamp in ms (its `seq`, microseconds of the
    * forwarder's clock when it read the change) and the truth entry it is: the measured stamping lag.
    */
-  readonly #stamped = new Set<import('./oracle.ts').TruthEntry>();
   readonly #stamps: Array<{ gvk: string; truth: import('./oracle.ts').TruthEntry; stampMs: number }> = [];
   #closed = false;
   readonly #dir: string;
