@@ -23,16 +23,7 @@ import type { KubeObject } from '../../lib/trace/model.ts';
 import { KubeSim } from '../kube-sim/server.ts';
 import { type FaultProxy, startFaultProxy } from '../store/fault-proxy.ts';
 import { IngestFaultProxy } from './ingest-proxy.ts';
-import {
-  type Blind,
-  blindUntil,
-  DELETED,
-  judge,
-  STAMP_SLACK_MS,
-  traceEntries,
-  truthKey,
-  type Verdict,
-} from './oracle.ts';
+import { type Blind, blindUntil, DELETED, judge, traceEntries, truthKey, type Verdict } from './oracle.ts';
 import { CHAOS_KINDS, ChaosWorkload, gvkOfPath, hashOf, type WorkloadOptions } from './workload.ts';
 
 const CLI = join(import.meta.dirname, '../../lib/cli/sktrace.mjs');
@@ -383,9 +374,7 @@ export class ChaosHarness {
       await new Promise((r) => setTimeout(r, 10));
       toMs = this.listedAfter(gvk, fromMs);
     }
-    // A change made up to the stamping slack before the fault may not have been read yet: it dies
-    // with the watch and comes back with the relist.
-    this.blind.push({ gvk, fromMs: fromMs - STAMP_SLACK_MS, toMs, why });
+    this.blind.push({ gvk, fromMs, toMs, why });
   }
 
   /**
@@ -395,8 +384,7 @@ export class ChaosHarness {
    * the kind is blind until a watch of it is open again.
    */
   dropWatches(gvk?: string): void {
-    // A change made up to the stamping slack before the drop may still be in flight on the socket.
-    const fromMs = Date.now() - STAMP_SLACK_MS;
+    const fromMs = Date.now();
     const kinds = gvk ? [gvk] : [...CHAOS_KINDS];
     this.sim.dropWatches(gvk ? { gvk } : {});
     this.faults++;

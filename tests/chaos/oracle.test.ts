@@ -162,6 +162,19 @@ const cases: Array<{
     ],
   },
   {
+    name: 'time: a change made just before a drop (not read yet) may carry the time of the relist',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 16), e('c', 30)],
+    blind: [{ fromMs: 12_900, toMs: 16_300, why: 'watch dropped' }],
+  },
+  {
+    name: 'time: a change made over the slack before a drop was read before it: late is mistimed',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 16), e('c', 30)],
+    blind: [{ fromMs: 14_000, toMs: 16_300, why: 'watch dropped' }],
+    fails: ['mistimed'],
+  },
+  {
     name: 'time: a version made while blind stamped after the relist (+ slack) is mistimed',
     truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
     trace: [e('a', 10), e('b', 25), e('c', 30)],

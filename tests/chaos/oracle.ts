@@ -150,12 +150,16 @@ export function blindUntil(atMs: number, blind: readonly Blind[]): number | unde
  * Why a trace entry at second `ts` cannot be the stamp of truth entry `t`, or undefined when it
  * can. The forwarder stamps a change from its clock when it reads it, so the stamp lies in
  * [beforeMs, atMs + slack] for a change made while its kind was watched, and in [beforeMs, end of
- * the blind interval + slack] for one made while blind (the relist or resumed watch reads it
- * then). `ts` is that stamp's second: "within 1 s plus the slack".
+ * the blind interval + slack] for one made while blind, or less than the slack before a blind
+ * interval began (the relist or resumed watch reads it then). `ts` is that stamp's second:
+ * "within 1 s plus the slack".
  */
 export function mistimed(t: TruthEntry, ts: number, blind: readonly Blind[]): string | undefined {
   const earliestMs = t.beforeMs ?? t.atMs;
-  const blindEndMs = blindUntil(t.atMs, blind);
+  // A change made less than the slack before a fault may not have been read yet when the watch
+  // died (it is read by the relist or the resumed watch): it is read by that blind interval's end.
+  const inFlight = blind.find((b) => b.fromMs > t.atMs && b.fromMs <= t.atMs + STAMP_SLACK_MS);
+  const blindEndMs = blindUntil(t.atMs, blind) ?? (inFlight && blindUntil(inFlight.fromMs, blind));
   const latestMs = (blindEndMs ?? t.atMs) + STAMP_SLACK_MS;
   if ((ts + 1) * 1000 <= earliestMs) return `stamped ${ts}, before it happened (${earliestMs / 1000})`;
   if (ts * 1000 > latestMs)
