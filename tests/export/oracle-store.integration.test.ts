@@ -28,7 +28,7 @@ import {
   type TableCase,
 } from './oracle/table.ts';
 
-const RUNS = 20;
+const RUNS = 12;
 
 describe('export oracle through the store (local stack)', () => {
   let stack: LocalStack;

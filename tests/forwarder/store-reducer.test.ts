@@ -144,7 +144,7 @@ describe('StoreReducer judged by the real store', () => {
           assert.deepEqual(r.mineLcs, r.storeLcs);
         },
       ),
-      { seed: 16, numRuns: 40, endOnFailure: true },
+      { seed: 16, numRuns: 20, endOnFailure: true },
     );
   });
 });

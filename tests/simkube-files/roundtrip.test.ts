@@ -1,7 +1,7 @@
 /**
  * The real SimKube traces of ../shared/simkube-traces through the whole product: imported into a
  * local stack (the production handlers on dynalite and s3rver) with their original timestamps,
- * then exported over their whole window, and through `sktrace conformance [--roundtrip]`.
+ * then exported over their whole window (`sktrace conformance [--roundtrip]` on them: conformance.test.ts).
  *
  * Oracle: the files. The exported events must be the file's events byte for byte (a search for the
  * top-level keys, not the codec), the index and pod lifecycles equal as data (SimKube writes its
@@ -17,7 +17,6 @@
  * wrong version.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../../lib/cli/client.ts';
 import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
@@ -26,7 +25,7 @@ import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import { specHash } from '../../lib/trace/hash.ts';
 import type { Trace } from '../../lib/trace/model.ts';
-import { eventsRegion, msgpackTraces, SIMKUBE_TRACES, skipUnlessSimkubeTraces } from './support.ts';
+import { eventsRegion, msgpackTraces, skipUnlessSimkubeTraces } from './support.ts';
 
 const skip = skipUnlessSimkubeTraces();
 const files = msgpackTraces();
@@ -123,46 +122,4 @@ describe('real SimKube traces: import then export of the whole window gives the 
       assert.deepEqual(trace.config, withDefaultPaths(original.config));
     });
   }
-});
-
-function sktrace(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['lib/cli/sktrace.mjs', ...args],
-      { timeout: 240_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-test('sktrace conformance on the real SimKube traces: every file passes, known exceptions named', {
-  skip,
-}, async () => {
-  const run = await sktrace('conformance', SIMKUBE_TRACES);
-  assert.equal(run.code, 0, run.stdout + run.stderr);
-  for (const { name } of files)
-    assert.match(
-      run.stdout,
-      new RegExp(`${name.replace('.', '\\.')} \\(msgpack[^\\n]*\\n  round trip: byte-identical`),
-    );
-  assert.match(run.stdout, /known exception for v1\.Pod entries: SimKube sample bare-pods\.sktrace/);
-  assert.match(run.stdout, /conformance: \d+ trace file\(s\) checked, 0 failing/);
-});
-
-test('sktrace conformance --roundtrip on the real SimKube traces: every file round-trips', {
-  skip,
-}, async () => {
-  const run = await sktrace('conformance', '--roundtrip', SIMKUBE_TRACES);
-  assert.equal(run.code, 0, run.stdout + run.stderr);
-  for (const { name } of files)
-    assert.match(
-      run.stdout,
-      new RegExp(
-        `${name.replace('.', '\\.')} \\(cluster[^\\n]*\\n[^\\n]*\\n  full window [^\\n]*: equals the reference export\\n    same as the file`,
-      ),
-    );
-  assert.match(run.stdout, /round trip: \d+ trace file\(s\), 0 failing/);
 });
