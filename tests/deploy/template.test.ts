@@ -34,6 +34,7 @@ import { TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table.ts';
 import { CLUSTER_REGISTRY_PK } from '../../lib/aws/trace-store/meta.ts';
 import { DEFAULT_MAX_RUN_SEC, DEFAULT_START_DEADLINE_SEC, exportKey } from '../../lib/export/job.ts';
 import { DEFAULT_MAX_WINDOW_SEC } from '../../lib/export/request.ts';
+import { feedPk } from '../../lib/store/feed.ts';
 import {
   bodyBlobKey,
   checkpointBlobKey,
@@ -764,6 +765,7 @@ describe('template.yaml: guard rails', () => {
     // One key of each kind, from the builders the code uses.
     const built: Record<string, string> = {
       event: eventPk('c', 0, 0),
+      changeFeed: feedPk('c', 0),
       state: statePk('c', 'v1.Pod'),
       lifecycle: lifecyclePk('c', 0),
       runningLifecycle: runningLifecyclePk('c'),
