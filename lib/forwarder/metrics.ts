@@ -115,6 +115,18 @@ export class ForwarderMetrics {
     'sktrace_forwarder_kube_errors_total',
     'Failed Kubernetes API requests per kind, operation and status.',
   );
+  readonly kubeRequests = this.registry.counter(
+    'sktrace_forwarder_kube_requests_total',
+    'Requests sent to the Kubernetes API server (lists, watches, gets, discovery).',
+  );
+  readonly kubeConnections = this.registry.counter(
+    'sktrace_forwarder_kube_connections_total',
+    'TCP connections opened to the Kubernetes API server (keep-alive reuses them; a ratio to requests near 1 means no reuse).',
+  );
+  readonly kubeConnectionResets = this.registry.counter(
+    'sktrace_forwarder_kube_connection_resets_total',
+    'Connections to the Kubernetes API server reset by the peer or cut mid-response.',
+  );
   readonly unparsableLines = this.registry.counter(
     'sktrace_forwarder_unparsable_lines_total',
     'Watch lines or list items that could not be parsed, per kind (each one forces a relist of the kind).',

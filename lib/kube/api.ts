@@ -96,7 +96,7 @@ export class HttpKubeApi implements KubeApi {
       },
       signal,
     });
-    return linesOf(res);
+    return linesOf(res, (err) => this.#transport.noteError(collectionPath(resource), err));
   }
 
   async get(
@@ -118,9 +118,12 @@ export class HttpKubeApi implements KubeApi {
   }
 }
 
-async function* linesOf(res: IncomingMessage): AsyncGenerator<string> {
+async function* linesOf(res: IncomingMessage, onError: (err: unknown) => void): AsyncGenerator<string> {
   try {
     yield* splitLines(res);
+  } catch (err) {
+    onError(err);
+    throw err;
   } finally {
     // Leaving early (relist, stop, back-pressure stall) closes the connection.
     res.destroy();

@@ -37,12 +37,12 @@ test('kubeconfig: --kubeconfig, then the in-cluster service account, then KUBECO
   await writeFile(join(sa, 'token'), 'sa-token');
   await writeFile(join(sa, 'ca.crt'), '');
   await writeFile(join(sa, 'namespace'), 'tracing');
-  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
-  // client-node's loadFromCluster reads these from the process environment itself.
-  process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
-  process.env.KUBERNETES_SERVICE_PORT = '443';
-  try {
-    const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBECONFIG: other };
+  {
+    const inCluster = {
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      KUBECONFIG: other,
+    };
     const cases: Array<{
       name: string;
       source: Parameters<typeof loadKubeConfig>[0];
@@ -70,19 +70,13 @@ test('kubeconfig: --kubeconfig, then the in-cluster service account, then KUBECO
     ];
     for (const c of cases) {
       const { config, origin } = loadKubeConfig(c.source);
-      assert.equal(config.getCurrentCluster()?.server, c.server, c.name);
+      assert.equal(config.server, c.server, c.name);
       assert.match(origin, c.origin, c.name);
     }
     // The service account token becomes the bearer token.
     const { config } = loadKubeConfig({ env: inCluster, serviceAccountRoot: root });
-    const opts: { headers?: Record<string, string> } = {};
-    await config.applyToHTTPSOptions(opts);
-    assert.equal(opts.headers?.Authorization, 'Bearer sa-token');
-  } finally {
-    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
-    else process.env.KUBERNETES_SERVICE_HOST = saved.host;
-    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
-    else process.env.KUBERNETES_SERVICE_PORT = saved.port;
+    assert.equal((await config.credentials.current(0)).authorization, 'Bearer sa-token');
+    assert.equal(config.namespace, 'tracing');
   }
   assert.throws(() => loadKubeConfig({ kubeconfigPath: join(dir, 'missing'), env: {} }), /kubeconfig/);
 });
@@ -204,4 +198,69 @@ test('splitLines: lines split across chunks, multi-byte characters split across 
       // nothing
     }
   }, /exceeds 1000 bytes/);
+});
+
+test('connections: one keep-alive pool per API server; 200 gets open a handful of TCP connections', async () => {
+  const cm = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  sim.apply(configMap('kube-test', 'pooled'));
+  const transport = new KubeTransport(
+    loadKubeConfig({ kubeconfigPath: join(dir, 'kubeconfig'), env: {} }).config,
+    Date.now,
+    { maxSockets: 4 },
+  );
+  const pooled = new HttpKubeApi(transport);
+  const connectionsBefore = sim.connectionCount;
+  const requestsBefore = sim.requestCount;
+  // In waves of 8 concurrent gets, so the pool is both shared and bounded.
+  for (let wave = 0; wave < 25; wave++) {
+    const got = await Promise.all(Array.from({ length: 8 }, () => pooled.get(cm, 'kube-test', 'pooled')));
+    assert.ok(got.every((o) => o?.metadata.name === 'pooled'));
+  }
+  const requests = sim.requestCount - requestsBefore;
+  const connections = sim.connectionCount - connectionsBefore;
+  assert.ok(requests >= 200, `${requests} requests`);
+  // maxSockets bounds them; without keep-alive this was one connection per request.
+  assert.ok(connections <= 4, `${connections} connections for ${requests} requests`);
+  assert.equal(transport.connections, connections);
+  transport.close();
+});
+
+test('timeouts: a watch whose headers never come fails after openTimeoutMs; a reset is reported', async () => {
+  const { createServer } = await import('node:net');
+  // A fault no real part produces on demand: a server that accepts and never answers, then one
+  // that resets the connection mid-request.
+  let mode: 'silent' | 'reset' = 'silent';
+  const sockets = new Set<import('node:net').Socket>();
+  const blackhole = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    if (mode === 'reset') socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+  const port = (blackhole.address() as import('node:net').AddressInfo).port;
+  const file = join(dir, 'blackhole');
+  await writeFile(file, sim.kubeconfig().replace(sim.url, `http://127.0.0.1:${port}`));
+  const resets: string[] = [];
+  const transport = new KubeTransport(loadKubeConfig({ kubeconfigPath: file, env: {} }).config, Date.now, {
+    openTimeoutMs: 300,
+    onConnectionReset: ({ code }) => resets.push(code),
+  });
+  const silent = new HttpKubeApi(transport);
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  const started = Date.now();
+  await assert.rejects(
+    silent.watch(
+      res,
+      { resourceVersion: '1', timeoutSeconds: 290, allowWatchBookmarks: true },
+      new AbortController().signal,
+    ),
+    (e: unknown) => e instanceof KubeApiError && /no response headers in 300 ms/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 5_000);
+  mode = 'reset';
+  await assert.rejects(silent.list(res, { limit: 1 }), (e: unknown) => e instanceof KubeApiError);
+  assert.deepEqual(resets, ['ECONNRESET']);
+  transport.close();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => blackhole.close(() => resolve()));
 });

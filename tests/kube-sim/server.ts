@@ -112,6 +112,8 @@ export class KubeSim {
   readonly #faults: Fault[] = [];
   readonly #bookmarkTimer: NodeJS.Timeout;
   #paused = false;
+  #connections = 0;
+  #requestCount = 0;
 
   private constructor(server: Server, options: SimOptions) {
     this.#server = server;
@@ -146,6 +148,20 @@ export class KubeSim {
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
     server.on('request', (req, res) => this.#handle(req, res));
+    // Every TCP connection a client opens (a keep-alive client reuses one for many requests).
+    server.on('connection', () => {
+      this.#connections++;
+    });
+  }
+
+  /** TCP connections accepted since start: with keep-alive, far fewer than requests. */
+  get connectionCount(): number {
+    return this.#connections;
+  }
+
+  /** Requests received since start (`requests` keeps only the latest). */
+  get requestCount(): number {
+    return this.#requestCount;
   }
 
   static async start(options: SimOptions = {}): Promise<KubeSim> {
@@ -301,6 +317,7 @@ export class KubeSim {
       status: 0,
     };
     this.requests.push(record);
+    this.#requestCount++;
     const limit = this.#options.requestLogLimit;
     // Trim in batches so a long run does not pay an O(n) shift per request.
     if (this.requests.length > limit + Math.ceil(limit / 10))
