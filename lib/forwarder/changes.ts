@@ -113,7 +113,7 @@ export class KindChanges {
   async handle(output: WatcherOutput): Promise<boolean> {
     switch (output.type) {
       case 'applied':
-        return this.#applied(output.object, output.listed);
+        return this.#applied(output.object, output.listed && output.resumed !== true);
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
@@ -133,7 +133,9 @@ export class KindChanges {
     const object = sanitizeObject(obj);
     const hash = specHash(object.spec);
     const nsName = nsNameOf(obj);
-    // A list sends every object: the store dedupes, and it may have missed the last change.
+    // A list sends every object: the store dedupes, and it may have missed the last change (a
+    // change dropped in a stall). A list resumed after an expired continue token (`listed`
+    // false here) skips objects the expired pass queued unchanged: they reached delivery.
     if (!listed && this.#hashes.get(nsName) === hash) {
       this.#ctx.metrics.deduplicated.inc({ gvk });
       return true;

@@ -56,6 +56,8 @@ export interface KubeApi {
   ): Promise<ApiResource | undefined>;
   list(resource: ApiResource, request: ListPageRequest, signal?: AbortSignal): Promise<ListPage>;
   watch(resource: ApiResource, request: WatchRequest, signal: AbortSignal): Promise<WatchLines>;
+  /** Drops what discovery said about a kind (it answered 404: removed), so the next resolve asks again. */
+  forget?(gvk: Gvk): void;
   /** One object, or undefined on 404. */
   get(
     resource: ApiResource,

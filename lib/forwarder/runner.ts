@@ -25,7 +25,7 @@ import { lifecycleKinds, POD_GVK, PodLifecycles } from './lifecycles.ts';
 import type { Logger } from './log.ts';
 import type { ForwarderMetrics } from './metrics.ts';
 import { OwnerChains, type OwnerLookupResult } from './owners.ts';
-import { type ApiResource, type KubeApi, KubeApiError, type Runtime } from './ports.ts';
+import { type ApiResource, type KubeApi, KubeApiError, type ListPage, type Runtime } from './ports.ts';
 import {
   type Failure,
   INITIAL_STATE,
@@ -55,6 +55,11 @@ export interface ForwarderTuning {
   ownerCacheTtlMs: number;
   /** Attempts per owner GET before sending a change without its chain. */
   ownerLookupAttempts: number;
+  /**
+   * List pages fetched ahead of the page being processed (bounded: each holds `pageLimit`
+   * objects), so a slow endpoint does not leave the list's continue token idle until it expires.
+   */
+  listPagesAhead: number;
 }
 
 export const DEFAULT_TUNING: ForwarderTuning = {
@@ -67,6 +72,7 @@ export const DEFAULT_TUNING: ForwarderTuning = {
   ownerCacheEntries: 10_000,
   ownerCacheTtlMs: 10 * 60_000,
   ownerLookupAttempts: 3,
+  listPagesAhead: 1,
 };
 
 export interface ForwarderDeps {
@@ -259,9 +265,12 @@ class KindLoop {
   async run(): Promise<void> {
     const { log } = this.#fw.deps;
     try {
-      const resource = await this.#resolve();
-      if (!resource) return;
-      await this.#loop(resource);
+      for (;;) {
+        const resource = await this.#resolve();
+        if (!resource) return;
+        // Returns when the kind stops being served (404): resolve it again.
+        if (!(await this.#loop(resource))) return;
+      }
     } catch (err) {
       // A bug, not an API failure (those are steps of the machine). The rejection is left
       // unhandled so the process dies and its restart relists, rather than run on without the kind.
@@ -325,11 +334,21 @@ class KindLoop {
     return { apiVersion, kind: resource.kind, pageLimit: t.pageLimit, watchTimeoutSec: t.watchTimeoutSec };
   }
 
-  async #loop(resource: ApiResource): Promise<void> {
+  /** Lists and watches until stopped (false) or until the kind is no longer served (true). */
+  async #loop(resource: ApiResource): Promise<boolean> {
     const { kube, runtime, metrics } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
+    const pages = new PagesAhead(
+      (continueToken) =>
+        kube.list(
+          resource,
+          continueToken ? { limit: options.pageLimit, continueToken } : { limit: options.pageLimit },
+          signal,
+        ),
+      this.#fw.tuning.listPagesAhead,
+    );
     while (!signal.aborted) {
       const request = nextRequest(this.#state, options);
       const progress = this.#progress;
@@ -337,13 +356,7 @@ class KindLoop {
       if (request.type === 'list') {
         let result: StepResult;
         try {
-          const page = await kube.list(
-            resource,
-            request.continueToken
-              ? { limit: request.limit, continueToken: request.continueToken }
-              : { limit: request.limit },
-            signal,
-          );
+          const page = await pages.get(request.continueToken);
           const input: WatcherInput = {
             type: 'listPage',
             items: page.items,
@@ -352,14 +365,21 @@ class KindLoop {
           if (page.continueToken) input.continueToken = page.continueToken;
           result = step(this.#state, input, options);
         } catch (err) {
-          if (signal.aborted) return;
+          if (signal.aborted) return false;
+          pages.clear();
           result = step(this.#state, failedInput('listFailed', err), options);
           metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
         }
         failure = result.failure;
         await this.#apply(result, options);
       } else {
+        pages.clear();
         failure = await this.#watch(resource, request, options);
+      }
+      if (failure?.status === 404 && !signal.aborted) {
+        pages.clear();
+        this.#removed(resource, failure);
+        return true;
       }
       // As kube-rs's StreamBackoff: a request that made progress (a list done, a watch event)
       // resets the backoff, so one failure after a success waits the first step. Otherwise
@@ -368,6 +388,31 @@ class KindLoop {
       if (this.#progress !== progress) backoff.reset();
       if (failure && !signal.aborted) await this.#wait(backoff, failure);
     }
+    return false;
+  }
+
+  /**
+   * A list or watch answered 404: the kind's CRD or API version was removed (discovery changes
+   * with it). The kind goes back to discovery, reported as not found (log, metrics, /readyz)
+   * until it is served again; then it is listed afresh (its objects may have changed meanwhile).
+   */
+  #removed(resource: ApiResource, failure: Failure): void {
+    const { kube, log, metrics } = this.#fw.deps;
+    kube.forget?.(resource.gvk);
+    this.#found = false;
+    this.#listed = false;
+    this.#resolving = true;
+    this.#notFoundLogged = true;
+    this.#state = { phase: 'empty', cause: 'removed' };
+    metrics.kindFound.set({ gvk: this.gvk }, 0);
+    metrics.kindListed.set({ gvk: this.gvk }, 0);
+    log.warn(
+      'tracked kind is no longer served (CRD or API version removed?); resolving it again until it is',
+      {
+        gvk: this.gvk,
+        reason: failure.reason,
+      },
+    );
   }
 
   /** One watch connection; returns the failure that ended it, if any. */
@@ -397,6 +442,8 @@ class KindLoop {
       return result.failure;
     }
     await this.#apply(step(this.#state, { type: 'watchOpened' }, options), options);
+    const openedAtMs = runtime.nowMs();
+    let linesRead = 0;
 
     // The idle watchdog: silence from the server past timeoutSeconds + margin ends the watch.
     const idleMs = (options.watchTimeoutSec + this.#fw.tuning.watchIdleMarginSec) * 1000;
@@ -418,6 +465,7 @@ class KindLoop {
     try {
       for await (const line of lines) {
         busy = true;
+        linesRead++;
         const result = step(this.#state, { type: 'watchLine', line }, options);
         failure ??= result.failure;
         await this.#apply(result, options);
@@ -425,7 +473,11 @@ class KindLoop {
         lastHeardMs = runtime.nowMs();
         if (this.#state.phase !== 'watching') break;
       }
-      if (this.#state.phase === 'watching') end = { type: 'watchEnded', reason: 'clean' };
+      if (this.#state.phase === 'watching') {
+        // client-go reflector: "watch lasted less than a second and no items received" is an error.
+        const short = linesRead === 0 && runtime.nowMs() - openedAtMs < 1000;
+        end = { type: 'watchEnded', reason: short ? 'short' : 'clean' };
+      }
     } catch (err) {
       if (!stop.aborted) {
         end = { type: 'watchEnded', reason: idle ? 'idle' : 'dropped', message: (err as Error).message };
@@ -508,6 +560,51 @@ class KindLoop {
     if (failure.status === 410) log.info('resourceVersion expired; relisting', fields);
     else log.warn('Kubernetes API request failed; retrying', fields);
     await runtime.sleep(delayMs, this.#fw.stopSignal);
+  }
+}
+
+/**
+ * The pages of one paged list, fetched up to `ahead` pages before the page being processed: the
+ * next page is requested as soon as a page with a continue token arrives. Bounded, and reset
+ * whenever the list pass ends or fails.
+ */
+class PagesAhead {
+  readonly #fetch: (continueToken: string | undefined) => Promise<ListPage>;
+  readonly #ahead: number;
+  #pending = new Map<string, Promise<ListPage>>();
+
+  constructor(fetch: (continueToken: string | undefined) => Promise<ListPage>, ahead: number) {
+    this.#fetch = fetch;
+    this.#ahead = ahead;
+  }
+
+  /** The page at `continueToken` (the first page when undefined), prefetching what follows. */
+  async get(continueToken: string | undefined): Promise<ListPage> {
+    const key = continueToken ?? '';
+    const pending = this.#pending.get(key);
+    this.#pending.delete(key);
+    // Not the page prefetched: a new pass (or a retry) — what was fetched ahead is stale.
+    if (pending === undefined) this.clear();
+    const page = await (pending ?? this.#fetch(continueToken));
+    if (page.continueToken) this.#prefetch(page.continueToken, this.#ahead);
+    return page;
+  }
+
+  #prefetch(continueToken: string, left: number): void {
+    if (left <= 0 || this.#pending.has(continueToken)) return;
+    const generation = this.#pending;
+    const promise = this.#fetch(continueToken).then((page) => {
+      // Deeper pages only while this pass is still the current one.
+      if (page.continueToken && generation === this.#pending) this.#prefetch(page.continueToken, left - 1);
+      return page;
+    });
+    // A failed prefetch is reported when its page is asked for; unasked, it is dropped.
+    promise.catch(() => {});
+    this.#pending.set(continueToken, promise);
+  }
+
+  clear(): void {
+    this.#pending = new Map();
   }
 }
 

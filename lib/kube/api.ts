@@ -65,6 +65,10 @@ export class HttpKubeApi implements KubeApi {
     return undefined;
   }
 
+  forget(gvk: string): void {
+    this.#resources.delete(gvk);
+  }
+
   async list(resource: ApiResource, request: ListPageRequest, signal?: AbortSignal): Promise<ListPage> {
     // No resourceVersion: a consistent read from etcd, and the only kind of read that pages
     // (resourceVersion=0 is served from the watch cache, ignoring `limit`).
