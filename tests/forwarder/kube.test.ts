@@ -264,3 +264,93 @@ test('timeouts: a watch whose headers never come fails after openTimeoutMs; a re
   for (const s of sockets) s.destroy();
   await new Promise<void>((resolve) => blackhole.close(() => resolve()));
 });
+
+test('a rotated service-account token is re-read (trimmed) after a 401, and the request succeeds', async () => {
+  const root = join(dir, 'rotating');
+  const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  await mkdir(sa, { recursive: true });
+  // kubelet writes the token without a newline; a hand-made Secret often has one.
+  await writeFile(join(sa, 'token'), `${sim.token}\n`);
+  const { config } = loadKubeConfig({
+    env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '1' },
+    serviceAccountRoot: root,
+  });
+  // In-cluster means https to the service; point it at the simulator instead, keeping the credentials.
+  const rotating = new HttpKubeApi(new KubeTransport({ ...config, server: sim.url }, Date.now));
+  const ns = (await rotating.resolve('', 'v1', 'Namespace'))!;
+  assert.ok(await rotating.list(ns, { limit: 1 }));
+  const next = sim.rotateToken();
+  await writeFile(join(sa, 'token'), `${next}\n`);
+  const before = sim.requestCount;
+  // Within the minute the old token is still cached: the 401 makes the transport read the file again.
+  assert.ok(await rotating.list(ns, { limit: 1 }));
+  assert.equal(sim.requestCount - before, 2, 'one 401, then one retry with the new token');
+  assert.equal(sim.requests.at(-2)?.status, 401);
+  assert.equal(sim.requests.at(-1)?.status, 200);
+  // Restore the shared simulator's token for the other tests.
+  sim.rotateToken(next);
+});
+
+test('an exec credential plugin: its token is used until it expires, then the plugin runs again; a 401 also refreshes', async () => {
+  let nowMs = Date.now();
+  const state = join(dir, 'exec-state.json');
+  const counter = join(dir, 'exec-runs');
+  await writeFile(counter, '');
+  const plugin = join(dir, 'plugin.mjs');
+  // A plugin as `aws eks get-token` behaves: prints an ExecCredential with a token and its expiry.
+  await writeFile(
+    plugin,
+    `import { readFileSync, appendFileSync } from 'node:fs';
+const info = JSON.parse(process.env.KUBERNETES_EXEC_INFO);
+if (info.kind !== 'ExecCredential' || info.spec.interactive !== false) process.exit(3);
+appendFileSync(${JSON.stringify(counter)}, 'x');
+const { token, expiresAtMs } = JSON.parse(readFileSync(${JSON.stringify(state)}, 'utf8'));
+process.stdout.write(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCredential',
+  status: { token, expirationTimestamp: new Date(expiresAtMs).toISOString() } }));
+`,
+  );
+  const issue = async () => {
+    const token = sim.issueToken(60_000);
+    await writeFile(state, JSON.stringify({ token, expiresAtMs: nowMs + 60_000 }));
+  };
+  await issue();
+  const file = join(dir, 'exec-kubeconfig');
+  await writeFile(
+    file,
+    sim
+      .kubeconfig()
+      .replace(
+        `    token: ${sim.token}`,
+        [
+          '    exec:',
+          '      apiVersion: client.authentication.k8s.io/v1beta1',
+          `      command: ${process.execPath}`,
+          `      args: [${JSON.stringify(plugin)}]`,
+          '      interactiveMode: Never',
+        ].join('\n'),
+      ),
+  );
+  const { config } = loadKubeConfig({ kubeconfigPath: file, env: { PATH: process.env.PATH } });
+  assert.match(config.credentials.describe, /^exec /);
+  const execApi = new HttpKubeApi(new KubeTransport(config, () => nowMs));
+  const ns = (await execApi.resolve('', 'v1', 'Namespace'))!;
+  await execApi.list(ns, { limit: 1 });
+  await execApi.list(ns, { limit: 1 });
+  const { readFile } = await import('node:fs/promises');
+  assert.equal((await readFile(counter, 'utf8')).length, 1, 'one run while the token is valid');
+  // Past its expirationTimestamp: the plugin runs again before the request.
+  nowMs += 61_000;
+  await issue();
+  await execApi.list(ns, { limit: 1 });
+  assert.equal((await readFile(counter, 'utf8')).length, 2);
+  // Revoked early (the server says 401): refreshed at once, and the request succeeds.
+  const { token: current } = JSON.parse(await readFile(state, 'utf8')) as { token: string };
+  sim.revokeToken(current);
+  await issue();
+  await execApi.list(ns, { limit: 1 });
+  assert.equal((await readFile(counter, 'utf8')).length, 3);
+  assert.deepEqual(
+    sim.requests.slice(-2).map((r) => r.status),
+    [401, 200],
+  );
+});

@@ -209,6 +209,11 @@ export class KubeSim {
     return next;
   }
 
+  /** Stops accepting `token` (a revoked or deleted service-account token). */
+  revokeToken(token: string): void {
+    this.#tokens.delete(token);
+  }
+
   /** An extra token accepted for `ttlMs` (what an exec credential plugin hands out). */
   issueToken(ttlMs: number): string {
     const token = randomBytes(16).toString('hex');
