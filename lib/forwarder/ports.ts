@@ -20,6 +20,8 @@ export interface ApiResource {
 export interface ListPageRequest {
   limit: number;
   continueToken?: string;
+  /** Only metadata is needed (owner indexes): PartialObjectMetadataList where the server offers it. */
+  metadataOnly?: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export interface WatchRequest {
   resourceVersion: string;
   timeoutSeconds: number;
   allowWatchBookmarks: boolean;
+  metadataOnly?: boolean;
 }
 
 /**

@@ -24,6 +24,7 @@ import type { Delivery, FlushResult } from './delivery.ts';
 import { lifecycleKinds, POD_GVK, PodLifecycles } from './lifecycles.ts';
 import type { Logger } from './log.ts';
 import type { ForwarderMetrics } from './metrics.ts';
+import { OwnerIndex, type OwnerIndexState } from './owner-index.ts';
 import { OwnerChains, type OwnerLookupResult } from './owners.ts';
 import { type ApiResource, type KubeApi, KubeApiError, type ListPage, type Runtime } from './ports.ts';
 import {
@@ -60,6 +61,11 @@ export interface ForwarderTuning {
    * objects), so a slow endpoint does not leave the list's continue token idle until it expires.
    */
   listPagesAhead: number;
+  /**
+   * Resolve owners through a list/watch index of each owner kind (owner-index.ts) instead of a
+   * GET per owner. Off only for tests of the GET path.
+   */
+  ownerIndexes: boolean;
 }
 
 export const DEFAULT_TUNING: ForwarderTuning = {
@@ -73,6 +79,7 @@ export const DEFAULT_TUNING: ForwarderTuning = {
   ownerCacheTtlMs: 10 * 60_000,
   ownerLookupAttempts: 3,
   listPagesAhead: 1,
+  ownerIndexes: true,
 };
 
 export interface ForwarderDeps {
@@ -99,6 +106,8 @@ interface KindStatus {
 export interface Readiness {
   ready: boolean;
   kinds: KindStatus[];
+  /** Owner kinds indexed for owner chains (not part of readiness: lookups fall back to GETs). */
+  ownerIndexes: Array<{ gvk: Gvk; state: OwnerIndexState; owners: number; reason?: string }>;
 }
 
 export class Forwarder {
@@ -108,6 +117,8 @@ export class Forwarder {
   readonly #ctx: ChangeContext;
   readonly #loops: KindLoop[] = [];
   readonly #forbiddenOwnerKinds = new Set<Gvk>();
+  readonly #indexes = new Map<Gvk, OwnerIndex>();
+  #started = false;
   #running: Promise<void>[] = [];
 
   constructor(deps: ForwarderDeps) {
@@ -165,12 +176,32 @@ export class Forwarder {
     const ts = Math.floor(runtime.nowMs() / 1000);
     await delivery.offer([{ type: 'config', ts, config: exportableConfigDoc(config) }]);
     log.info('forwarder started', { kinds: this.#loops.map((l) => l.gvk) });
-    this.#running = this.#loops.map((l) => l.run());
+    this.#started = true;
+    this.#running.push(...this.#loops.map((l) => l.run()));
   }
 
   readiness(): Readiness {
     const kinds = this.#loops.map((l) => l.status());
-    return { ready: kinds.every((k) => k.listed), kinds };
+    const ownerIndexes = [...this.#indexes.values()].map((i) => {
+      const status: Readiness['ownerIndexes'][number] = { gvk: i.gvk, state: i.state, owners: i.size };
+      if (i.reason !== undefined) status.reason = i.reason;
+      return status;
+    });
+    return { ready: kinds.every((k) => k.listed), kinds, ownerIndexes };
+  }
+
+  /** The index of an owner kind, its list/watch loop started on first use. */
+  #indexFor(gvk: Gvk): OwnerIndex | undefined {
+    if (!this.#tuning.ownerIndexes || !this.#started) return undefined;
+    let index = this.#indexes.get(gvk);
+    if (!index) {
+      const created = new OwnerIndex(gvk);
+      index = created;
+      this.#indexes.set(gvk, created);
+      const loop = new KindLoop(gvk, [(o) => created.handle(o)], this, () => created.size, created);
+      this.#running.push(loop.run());
+    }
+    return index;
   }
 
   /** Recounts the kinds discovery did not find, for the metric. */
@@ -206,6 +237,13 @@ export class Forwarder {
         if (!resource) return { nsName };
         const ns = resource.namespaced ? namespace : undefined;
         nsName = ns ? `${ns}/${ref.name}` : ref.name;
+        const index = this.#indexFor(resource.gvk);
+        if (index && (await index.whenReady(this.#stop.signal))) {
+          const indexed = index.objectOf(nsName, ref.apiVersion, ref.kind);
+          if (indexed) return { nsName, object: indexed };
+          // Not indexed: created a moment ago (its event not read yet) or gone. One GET tells;
+          // the chain cache keeps the answer, so this is per owner, not per dependent.
+        }
         const object = await kube.get(resource, ns, ref.name, this.#stop.signal);
         return object ? { nsName, object } : { nsName };
       } catch (err) {
@@ -232,7 +270,11 @@ export class Forwarder {
 
 /** The list/watch loop of one kind. */
 class KindLoop {
+  /** The kind, or `<gvk> owners` for an owner index's loop (logs and metrics). */
   readonly gvk: Gvk;
+  readonly #kindGvk: Gvk;
+  /** Set for the loop of an owner index: metadata only, and it gives up on 401/403/not served. */
+  readonly #index: OwnerIndex | undefined;
   readonly #handlers: Handler[];
   readonly #fw: Forwarder;
   readonly #size: () => number;
@@ -245,8 +287,10 @@ class KindLoop {
   #notFound = false;
   #notFoundLogged = false;
 
-  constructor(gvk: Gvk, handlers: Handler[], fw: Forwarder, size: () => number) {
-    this.gvk = gvk;
+  constructor(gvk: Gvk, handlers: Handler[], fw: Forwarder, size: () => number, index?: OwnerIndex) {
+    this.gvk = index ? `${gvk} owners` : gvk;
+    this.#kindGvk = gvk;
+    this.#index = index;
     this.#handlers = handlers;
     this.#fw = fw;
     this.#size = size;
@@ -282,7 +326,7 @@ class KindLoop {
   async #resolve(): Promise<ApiResource | undefined> {
     const { kube, runtime, log, metrics } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
-    const { group, version, kind } = parseGvk(this.gvk);
+    const { group, version, kind } = parseGvk(this.#kindGvk);
     const backoff = new Backoff(this.#fw.tuning.discoveryBackoff, runtime.random);
     metrics.kindFound.set({ gvk: this.gvk }, 0);
     metrics.kindListed.set({ gvk: this.gvk }, 0);
@@ -302,6 +346,11 @@ class KindLoop {
         this.#fw.refreshNotFound();
         if (this.#notFoundLogged) log.info('tracked kind is now served; watching it', { gvk: this.gvk });
         return resource;
+      }
+      if (this.#index && error === undefined) {
+        this.#index.markUnavailable('not served');
+        log.info('owner kind is not served; its owners are looked up one GET each', { gvk: this.#kindGvk });
+        return undefined;
       }
       const delayMs = backoff.next(
         runtime.nowMs(),
@@ -340,11 +389,14 @@ class KindLoop {
     const signal = this.#fw.stopSignal;
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
+    const metadata: { metadataOnly?: true } = this.#index ? { metadataOnly: true } : {};
     const pages = new PagesAhead(
       (continueToken) =>
         kube.list(
           resource,
-          continueToken ? { limit: options.pageLimit, continueToken } : { limit: options.pageLimit },
+          continueToken
+            ? { limit: options.pageLimit, continueToken, ...metadata }
+            : { limit: options.pageLimit, ...metadata },
           signal,
         ),
       this.#fw.tuning.listPagesAhead,
@@ -375,6 +427,15 @@ class KindLoop {
       } else {
         pages.clear();
         failure = await this.#watch(resource, request, options);
+      }
+      if (this.#index && (failure?.status === 401 || failure?.status === 403)) {
+        // No RBAC permission to list/watch this owner kind: GETs (if allowed) resolve its owners.
+        this.#index.markUnavailable(`forbidden (${failure.status})`);
+        this.#fw.deps.log.warn(
+          'no permission to list/watch an owner kind; its owners are looked up one GET each (grant list and watch on it)',
+          { gvk: this.#kindGvk, status: failure.status },
+        );
+        return false;
       }
       if (failure?.status === 404 && !signal.aborted) {
         pages.clear();
@@ -432,7 +493,11 @@ class KindLoop {
     };
     let lines: AsyncIterable<string>;
     try {
-      lines = await kube.watch(resource, request, connection.signal);
+      lines = await kube.watch(
+        resource,
+        this.#index ? { ...request, metadataOnly: true } : request,
+        connection.signal,
+      );
     } catch (err) {
       cleanup();
       if (stop.aborted) return undefined;

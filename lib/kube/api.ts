@@ -17,6 +17,15 @@ import type { KubeObject } from '../trace/model.ts';
 import { splitLines } from './lines.ts';
 import type { KubeTransport } from './transport.ts';
 
+/**
+ * Metadata-only representations (client-go's metadata informers): an owner index needs only
+ * names, uids and ownerReferences, so a ReplicaSet's pod template need not cross the wire. Plain
+ * JSON stays acceptable for servers (and proxies) that do not offer them.
+ */
+const METADATA_LIST =
+  'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;q=0.9';
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;q=0.9';
+
 interface APIResourceDoc {
   name?: unknown;
   kind?: unknown;
@@ -75,6 +84,7 @@ export class HttpKubeApi implements KubeApi {
     const doc = (await this.#transport.getJson({
       path: collectionPath(resource),
       query: { limit: request.limit, continue: request.continueToken },
+      ...(request.metadataOnly ? { accept: METADATA_LIST } : {}),
       ...(signal ? { signal } : {}),
     })) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
     const rv = doc?.metadata?.resourceVersion;
@@ -98,6 +108,7 @@ export class HttpKubeApi implements KubeApi {
         allowWatchBookmarks: request.allowWatchBookmarks ? 'true' : undefined,
         timeoutSeconds: request.timeoutSeconds,
       },
+      ...(request.metadataOnly ? { accept: METADATA_OBJECT } : {}),
       signal,
     });
     return linesOf(res, (err) => this.#transport.noteError(collectionPath(resource), err));

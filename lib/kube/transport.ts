@@ -34,6 +34,8 @@ export interface KubeRequest {
   signal?: AbortSignal;
   /** Deadline for reading a whole body (getJson); watches rely on their own idle watchdog. */
   timeoutMs?: number;
+  /** Accept header; default application/json. */
+  accept?: string;
 }
 
 export interface TransportOptions {
@@ -121,7 +123,10 @@ export class KubeTransport {
     for (const [k, v] of Object.entries(req.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
     const credential = await this.#access.credentials.current(this.#nowMs());
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'sktrace-forwarder' };
+    const headers: Record<string, string> = {
+      accept: req.accept ?? 'application/json',
+      'user-agent': 'sktrace-forwarder',
+    };
     if (credential.authorization) headers.authorization = credential.authorization;
     const tls = this.#access.tls;
     const options: https.RequestOptions = {

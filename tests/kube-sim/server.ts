@@ -34,6 +34,7 @@ import { type ObjectMatcher, parseFieldSelector, parseLabelSelector, SelectorErr
 import {
   badRequest,
   expired,
+  forbidden,
   injectedFault,
   internalError,
   invalidListOptions,
@@ -136,6 +137,8 @@ export class KubeSim {
   /** Accepted bearer tokens and when each stops being accepted (ms on the sim's clock). */
   readonly #tokens = new Map<string, number>();
   #token: string;
+  /** Verbs RBAC refuses per kind (forbid). */
+  readonly #forbidden = new Map<string, Set<'get' | 'list' | 'watch'>>();
   /** Watches still to end at once, without an event (endWatchesAtOnce). */
   readonly #endAtOnce: Array<{ gvk?: string; times: number }> = [];
   readonly #compactionTimer: NodeJS.Timeout | undefined;
@@ -291,6 +294,12 @@ export class KubeSim {
     for (const w of this.#watchers.get(res) ?? []) w.end('ended');
     this.#watchers.delete(res);
     this.#store.removeResource(gvk);
+  }
+
+  /** RBAC without these verbs on `gvk`: 403 Forbidden, as the authorizer answers. */
+  forbid(gvk: string, verbs: Array<'get' | 'list' | 'watch'>): void {
+    const res = this.#store.resourceByGvk(gvk);
+    this.#forbidden.set(res.gvk, new Set(verbs));
   }
 
   /**
@@ -488,6 +497,10 @@ export class KubeSim {
     const { res, namespace, name } = target;
     const q = url.searchParams;
     const watch = legacyWatch || parseBool(q.get('watch')) === true;
+    const verb = watch ? 'watch' : name !== undefined ? 'get' : 'list';
+    if (this.#forbidden.get(res.gvk)?.has(verb)) {
+      return reply.status(forbidden(verb, res.res.group, res.res.plural, name));
+    }
     // A watch on one object is a collection watch narrowed to its name (as the apiserver does).
     if (watch) return this.#watch(res, namespace, name, q, reply);
     if (name !== undefined) {
