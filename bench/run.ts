@@ -25,6 +25,7 @@ export const BENCH_NAMES = [
   'export',
   'forwarder_throughput',
   'forwarder_memory',
+  'forwarder_scale',
   'end_to_end',
 ] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
@@ -35,13 +36,14 @@ const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const FORWARDER_NAMES = {
   forwarder_throughput: 'throughput',
   forwarder_memory: 'memory',
+  forwarder_scale: 'scale',
   end_to_end: 'end_to_end',
 } as const;
 
 interface ForwarderModule {
   benchForwarder(opts: {
     quick: boolean;
-    only?: ('throughput' | 'memory' | 'end_to_end')[];
+    only?: ('throughput' | 'memory' | 'end_to_end' | 'scale')[];
     log?: (line: string) => void;
   }): Promise<BenchResult[]>;
 }
@@ -105,7 +107,9 @@ export async function runBenchmarks(args: RunArgs): Promise<BenchResult[]> {
     );
   }
   if (want('export')) results.push(...(await timed('export', () => benchExport({ quick: args.quick, log }))));
-  const forwarderNames = (['forwarder_throughput', 'forwarder_memory', 'end_to_end'] as const).filter(want);
+  const forwarderNames = (
+    ['forwarder_throughput', 'forwarder_memory', 'forwarder_scale', 'end_to_end'] as const
+  ).filter(want);
   if (forwarderNames.length > 0) {
     const forwarder = await loadForwarder();
     if (forwarder) {

@@ -147,6 +147,10 @@ export class ForwarderMetrics {
     'sktrace_forwarder_owner_lookups_total',
     'Owner lookups by result (hit, fetched, not_found, error).',
   );
+  readonly ownerGets = this.registry.counter(
+    'sktrace_forwarder_owner_gets_total',
+    'GETs of owners (an owner kind without an index, or an owner its index has not seen yet).',
+  );
   readonly lifecycles = this.registry.counter(
     'sktrace_forwarder_lifecycles_total',
     'Pod lifecycle transitions queued, by state (running, finished).',

@@ -244,6 +244,7 @@ export class Forwarder {
           // Not indexed: created a moment ago (its event not read yet) or gone. One GET tells;
           // the chain cache keeps the answer, so this is per owner, not per dependent.
         }
+        this.#deps.metrics.ownerGets.inc();
         const object = await kube.get(resource, ns, ref.name, this.#stop.signal);
         return object ? { nsName, object } : { nsName };
       } catch (err) {
