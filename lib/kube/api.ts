@@ -109,6 +109,7 @@ export class HttpKubeApi implements KubeApi {
         timeoutSeconds: request.timeoutSeconds,
       },
       ...(request.metadataOnly ? { accept: METADATA_OBJECT } : {}),
+      watch: true,
       signal,
     });
     return linesOf(res, (err) => this.#transport.noteError(collectionPath(resource), err));

@@ -5,9 +5,11 @@
  *
  * Connections, as client-go's transport does it (transport/cache.go: one http.Transport per
  * distinct config, `MaxIdleConnsPerHost: 25`, TCP keep-alive 30 s from net.Dialer):
- * - one agent per API server with HTTP/1.1 keep-alive and a bounded pool, so owner GETs and list
- *   pages reuse connections instead of paying a TCP (and TLS) handshake each — before this the
- *   forwarder opened one connection per request (18,041 for 18,041 requests at 12,000 pods);
+ * - one agent per API server with HTTP/1.1 keep-alive and a bounded pool (16), so owner GETs and
+ *   list pages reuse connections instead of paying a TCP (and TLS) handshake each — before this
+ *   the forwarder opened one connection per request (18,041 for 18,041 requests at 12,000 pods);
+ *   watches get a second keep-alive agent without a bound, each holding its connection while it
+ *   lasts, so however many kinds are watched a GET never waits behind them;
  * - TCP keep-alive probes on every socket (30 s), so a watch on a half-open connection (a NAT or
  *   load balancer that forgot it) is noticed by the kernel, not only by the idle watchdog;
  * - a timeout on every request's open (headers within `openTimeoutMs`, watches included: a
@@ -36,10 +38,12 @@ export interface KubeRequest {
   timeoutMs?: number;
   /** Accept header; default application/json. */
   accept?: string;
+  /** A watch: its own connection for as long as it lasts, outside the bounded request pool. */
+  watch?: boolean;
 }
 
 export interface TransportOptions {
-  /** Connections to the API server at most (watches hold one each); default 64. */
+  /** Connections for requests (lists, gets, discovery) at most; default 16. Watches have their own. */
   maxSockets?: number;
   /** Idle connections kept for reuse; default 16 (client-go keeps 25). */
   maxFreeSockets?: number;
@@ -59,6 +63,8 @@ export class KubeTransport {
   readonly #access: KubeAccess;
   readonly #nowMs: () => number;
   readonly #agent: http.Agent;
+  /** Watches: one connection each while they last (a bounded pool would let watches starve gets). */
+  readonly #watchAgent: http.Agent;
   readonly #lib: typeof http | typeof https;
   readonly #options: Required<Omit<TransportOptions, 'onConnectionReset' | 'onRequest' | 'onConnection'>>;
   readonly #hooks: Pick<TransportOptions, 'onConnectionReset' | 'onRequest' | 'onConnection'>;
@@ -72,7 +78,7 @@ export class KubeTransport {
     this.#nowMs = nowMs;
     this.server = access.server;
     this.#options = {
-      maxSockets: options.maxSockets ?? 64,
+      maxSockets: options.maxSockets ?? 16,
       maxFreeSockets: options.maxFreeSockets ?? 16,
       openTimeoutMs: options.openTimeoutMs ?? 30_000,
       readTimeoutMs: options.readTimeoutMs ?? 60_000,
@@ -90,11 +96,14 @@ export class KubeTransport {
       scheduling: 'lifo',
     };
     this.#agent = isHttp ? new http.Agent(agentOptions) : new https.Agent(agentOptions);
+    const watchOptions: https.AgentOptions = { ...agentOptions, maxSockets: Number.POSITIVE_INFINITY };
+    this.#watchAgent = isHttp ? new http.Agent(watchOptions) : new https.Agent(watchOptions);
   }
 
   /** Closes idle connections (open watches end with their requests). */
   close(): void {
     this.#agent.destroy();
+    this.#watchAgent.destroy();
   }
 
   /**
@@ -132,7 +141,7 @@ export class KubeTransport {
     const options: https.RequestOptions = {
       method: 'GET',
       headers,
-      agent: this.#agent,
+      agent: req.watch ? this.#watchAgent : this.#agent,
       rejectUnauthorized: tls.rejectUnauthorized,
     };
     if (tls.ca) options.ca = tls.ca;

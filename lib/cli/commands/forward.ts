@@ -133,8 +133,6 @@ async function runForward(opts: ForwardOptions): Promise<void> {
     config,
     kube: new HttpKubeApi(
       new KubeTransport(kube.config, runtime.nowMs, {
-        // Every kind's watch holds a connection; the rest is shared by list pages and gets.
-        maxSockets: config.trackedObjects.size + 1 + 16,
         onRequest: () => metrics.kubeRequests.inc(),
         onConnection: () => metrics.kubeConnections.inc(),
         onConnectionReset: ({ path, code, message }) => {
