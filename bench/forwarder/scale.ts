@@ -3,7 +3,8 @@
  * and V8 flags) against the simulated API server holding `pods` realistic pods (~9 KB of JSON each:
  * managedFields, status, env) under `pods / 5` ReplicaSets, each owned by a Deployment, with etcd
  * compacting every `compactionIntervalMs` and an endpoint that takes `changesPerSec` changes per
- * second. It tracks Pods (owner chains resolved through the owner indexes).
+ * second, while 20 pod status updates a second keep the revision moving (so compaction passes the
+ * list's snapshot). It tracks Pods (owner chains resolved through the owner indexes).
  *
  * Rows:
  * - `forwarder_memory` (kind Pod): RSS once the list is delivered (median of samples) and its peak
@@ -19,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeSim } from '../../tests/kube-sim/server.ts';
-import { deployment, realisticPod, replicaSetFor } from '../../tests/kube-sim/workload.ts';
+import { deployment, realisticPod, replicaSetFor, runningStatus } from '../../tests/kube-sim/workload.ts';
 import { type BenchResult, median, resultOf, sig } from '../result.ts';
 import { imageNodeFlags, startForwarder } from './child.ts';
 import { CountingIngest } from './counting-ingest.ts';
@@ -87,11 +88,13 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
 
     const owners = Math.ceil(o.pods / PODS_PER_OWNER);
     const builtAt = performance.now();
+    const podNames: string[] = [];
     for (let d = 0; d < owners; d++) {
       const dep = sim.apply(deployment(`ns-${d % 100}`, `app-${d}`));
       const rs = sim.apply(replicaSetFor(dep, 'x5d4f'));
       for (let p = 0; p < PODS_PER_OWNER && d * PODS_PER_OWNER + p < o.pods; p++) {
-        sim.apply(realisticPod(rs, { envBytes: 1024 }));
+        const pod = sim.apply(realisticPod(rs, { envBytes: 1024 }));
+        podNames.push(`${pod.metadata.namespace}/${pod.metadata.name}`);
       }
     }
     const podBytes = JSON.stringify(sim.list('v1.Pod')[0]).length;
@@ -100,6 +103,16 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
     );
     const requestsBefore = sim.requestCount;
     const connectionsBefore = sim.connectionCount;
+    // A live cluster writes all the time (kubelets update pod status): without writes, compaction
+    // would never pass the list's snapshot revision. 20 status updates per second, status only,
+    // so they are watch events the forwarder reads and dedupes.
+    let churned = 0;
+    const churn = setInterval(() => {
+      for (let k = 0; k < 2; k++) {
+        const nsName = podNames[(churned * 7919) % podNames.length]!;
+        sim.patchStatus('v1.Pod', nsName, runningStatus(1_700_000_000 + ++churned));
+      }
+    }, 100);
     const fw = await start(true);
     const startedAt = performance.now();
     let peakMiB = 0;
@@ -113,6 +126,7 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
       500,
     );
     const listSec = (performance.now() - startedAt) / 1000;
+    clearInterval(churn);
     const rss: number[] = [];
     for (let i = 0; i < 5; i++) {
       await sleep(300);
@@ -162,6 +176,7 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
           owners,
           compaction_interval_s: o.compactionIntervalMs / 1000,
           endpoint_changes_per_s: o.changesPerSec,
+          status_updates_per_s: 20,
           full_list_passes: relists,
           expired_continue_passes: expired,
           api_requests: requests,
