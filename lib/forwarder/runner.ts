@@ -66,6 +66,8 @@ export interface ForwarderTuning {
    * GET per owner. Off only for tests of the GET path.
    */
   ownerIndexes: boolean;
+  /** Longest a lookup waits for an owner index's first list before a GET answers instead. */
+  ownerIndexWaitMs: number;
 }
 
 export const DEFAULT_TUNING: ForwarderTuning = {
@@ -80,6 +82,7 @@ export const DEFAULT_TUNING: ForwarderTuning = {
   ownerLookupAttempts: 3,
   listPagesAhead: 1,
   ownerIndexes: true,
+  ownerIndexWaitMs: 60_000,
 };
 
 export interface ForwarderDeps {
@@ -204,6 +207,26 @@ export class Forwarder {
     return index;
   }
 
+  /**
+   * Waits for an owner index's first list, at most `ownerIndexWaitMs`: an index stuck retrying
+   * (5xx, throttling) must not hold every dependent's change; GETs answer meanwhile.
+   */
+  async #indexReady(index: OwnerIndex): Promise<boolean> {
+    if (index.state !== 'starting') return index.state === 'ready';
+    const waited = new AbortController();
+    const onStop = () => waited.abort();
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      return await Promise.race([
+        index.whenReady(waited.signal),
+        this.#deps.runtime.sleep(this.#tuning.ownerIndexWaitMs, waited.signal).then(() => false),
+      ]);
+    } finally {
+      waited.abort();
+      this.#stop.signal.removeEventListener('abort', onStop);
+    }
+  }
+
   /** Recounts the kinds discovery did not find, for the metric. */
   refreshNotFound(): void {
     this.#deps.metrics.kindsNotFound.set({}, this.#loops.filter((l) => l.status().notFound).length);
@@ -238,7 +261,7 @@ export class Forwarder {
         const ns = resource.namespaced ? namespace : undefined;
         nsName = ns ? `${ns}/${ref.name}` : ref.name;
         const index = this.#indexFor(resource.gvk);
-        if (index && (await index.whenReady(this.#stop.signal))) {
+        if (index && (await this.#indexReady(index))) {
           const indexed = index.objectOf(nsName, ref.apiVersion, ref.kind);
           if (indexed) return { nsName, object: indexed };
           // Not indexed: created a moment ago (its event not read yet) or gone. One GET tells;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AppliedChange, Change } from '../../lib/ingest/wire.ts';
-import { configMap, deployment } from '../kube-sim/workload.ts';
+import { configMap, deployment, podFor, replicaSetFor } from '../kube-sim/workload.ts';
 import { FAST_TUNING, Harness, ready, settled } from './support/harness.ts';
 import { eventually, fastRuntime } from './support/runtime.ts';
 
@@ -121,4 +121,25 @@ test('pages are fetched ahead of processing, and all requests share a few keep-a
   // Discovery, 20 pages, a watch: all on a couple of connections (the watch holds one).
   assert.ok(requests >= 22, `${requests} requests`);
   assert.ok(connections <= 3, `${connections} connections for ${requests} requests`);
+});
+
+test('an owner index whose list keeps failing does not hold the dependents: GETs answer after ownerIndexWaitMs', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  const d = h.sim.apply(deployment('ns', 'web'));
+  const rs = h.sim.apply(replicaSetFor(d, 'abcd1'));
+  for (let i = 0; i < 3; i++) h.sim.apply(podFor(rs));
+  // The ReplicaSet list answers 503 for a long while (the gets of single ReplicaSets still work).
+  h.sim.inject({ path: /^\/apis\/apps\/v1\/replicasets\?(?!.*watch)/, status: 503, times: 10_000 });
+  const fw = await h.forwarder('trackedObjects:\n  v1.Pod: {}\n', { tuning: { ownerIndexWaitMs: 300 } });
+  const store = await h.until((s) => s.names('v1.Pod').length === 3, 'pods despite the stuck index');
+  for (const p of store.kind('v1.Pod').values()) {
+    assert.deepEqual(p.owners, [
+      { gvk: 'apps/v1.ReplicaSet', ns_name: 'ns/web-abcd1' },
+      { gvk: 'apps/v1.Deployment', ns_name: 'ns/web' },
+    ]);
+  }
+  assert.equal(fw.metrics.ownerGets.total(), 1, 'one GET of the ReplicaSet, cached for the other pods');
+  const states = Object.fromEntries(fw.forwarder.readiness().ownerIndexes.map((i) => [i.gvk, i.state]));
+  assert.equal(states['apps/v1.ReplicaSet'], 'starting');
 });
