@@ -18,11 +18,13 @@
  * now) read from it; a scheduled run of the job function does the same for quiet clusters.
  */
 import { SktraceError } from '../errors.ts';
+import { changeTransform } from '../skel/index.ts';
 import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
 import { TraceAssembler } from '../trace/assemble.ts';
 import { encodeTrace } from '../trace/codec.ts';
 import { type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
 import type { Trace, TraceWindow } from '../trace/model.ts';
+import { validationCounts } from '../validation/index.ts';
 import { WindowExpiredError } from './errors.ts';
 import {
   CLAIMABLE,
@@ -98,7 +100,8 @@ export async function assembleExport(
   const horizon = await reader.retentionHorizon(cluster, meter);
   checkWindowRetained(horizon, window);
   const config = await configFor(reader, cluster, window, meter);
-  const assembler = new TraceAssembler({ window, filters, config });
+  const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
+  const assembler = new TraceAssembler({ window, filters, config, ...(transform ? { transform } : {}) });
   // All of them, not only those overlapping the window: a bare pod that finished before the start
   // leaves the start state, and only its earlier lifecycles say it finished (lib/trace/assemble.ts).
   // The store reads every lifecycle item either way (they are keyed by owner, not time).
@@ -139,7 +142,14 @@ export function countsOf(trace: Trace, bytes: number): ExportCounts {
 /** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
 export function failureReason(err: unknown): string {
   if (err instanceof SktraceError) {
-    if (err.code === 'window_expired' || err.code === 'tracer_config') return err.message;
+    if (
+      err.code === 'window_expired' ||
+      err.code === 'tracer_config' ||
+      err.code === 'skel_eval_failed' ||
+      err.code === 'skel_invalid'
+    ) {
+      return err.message;
+    }
     if (err.code === 'store_throttled' || err.code === 'store_unavailable') {
       return 'the store was busy or unavailable while reading the window; request the export again';
     }
@@ -186,7 +196,11 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
     const bytes = encodeTrace(trace);
     const key = exportKey(ref.cluster, ref.id);
     await deps.objects.put(key, bytes);
-    const counts = countsOf(trace, bytes.length);
+    const validation = validationCounts(trace);
+    const counts = {
+      ...countsOf(trace, bytes.length),
+      ...(Object.keys(validation).length ? { validation } : {}),
+    };
     done = succeeded(running, { key, counts, readUnits: meter.readUnits }, deps.nowSec());
     log.info('export succeeded', { ...ref, ...counts, readUnits: meter.readUnits, window: running.window });
   } catch (err) {

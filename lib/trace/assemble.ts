@@ -88,6 +88,12 @@ export interface AssemblyOptions {
   /** Validated here (validateExportFilters); plain JSON from a request is fine. */
   filters: ExportFilters;
   config: TracerConfig;
+  /**
+   * Applied to every change and start-state object before anything else (filters, owners, index),
+   * as SimKube applies an export request's SKEL `transform` to each event: the changed change, or
+   * undefined to drop it. lib/skel `changeTransform` builds one.
+   */
+  transform?: (change: ObjectChange) => ObjectChange | undefined;
 }
 
 /** The lifecycles of one owner's pods with one stable pod-spec hash, in launch order. */
@@ -129,6 +135,7 @@ export class TraceAssembler {
   readonly filters: ExportFilters;
   readonly #config: TracerConfig;
   readonly #excludedNamespaces: ReadonlySet<string>;
+  readonly #transform: ((change: ObjectChange) => ObjectChange | undefined) | undefined;
 
   readonly #startChanges = new Map<string, ObjectChange>();
   #startObjects: { key: string; object: KubeObject }[] | undefined;
@@ -146,11 +153,14 @@ export class TraceAssembler {
     this.filters = validateExportFilters(options.filters);
     this.#config = options.config;
     this.#excludedNamespaces = new Set(this.filters.excluded_namespaces);
+    this.#transform = options.transform;
   }
 
   /** The latest version before the start of an object alive at the start (any order). */
-  addStartObject(change: ObjectChange): void {
+  addStartObject(input: ObjectChange): void {
     this.#assertOpen('addStartObject');
+    const change = this.#transform ? this.#transform(input) : input;
+    if (!change) return;
     if (this.#startObjects) {
       throw new AssemblyOrderError('start-state objects must all come before the first in-window change', {
         object: describeChange(change),
@@ -174,8 +184,10 @@ export class TraceAssembler {
   }
 
   /** A change inside the window; changes come in non-decreasing ts order. */
-  addChange(change: ObjectChange): void {
+  addChange(input: ObjectChange): void {
     this.#assertOpen('addChange');
+    const change = this.#transform ? this.#transform(input) : input;
+    if (!change) return;
     const { ts } = change;
     if (!Number.isSafeInteger(ts) || ts < this.window.startTs || ts >= this.window.endTs) {
       throw new AssemblyOrderError(
