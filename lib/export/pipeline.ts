@@ -20,8 +20,8 @@
 import { SktraceError } from '../errors.ts';
 import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
 import { TraceAssembler } from '../trace/assemble.ts';
-import { encodeTrace } from '../trace/codec.ts';
-import { type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
+import { encodeTraceHead, encodeTraceTail } from '../trace/codec.ts';
+import { exportableConfigDoc, type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
 import type { Trace, TraceWindow } from '../trace/model.ts';
 import { WindowExpiredError } from './errors.ts';
 import {
@@ -29,15 +29,18 @@ import {
   claimed,
   type ExportCounts,
   type ExportJob,
+  type ExportProgress,
   exportKey,
   failed,
   isFinal,
   type JobRef,
   MAX_ATTEMPTS,
   succeeded,
+  withProgress,
 } from './job.ts';
 import type { ExportJobStore, ExportObjectStore } from './ports.ts';
 import type { ExportRequest } from './request.ts';
+import { DEFAULT_TRACE_STREAM, type TraceStreamOptions, TraceStreamWriter } from './trace-stream.ts';
 
 export interface JobLog {
   info(message: string, data: Record<string, unknown>): void;
@@ -55,6 +58,10 @@ export interface ExportJobDeps {
   /** Wall clock, unix seconds. */
   nowSec: () => number;
   log: JobLog;
+  /** Part size and parallelism of the trace's upload (DEFAULT_TRACE_STREAM). */
+  stream?: TraceStreamOptions;
+  /** Least seconds between two progress writes to the job record (default 5). */
+  progressEverySec?: number;
 }
 
 /** One checkpoint per time bucket of the event index (an hour): replay after it stays within one bucket or two. */
@@ -87,21 +94,31 @@ async function configFor(
   return stored ? tracerConfigFromDoc(stored.config) : { trackedObjects: new Map() };
 }
 
-/** Reads the window from the store and assembles its trace. */
-export async function assembleExport(
+/** Where an export is, for the job record and the CLI (lib/export/job.ts `ExportProgress`). */
+export type ProgressSink = (progress: ExportProgress) => void;
+
+/**
+ * Reads the window from the store into an assembler, in the order it wants: horizon, config,
+ * lifecycles, the live set at the start, the window's changes. `afterChange` runs after each
+ * change (the streaming writer's back-pressure).
+ */
+async function feedExport(
   reader: TraceReader,
   cluster: ClusterId,
   request: ExportRequest,
   meter: ReadMeter,
-): Promise<Trace> {
-  const { window, filters } = request;
+  makeAssembler: (config: TracerConfig) => TraceAssembler,
+  progress: { report: ProgressSink; afterChange?: () => Promise<void> | undefined },
+): Promise<TraceAssembler> {
+  const { window } = request;
   const horizon = await reader.retentionHorizon(cluster, meter);
   checkWindowRetained(horizon, window);
   const config = await configFor(reader, cluster, window, meter);
-  const assembler = new TraceAssembler({ window, filters, config });
+  const assembler = makeAssembler(config);
+  const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
+  progress.report(state);
   // All of them, not only those overlapping the window: a bare pod that finished before the start
   // leaves the start state, and only its earlier lifecycles say it finished (lib/trace/assemble.ts).
-  // The store reads every lifecycle item either way (they are keyed by owner, not time).
   for await (const l of reader.lifecycles(cluster, undefined, meter)) {
     assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
   }
@@ -109,6 +126,7 @@ export async function assembleExport(
   // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
   // changes in a window that ends before it.
   if (firstTs !== undefined && window.startTs > firstTs) {
+    progress.report({ ...state, phase: 'start_state' });
     const live = await reader.liveAt(cluster, window.startTs, meter);
     if (!live.complete) {
       throw new WindowExpiredError(
@@ -122,12 +140,96 @@ export async function assembleExport(
     for (const change of live.objects) assembler.addStartObject(change);
   }
   if (firstTs !== undefined && window.endTs > firstTs) {
+    state.phase = 'changes';
+    progress.report(state);
     const fromTs = Math.max(window.startTs, firstTs);
     for await (const change of reader.changesBetween(cluster, fromTs, window.endTs, meter)) {
       assembler.addChange(change);
+      state.changesRead++;
+      state.reachedTs = change.ts;
+      const wait = progress.afterChange?.();
+      if (wait) await wait;
+      if ((state.changesRead & 1023) === 0) progress.report(state);
     }
   }
+  progress.report({ ...state, phase: 'finishing' });
+  return assembler;
+}
+
+/** Reads the window from the store and assembles its trace in memory (tests, the bench's floor). */
+export async function assembleExport(
+  reader: TraceReader,
+  cluster: ClusterId,
+  request: ExportRequest,
+  meter: ReadMeter,
+): Promise<Trace> {
+  const { window, filters } = request;
+  const assembler = await feedExport(
+    reader,
+    cluster,
+    request,
+    meter,
+    (config) => new TraceAssembler({ window, filters, config }),
+    { report: () => undefined },
+  );
   return assembler.finish();
+}
+
+export interface StreamedExport {
+  counts: ExportCounts;
+}
+
+/**
+ * Reads the window and writes its trace to `objects` under `key` as it goes (lib/export/trace-stream.ts):
+ * memory holds the start state, one record per exported object and a few upload parts, never the
+ * window's events. The bytes equal `encodeTrace(await assembleExport(…))`. On failure the upload is
+ * aborted and nothing is stored.
+ */
+export async function streamExport(
+  reader: TraceReader,
+  cluster: ClusterId,
+  request: ExportRequest,
+  meter: ReadMeter,
+  target: { objects: ExportObjectStore; key: string; stream?: TraceStreamOptions },
+  report: ProgressSink = () => undefined,
+): Promise<StreamedExport> {
+  const { window, filters } = request;
+  let writer: TraceStreamWriter | undefined;
+  try {
+    const assembler = await feedExport(
+      reader,
+      cluster,
+      request,
+      meter,
+      (config) => {
+        const assembler = new TraceAssembler({
+          window,
+          filters,
+          config,
+          onEvent: (event) => writer!.writeEvent(event),
+        });
+        writer = new TraceStreamWriter(
+          target.objects,
+          target.key,
+          encodeTraceHead(exportableConfigDoc(config)),
+          target.stream ?? DEFAULT_TRACE_STREAM,
+        );
+        return assembler;
+      },
+      {
+        report: (p) => report({ ...p, bytesWritten: writer?.bytesWritten ?? 0 }),
+        afterChange: () => (writer!.mustDrain ? writer!.drain() : undefined),
+      },
+    );
+    const tail = assembler.finishStream();
+    const bytes = await writer!.finish(encodeTraceTail(tail));
+    let objects = 0;
+    for (const byName of tail.index.values()) objects += byName.size;
+    return { counts: { events: tail.eventCount, objects, bytes } };
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
 }
 
 export function countsOf(trace: Trace, bytes: number): ExportCounts {
@@ -182,11 +284,15 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
   const meter: ReadMeter = { readUnits: 0 };
   let done: ExportJob;
   try {
-    const trace = await assembleExport(deps.reader, ref.cluster, running, meter);
-    const bytes = encodeTrace(trace);
     const key = exportKey(ref.cluster, ref.id);
-    await deps.objects.put(key, bytes);
-    const counts = countsOf(trace, bytes.length);
+    const { counts } = await streamExport(
+      deps.reader,
+      ref.cluster,
+      running,
+      meter,
+      { objects: deps.objects, key, ...(deps.stream ? { stream: deps.stream } : {}) },
+      progressRecorder(deps, running),
+    );
     done = succeeded(running, { key, counts, readUnits: meter.readUnits }, deps.nowSec());
     log.info('export succeeded', { ...ref, ...counts, readUnits: meter.readUnits, window: running.window });
   } catch (err) {
@@ -205,6 +311,32 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
   }
   return done;
 }
+
+/**
+ * Records progress in the job record at most every `progressEverySec` (and at each phase change),
+ * one write in the background at a time; a failed write only delays the next one.
+ */
+function progressRecorder(deps: ExportJobDeps, running: ExportJob): ProgressSink {
+  const every = deps.progressEverySec ?? DEFAULT_PROGRESS_EVERY_SEC;
+  let lastSec = Number.NEGATIVE_INFINITY;
+  let lastPhase: ExportProgress['phase'] | undefined;
+  let writing = false;
+  return (progress) => {
+    const nowSec = deps.nowSec();
+    if (writing || (progress.phase === lastPhase && nowSec - lastSec < every)) return;
+    lastSec = nowSec;
+    lastPhase = progress.phase;
+    writing = true;
+    deps.jobs
+      .replace(withProgress(running, progress, nowSec), ['running'])
+      .catch((err: unknown) => deps.log.warn('export progress not recorded', { error: errorData(err) }))
+      .finally(() => {
+        writing = false;
+      });
+  };
+}
+
+export const DEFAULT_PROGRESS_EVERY_SEC = 5;
 
 /** Writes a checkpoint of the cluster's live set unless a recent one exists. Never throws. */
 export async function maybeCheckpoint(
