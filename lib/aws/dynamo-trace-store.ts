@@ -105,6 +105,27 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
     return this.#reader.changesBetween(cluster, fromTs, toTs, meter);
   }
 
+  changeBatches(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<ObjectChange[]> {
+    assertCluster(cluster);
+    return this.#reader.changeBatches(cluster, fromTs, toTs, meter);
+  }
+
+  /** The window's raw event pages, read as changeBatches reads them, undecoded (the benchmark's read floor). */
+  rawEventPages(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<unknown[]> {
+    assertCluster(cluster);
+    return this.#reader.rawEventPages(cluster, fromTs, toTs, meter);
+  }
+
   async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter = { readUnits: 0 }): Promise<LiveSet> {
     assertCluster(cluster);
     return this.#checkpoints.liveAt(cluster, atTs, meter);

@@ -143,17 +143,30 @@ async function feedExport(
     state.phase = 'changes';
     progress.report(state);
     const fromTs = Math.max(window.startTs, firstTs);
-    for await (const change of reader.changesBetween(cluster, fromTs, window.endTs, meter)) {
-      assembler.addChange(change);
-      state.changesRead++;
-      state.reachedTs = change.ts;
-      const wait = progress.afterChange?.();
-      if (wait) await wait;
-      if ((state.changesRead & 1023) === 0) progress.report(state);
+    const batches =
+      reader.changeBatches?.(cluster, fromTs, window.endTs, meter) ??
+      oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
+    let reportedAt = 0;
+    for await (const batch of batches) {
+      for (const change of batch) {
+        assembler.addChange(change);
+        const wait = progress.afterChange?.();
+        if (wait) await wait;
+      }
+      state.changesRead += batch.length;
+      if (batch.length > 0) state.reachedTs = batch[batch.length - 1]!.ts;
+      if (state.changesRead - reportedAt >= 1024) {
+        reportedAt = state.changesRead;
+        progress.report(state);
+      }
     }
   }
   progress.report({ ...state, phase: 'finishing' });
   return assembler;
+}
+
+async function* oneByOne<T>(items: AsyncIterable<T>): AsyncGenerator<T[]> {
+  for await (const item of items) yield [item];
 }
 
 /** Reads the window from the store and assembles its trace in memory (tests, the bench's floor). */

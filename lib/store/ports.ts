@@ -115,6 +115,13 @@ export interface TraceReader {
     toTs: number,
     meter?: ReadMeter,
   ): AsyncIterable<ObjectChange>;
+  /** changesBetween in batches, when the store can (saves an await per change on large windows). */
+  changeBatches?(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter?: ReadMeter,
+  ): AsyncIterable<ObjectChange[]>;
   /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
   liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
   /** Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it. */

@@ -57,10 +57,15 @@ export class Bodies {
   }
 
   async loadPayload(cluster: ClusterId, body: StoredBody): Promise<ObjectPayload> {
-    const value = (await this.load(cluster, body)) as Partial<ObjectPayload> | null;
-    if (!value || typeof value !== 'object' || !value.o || !Array.isArray(value.w)) {
-      throw new StoreError('store_corrupt_item', 'a stored object body is not {o, w}', { cluster });
-    }
-    return value as ObjectPayload;
+    return payloadOf(await this.load(cluster, body), cluster);
   }
+}
+
+/** A decoded object body, checked to be `{o, w}`. */
+export function payloadOf(decoded: unknown, cluster: ClusterId): ObjectPayload {
+  const value = decoded as Partial<ObjectPayload> | null;
+  if (!value || typeof value !== 'object' || !value.o || !Array.isArray(value.w)) {
+    throw new StoreError('store_corrupt_item', 'a stored object body is not {o, w}', { cluster });
+  }
+  return value as ObjectPayload;
 }
