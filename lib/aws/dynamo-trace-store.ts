@@ -24,7 +24,7 @@ import type {
   TraceWriter,
 } from '../store/ports.ts';
 import { specHash } from '../trace/hash.ts';
-import type { ObjectChange, TraceWindow } from '../trace/model.ts';
+import type { ObjectChange, ObjectRef, TraceWindow } from '../trace/model.ts';
 import { BackoffRetryStrategy, type RetryPolicyOptions } from './clients.ts';
 import { Bodies, DEFAULT_INLINE_BODY_LIMIT_BYTES } from './trace-store/bodies.ts';
 import { Checkpoints } from './trace-store/checkpoints.ts';
@@ -138,6 +138,15 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
   ): AsyncIterable<StoredOwnerLifecycles> {
     assertCluster(cluster);
     return this.#reader.lifecycles(cluster, window, meter);
+  }
+
+  lifecyclesOf(
+    cluster: ClusterId,
+    owners: ObjectRef[],
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<StoredOwnerLifecycles> {
+    assertCluster(cluster);
+    return this.#reader.lifecyclesOf(cluster, owners, meter);
   }
 
   async configAt(

@@ -22,7 +22,10 @@ import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader 
 import { TraceAssembler } from '../trace/assemble.ts';
 import { encodeTraceHead, encodeTraceTail } from '../trace/codec.ts';
 import { exportableConfigDoc, type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
+import { gvkOf, refOf } from '../trace/gvk.ts';
+import { overlapsWindow } from '../trace/lifecycle.ts';
 import type { Trace, TraceWindow } from '../trace/model.ts';
+import { ownerRefsOf } from '../trace/owners.ts';
 import { WindowExpiredError } from './errors.ts';
 import {
   CLAIMABLE,
@@ -63,6 +66,8 @@ export interface ExportJobDeps {
   /** Least seconds between two progress writes to the job record (default 5). */
   progressEverySec?: number;
 }
+
+const POD_GVK = 'v1.Pod';
 
 /** One checkpoint per time bucket of the event index (an hour): replay after it stays within one bucket or two. */
 export const DEFAULT_CHECKPOINT_EVERY_SEC = 3600;
@@ -117,9 +122,12 @@ async function feedExport(
   const assembler = makeAssembler(config);
   const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
   progress.report(state);
-  // All of them, not only those overlapping the window: a bare pod that finished before the start
-  // leaves the start state, and only its earlier lifecycles say it finished (lib/trace/assemble.ts).
-  for await (const l of reader.lifecycles(cluster, undefined, meter)) {
+  // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
+  // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
+  // finished before the start leaves the start state, and only those say it finished
+  // (lib/trace/assemble.ts). A store without `lifecyclesOf` gives them all here.
+  const byWindow = reader.lifecyclesOf !== undefined;
+  for await (const l of reader.lifecycles(cluster, byWindow ? window : undefined, meter)) {
     assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
   }
   const { firstTs } = horizon;
@@ -138,6 +146,18 @@ async function feedExport(
       );
     }
     for (const change of live.objects) assembler.addStartObject(change);
+    if (byWindow) {
+      const bare = live.objects
+        .filter((c) => gvkOf(c.object) === POD_GVK && ownerRefsOf(c.object).length === 0)
+        .map((c) => refOf(c.object));
+      if (bare.length > 0) {
+        for await (const l of reader.lifecyclesOf!(cluster, bare, meter)) {
+          // Those overlapping the window came above; the rest only tell whether the pod finished.
+          const others = l.lifecycles.filter((lc) => !overlapsWindow(lc, window));
+          if (others.length > 0) assembler.addLifecycles(l.owner, l.podSpecHash, others);
+        }
+      }
+    }
   }
   if (firstTs !== undefined && window.endTs > firstTs) {
     state.phase = 'changes';

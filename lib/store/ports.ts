@@ -124,10 +124,19 @@ export interface TraceReader {
   ): AsyncIterable<ObjectChange[]>;
   /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
   liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
-  /** Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it. */
+  /**
+   * Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it
+   * (a store with `lifecyclesOf` reads only those: docs/storage.md "Lifecycles by window").
+   */
   lifecycles(
     cluster: ClusterId,
     window?: TraceWindow,
+    meter?: ReadMeter,
+  ): AsyncIterable<StoredOwnerLifecycles>;
+  /** Every stored lifecycle of these owners (bare pods alive at a window's start), grouped as `lifecycles`. */
+  lifecyclesOf?(
+    cluster: ClusterId,
+    owners: ObjectRef[],
     meter?: ReadMeter,
   ): AsyncIterable<StoredOwnerLifecycles>;
   /** The config doc in force at `atTs` (the latest posted at or before it). */

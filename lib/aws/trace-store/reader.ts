@@ -11,14 +11,20 @@ import {
   configPk,
   eventPk,
   eventSkRange,
+  lifecycleEndPk,
   lifecyclePk,
+  META_LIFECYCLE_LAYOUT_SK,
+  metaPk,
   padTs,
+  padU64,
   parseLifecycleSk,
+  runningLifecyclePk,
+  shardOf,
 } from '../../store/keys.ts';
-import { groupConsecutive, mergeSorted } from '../../store/merge.ts';
+import { forEachLimit, groupConsecutive, mergeSorted } from '../../store/merge.ts';
 import type { ClusterId, ReadMeter, StoredConfig, StoredOwnerLifecycles } from '../../store/ports.ts';
 import { overlapsWindow } from '../../trace/lifecycle.ts';
-import type { Lifecycle, ObjectChange, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
+import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
 import { payloadOf } from './bodies.ts';
 import type { StoreContext } from './context.ts';
 import type { Item } from './io.ts';
@@ -33,6 +39,21 @@ export interface SeqChange {
 }
 
 const NOT_EXPIRED = 'attribute_not_exists(#exp) OR #exp > :now';
+/**
+ * Lifecycles finished up to this long after a cluster's layout record was written may lack
+ * end-hour items (a batch in flight on the previous version, a sender's clock ahead).
+ */
+const LAYOUT_MARGIN_SEC = 900;
+/** End-hour partitions queried at once (a window of a day with long pods spans hundreds). */
+const LIFECYCLE_HOUR_QUERIES = 8;
+/** Owners looked up at once (bare pods alive at a window's start). */
+const OWNER_QUERIES = 16;
+
+interface PodLifecycle {
+  lc: Lifecycle;
+  pod: string;
+}
+
 /** Pages each shard's Query runs ahead of the merge. */
 const PREFETCH_PAGES = 2;
 /** Changes per batch handed to the export. */
@@ -242,6 +263,164 @@ export class TraceReaderCore {
    * are skipped.
    */
   async *lifecycles(
+    cluster: ClusterId,
+    window: TraceWindow | undefined,
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    if (window !== undefined) {
+      const layout = await this.#ctx.io.get({ pk: metaPk(cluster), sk: META_LIFECYCLE_LAYOUT_SK }, meter);
+      const sinceSec = layout === undefined ? undefined : num(layout, 'sinceSec');
+      // Lifecycles finished before `sinceSec` (ingest time) may lack end-hour items: a window
+      // starting before it (plus the margin) is read the old way, whole.
+      if (sinceSec !== undefined && (sinceSec === 0 || window.startTs >= sinceSec + LAYOUT_MARGIN_SEC)) {
+        yield* this.#lifecyclesByWindow(cluster, window, num(layout!, 'maxDurationSec') ?? 0, meter);
+        return;
+      }
+    }
+    yield* this.#allLifecycles(cluster, window, meter);
+  }
+
+  /**
+   * Lifecycles overlapping the window from the window's own partitions (docs/storage.md "Lifecycles
+   * by window"): the running ones from the running-lifecycle index (those started before the
+   * window's end), the finished ones from the end-hour partitions of the window's first hour up to
+   * the hour (end − 1 + longest duration) — no later end can belong to a lifecycle that started
+   * before the end — each read only up to start < end. Same groups and order as the whole read.
+   */
+  async *#lifecyclesByWindow(
+    cluster: ClusterId,
+    window: TraceWindow,
+    maxDurationSec: number,
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    const io = this.#ctx.io;
+    const nowSec = this.#ctx.nowSec();
+    const groups = new Map<
+      string,
+      { owner: ObjectRef; podSpecHash: bigint; byPodStart: Map<string, PodLifecycle> }
+    >();
+    const add = (gvk: string, nsName: string, hash: bigint, pod: string, lc: Lifecycle) => {
+      if (!overlapsWindow(lc, window)) return;
+      const key = `${gvk} ${nsName} ${padU64(hash)}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { owner: { gvk, nsName }, podSpecHash: hash, byPodStart: new Map() };
+        groups.set(key, group);
+      }
+      const id = `${pod} ${lc.startTs}`;
+      // A crash between a Finished write and its index entry's delete leaves both: finished wins.
+      const known = group.byPodStart.get(id);
+      if (!known || known.lc.endTs === undefined) group.byPodStart.set(id, { lc, pod });
+    };
+    for await (const item of io.query(
+      {
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': s(runningLifecyclePk(cluster)) },
+      },
+      meter,
+    )) {
+      const start = num(item, 'startTs');
+      const gvk = str(item, 'ownerGvk');
+      const nsName = str(item, 'ownerNsName');
+      const hash = str(item, 'podSpecHash');
+      const pod = str(item, 'pod');
+      if (start === undefined || !gvk || !nsName || !hash || !pod) continue;
+      add(gvk, nsName, BigInt(hash), pod, { startTs: start });
+    }
+    const hours: number[] = [];
+    const lastHour = bucketOf(Math.min(window.endTs - 1 + maxDurationSec, nowSec));
+    for (let h = bucketOf(window.startTs); h <= lastHour; h += BUCKET_SEC) hours.push(h);
+    const pages: Item[][] = [];
+    await forEachLimit(hours, LIFECYCLE_HOUR_QUERIES, async (hour) => {
+      for await (const page of io.queryPages(
+        {
+          KeyConditionExpression: 'pk = :pk AND sk < :hi',
+          FilterExpression: NOT_EXPIRED,
+          ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
+          ExpressionAttributeValues: {
+            ':pk': s(lifecycleEndPk(cluster, hour)),
+            ':hi': s(padTs(window.endTs)),
+            ':now': { N: String(nowSec) },
+          },
+        },
+        meter,
+      )) {
+        pages.push(page);
+      }
+    });
+    for (const page of pages) {
+      for (const item of page) {
+        const start = num(item, 'startTs');
+        const end = num(item, 'endTs');
+        const gvk = str(item, 'ownerGvk');
+        const nsName = str(item, 'ownerNsName');
+        const hash = str(item, 'podSpecHash');
+        const pod = str(item, 'pod');
+        if (start === undefined || end === undefined || !gvk || !nsName || !hash || !pod) continue;
+        add(gvk, nsName, BigInt(hash), pod, { startTs: start, endTs: end });
+      }
+    }
+    const keys = [...groups.keys()].sort(compareBytewise);
+    for (const key of keys) {
+      const group = groups.get(key)!;
+      const entries = [...group.byPodStart.values()];
+      entries.sort((a, b) => a.lc.startTs - b.lc.startTs || compareBytewise(a.pod, b.pod));
+      yield { owner: group.owner, podSpecHash: group.podSpecHash, lifecycles: entries.map((e) => e.lc) };
+    }
+  }
+
+  /**
+   * Every stored lifecycle of these owners (one Query each, on the owner's shard, by key prefix):
+   * for bare pods alive at a window's start, whose lifecycles before the window say whether they
+   * finished (lib/trace/assemble.ts).
+   */
+  async *lifecyclesOf(
+    cluster: ClusterId,
+    owners: ObjectRef[],
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    const nowSec = this.#ctx.nowSec();
+    const found: StoredOwnerLifecycles[][] = owners.map(() => []);
+    await forEachLimit(
+      owners.map((owner, i) => ({ owner, i })),
+      OWNER_QUERIES,
+      async ({ owner, i }) => {
+        const shard = shardOf(owner.gvk, owner.nsName, this.#ctx.settings.shards);
+        const byHash = new Map<bigint, PodLifecycle[]>();
+        for await (const item of this.#ctx.io.query(
+          {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            FilterExpression: NOT_EXPIRED,
+            ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
+            ExpressionAttributeValues: {
+              ':pk': s(lifecyclePk(cluster, shard)),
+              ':prefix': s(`${owner.gvk} ${owner.nsName} `),
+              ':now': { N: String(nowSec) },
+            },
+          },
+          meter,
+        )) {
+          const k = parseLifecycleSk(str(item, 'sk') ?? '');
+          const end = num(item, 'endTs');
+          const lc: Lifecycle = {
+            startTs: num(item, 'startTs') ?? k.startTs,
+            ...(end !== undefined ? { endTs: end } : {}),
+          };
+          const list = byHash.get(k.podSpecHash) ?? [];
+          list.push({ lc, pod: k.pod });
+          byHash.set(k.podSpecHash, list);
+        }
+        for (const [podSpecHash, list] of byHash) {
+          list.sort((a, b) => a.lc.startTs - b.lc.startTs || compareBytewise(a.pod, b.pod));
+          found[i]!.push({ owner, podSpecHash, lifecycles: list.map((e) => e.lc) });
+        }
+      },
+    );
+    for (const list of found) yield* list;
+  }
+
+  /** Every lifecycle item of the cluster (its `LC#` partitions whole), filtered to the window if given. */
+  async *#allLifecycles(
     cluster: ClusterId,
     window: TraceWindow | undefined,
     meter: ReadMeter,
