@@ -14,6 +14,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import type { AuthPolicy } from '../../lib/auth/decide.ts';
 import { EXPORT_STATUS_BY_CODE, ExportNotFoundError, LaunchFailedError } from '../../lib/export/errors.ts';
 import { effectiveJob, failed, isJobId, jobView, newJob, newJobId } from '../../lib/export/job.ts';
+import { checkWindowSize, DEFAULT_MAX_WINDOW_CHANGES } from '../../lib/export/limits.ts';
 import { checkWindowRetained } from '../../lib/export/pipeline.ts';
 import type { ExportJobStore, ExportObjectStore, JobLauncher } from '../../lib/export/ports.ts';
 import { DEFAULT_MAX_FUTURE_SEC, validateExportRequest } from '../../lib/export/request.ts';
@@ -33,7 +34,9 @@ export interface ExportsDeps {
   launcher: JobLauncher;
   tokens: TokenStore;
   /** For the early retention check (409 before a job is even created); optional. */
-  reader?: Pick<TraceReader, 'retentionHorizon'>;
+  reader?: Pick<TraceReader, 'retentionHorizon' | 'estimateChanges'>;
+  /** Windows estimated above this many changes are refused (lib/export/limits.ts); default DEFAULT_MAX_WINDOW_CHANGES. */
+  maxWindowChanges?: number;
   logger: Logger;
   /** Wall clock, epoch milliseconds. */
   clock: () => number;
@@ -71,6 +74,10 @@ export function makeCreateHandler(deps: ExportsDeps): ExportsHandler {
     const nowSec = Math.floor(deps.clock() / 1000);
     const request = validateExportRequest(event.jsonBody, { nowSec, maxFutureSec });
     if (deps.reader) checkWindowRetained(await deps.reader.retentionHorizon(cluster), request.window);
+    if (deps.reader?.estimateChanges) {
+      const estimate = await deps.reader.estimateChanges(cluster, request.window);
+      checkWindowSize(request.window, estimate, deps.maxWindowChanges ?? DEFAULT_MAX_WINDOW_CHANGES);
+    }
     const id = newJobId(randomBytes);
     const job = newJob({ cluster, id }, request, nowSec, { retentionSec });
     await deps.jobs.create(job);

@@ -50,6 +50,8 @@ export interface DynamoTraceStoreOptions {
   lateMarginSec?: number;
   /** Longest a batch can take to apply (default 900 s, Lambda's maximum timeout). */
   maxBatchSec?: number;
+  /** Keep hourly change counts for sizing exports (default false; see StoreSettings). */
+  countChanges?: boolean;
   /** Clock for expiry filtering on reads (unix seconds). Writes take `nowSec` per batch instead. */
   nowSec?: () => number;
   /** Backoff for BatchGetItem's unprocessed keys (requests themselves are retried by the SDK client). */
@@ -73,6 +75,7 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
       concurrency: options.concurrency ?? 16,
       lateMarginSec: options.lateMarginSec ?? 600,
       maxBatchSec: options.maxBatchSec ?? 900,
+      countChanges: options.countChanges ?? false,
     };
     const io = new TableIo(options.dynamo, options.tableName, {
       unprocessedRetry: new BackoffRetryStrategy(options.retry),
@@ -147,6 +150,15 @@ export class DynamoTraceStore implements TraceWriter, TraceReader, Checkpointer,
   ): AsyncIterable<StoredOwnerLifecycles> {
     assertCluster(cluster);
     return this.#reader.lifecyclesOf(cluster, owners, meter);
+  }
+
+  async estimateChanges(
+    cluster: ClusterId,
+    window: TraceWindow,
+    meter: ReadMeter = { readUnits: 0 },
+  ): Promise<number> {
+    assertCluster(cluster);
+    return this.#reader.estimateChanges(cluster, window, meter);
   }
 
   async configAt(

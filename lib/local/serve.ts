@@ -145,6 +145,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamo,
       tableName: LOCAL_TABLE,
       blobs,
+      countChanges: true,
       ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
     });
     const tokens = new DynamoTokenStore({ client: dynamo, tableName: LOCAL_TABLE });

@@ -147,6 +147,13 @@ export function lifecycleEndSk(
 ): string {
   return `${padTs(startTs)} ${ownerGvk} ${ownerNsName} ${padU64(podSpecHash)} ${pod}`;
 }
+/**
+ * Metadata: the changes posted for one hour bucket (an estimate: counted per batch sent, written
+ * at most once a minute per container), so an export request can be sized before it runs.
+ */
+export function metaChangeCountSk(hourStart: number): string {
+  return `N#${padTs(hourStart)}`;
+}
 /** Metadata: since when (ingest second) this cluster's finished lifecycles have end-hour items, and the longest duration. */
 export const META_LIFECYCLE_LAYOUT_SK = 'LCLAYOUT';
 

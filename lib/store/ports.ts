@@ -139,6 +139,8 @@ export interface TraceReader {
     owners: ObjectRef[],
     meter?: ReadMeter,
   ): AsyncIterable<StoredOwnerLifecycles>;
+  /** About how many changes were posted for the window (for sizing an export up front), when the store counts them. */
+  estimateChanges?(cluster: ClusterId, window: TraceWindow, meter?: ReadMeter): Promise<number>;
   /** The config doc in force at `atTs` (the latest posted at or before it). */
   configAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<StoredConfig | undefined>;
   retentionHorizon(cluster: ClusterId, meter?: ReadMeter): Promise<RetentionHorizon>;

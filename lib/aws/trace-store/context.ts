@@ -12,6 +12,11 @@ export interface StoreSettings {
   lateMarginSec: number;
   /** Upper bound on how long one batch can take to apply (Lambda's timeout), for checkpoint safety. */
   maxBatchSec: number;
+  /**
+   * Keep hourly change counts (META `N#<hour>`) for sizing exports. An estimate, not idempotent (a
+   * redelivered batch counts again): off by default, on in the deployed functions and `sktrace serve`.
+   */
+  countChanges: boolean;
 }
 
 export interface StoreContext {

@@ -14,6 +14,7 @@ import {
   lifecycleEndPk,
   lifecyclePk,
   META_LIFECYCLE_LAYOUT_SK,
+  metaChangeCountSk,
   metaPk,
   padTs,
   padU64,
@@ -460,6 +461,32 @@ export class TraceReaderCore {
       if (lifecycles.length === 0) continue;
       yield { owner: { gvk: first.gvk, nsName: first.nsName }, podSpecHash: first.podSpecHash, lifecycles };
     }
+  }
+
+  /**
+   * The changes posted for `[fromTs, toTs)` by the hourly counts (keys.ts `metaChangeCountSk`),
+   * hours cut by the window counted pro rata: an estimate for sizing an export. One Query.
+   */
+  async estimateChanges(cluster: ClusterId, window: TraceWindow, meter: ReadMeter): Promise<number> {
+    let total = 0;
+    for await (const item of this.#ctx.io.query(
+      {
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: {
+          ':pk': s(metaPk(cluster)),
+          ':lo': s(metaChangeCountSk(bucketOf(window.startTs))),
+          ':hi': s(metaChangeCountSk(bucketOf(window.endTs - 1))),
+        },
+        ConsistentRead: false,
+      },
+      meter,
+    )) {
+      const hour = Number((str(item, 'sk') ?? '').slice(2));
+      const changes = num(item, 'changes') ?? 0;
+      const overlap = Math.min(window.endTs, hour + BUCKET_SEC) - Math.max(window.startTs, hour);
+      total += (changes * Math.max(0, overlap)) / BUCKET_SEC;
+    }
+    return Math.round(total);
   }
 
   /** The latest config posted at or before `atTs`; the never-expiring latest covers expired history. */

@@ -24,6 +24,7 @@ import type {
 import { CURRENT_ENCODING, encodeBody } from '../../store/body-codec.ts';
 import { StoreError } from '../../store/errors.ts';
 import {
+  BUCKET_SEC,
   bucketOf,
   CONFIG_LATEST_SK,
   configPk,
@@ -32,6 +33,7 @@ import {
   lifecyclePk,
   lifecycleSk,
   META_LIFECYCLE_LAYOUT_SK,
+  metaChangeCountSk,
   metaPk,
   padTs,
   runningLifecyclePk,
@@ -82,6 +84,9 @@ import type { ClusterMeta } from './meta.ts';
 
 type ObjectChangeIn = AppliedChange | DeletedChange;
 
+/** Least seconds between two writes of one hour's change count from one container. */
+const CHANGE_COUNT_EVERY_SEC = 60;
+
 interface Tally {
   deduplicated: number;
   reconciled_deletions: number;
@@ -96,6 +101,11 @@ export class TraceWriterCore {
   readonly #meta: ClusterMeta;
   /** Per cluster: the lifecycle layout record as stored (ensured once per container), its longest duration. */
   readonly #lifecycleLayout = new Map<ClusterId, Promise<{ maxDurationSec: number }>>();
+  /** Per cluster and hour: changes counted but not yet added to the hour's count, and when it was last written. */
+  readonly #changeCounts = new Map<
+    string,
+    { cluster: ClusterId; hour: number; pending: number; writtenAtSec: number }
+  >();
 
   constructor(ctx: StoreContext, meta: ClusterMeta) {
     this.#ctx = ctx;
@@ -121,6 +131,7 @@ export class TraceWriterCore {
       }
     }
     await this.#applySegment(cluster, segment, nowSec, meter, tally);
+    if (this.#ctx.settings.countChanges) await this.#countChanges(cluster, batch, nowSec, meter);
 
     return {
       accepted: batch.changes.length,
@@ -129,6 +140,52 @@ export class TraceWriterCore {
       writeUnits: meter.writeUnits,
       readUnits: meter.readUnits,
     };
+  }
+
+  /**
+   * Adds the batch's changes to its hours' counts (META `N#<hour>`): at most one write per hour
+   * and cluster a minute from a container — an estimate for sizing exports (docs/export-api.md
+   * "Limits"), never read for the trace itself; counts still pending when a container ends are lost.
+   */
+  async #countChanges(cluster: ClusterId, batch: Batch, nowSec: number, meter: WriteMeter): Promise<void> {
+    for (const c of batch.changes) {
+      if (c.type !== 'applied' && c.type !== 'deleted') continue;
+      const hour = bucketOf(c.ts);
+      const key = `${cluster} ${hour}`;
+      const entry = this.#changeCounts.get(key) ?? {
+        cluster,
+        hour,
+        pending: 0,
+        writtenAtSec: Number.NEGATIVE_INFINITY,
+      };
+      entry.pending++;
+      this.#changeCounts.set(key, entry);
+    }
+    for (const [key, entry] of this.#changeCounts) {
+      if (
+        entry.cluster !== cluster ||
+        entry.pending === 0 ||
+        nowSec - entry.writtenAtSec < CHANGE_COUNT_EVERY_SEC
+      )
+        continue;
+      const retentionSec = this.#ctx.settings.retentionDays * 86_400;
+      await this.#ctx.io.update(
+        { pk: metaPk(cluster), sk: metaChangeCountSk(entry.hour) },
+        {
+          expression: 'SET expiresAtSec = :exp ADD changes :n',
+          values: {
+            ':n': n(entry.pending),
+            ':exp': n(Math.max(entry.hour, nowSec) + retentionSec + BUCKET_SEC),
+          },
+        },
+        undefined,
+        meter,
+      );
+      entry.pending = 0;
+      entry.writtenAtSec = nowSec;
+      // Hours long past stay out of memory.
+      if (entry.hour + 2 * BUCKET_SEC < nowSec) this.#changeCounts.delete(key);
+    }
   }
 
   #metaInput(batch: Batch, nowSec: number) {
