@@ -20,11 +20,14 @@
  * before the window go through `applyBatch`, then the checkpoint; superseded history and the
  * window's changes are written as the same event items in bulk (bench/support/bulk-history.ts).
  * Cases: BENCH_EXPORT_CASES="N:history,…" (default 10000:0,10000:10,100000:0,100000:10,1000000:0);
- * 5 runs each after a warm-up, 1 run (no warm-up) at 1 M.
+ * 5 runs after a warm-up up to 10,000 changes, 3 at 100,000, 1 (no warm-up) at 1,000,000.
  *
  * Run alone: `npx node --import tsx bench/export.ts [--quick]`.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
@@ -322,7 +325,9 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
       (options.quick ? '1000:0,1000:10,4000:0' : '10000:0,10000:10,100000:0,100000:10,1000000:0'),
     liveObjects,
   );
-  const aws = await startChildAws();
+  // A million window changes and a million older ones are ~3 GB of items: LevelDB on disk, not dynalite's memory store.
+  const dataDir = await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
+  const aws = await startChildAws({ dataDir, maxOldSpaceMb: 8192 });
   const startTs = windowStart(Math.floor(Date.now() / 1000));
   const measured: BenchResult[] = [];
   const smallest = Math.min(...cases.map((c) => c.windowChanges));
@@ -330,7 +335,9 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   try {
     for (const c of cases) {
       const big = c.windowChanges >= 1_000_000;
-      const m = await measure(aws, c, startTs, big ? 1 : RUNS, !big);
+      // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).
+      const runs = c.windowChanges >= 1_000_000 ? 1 : c.windowChanges >= 100_000 ? Math.min(3, RUNS) : RUNS;
+      const m = await measure(aws, c, startTs, runs, !big);
       const rss = m.runs.map((r) => r.export.peakRssBytes / MB);
       if (c.windowChanges === smallest) rssAtSmallest.set(c.history, rss);
       log(
@@ -341,6 +348,7 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
     measured.push(...(await benchLifecycles(aws, startTs, options.quick, log)));
   } finally {
     await aws.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
   return measured;
 }
