@@ -265,12 +265,6 @@ export async function streamExport(
   }
 }
 
-export function countsOf(trace: Trace, bytes: number): ExportCounts {
-  let objects = 0;
-  for (const byName of trace.index.values()) objects += byName.size;
-  return { events: trace.events.length, objects, bytes };
-}
-
 /** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
 export function failureReason(err: unknown): string {
   if (err instanceof SktraceError) {
