@@ -6,7 +6,7 @@
  * and prints bench/results.json as the markdown table of docs/benchmarks.md.
  *
  * Names: hash, ingest_cpu, ingest_write_units, export (bench/hash.ts, ingest.ts, export.ts) and
- * forwarder_throughput, forwarder_memory, end_to_end (bench/forwarder.ts). Not part of `npm test`:
+ * forwarder_throughput, forwarder_memory, end_to_end (bench/forwarder.ts), skel (bench/skel.ts). Not part of `npm test`:
  * a full run takes about 15 minutes on a 2-core machine, --quick about 3. docs/benchmarks.md
  * explains the method and each figure.
  */
@@ -17,6 +17,7 @@ import { benchExport } from './export.ts';
 import { benchHash } from './hash.ts';
 import { benchIngest } from './ingest.ts';
 import { type BenchResult, formatMarkdown, formatTable } from './result.ts';
+import { benchSkel } from './skel.ts';
 
 export const BENCH_NAMES = [
   'hash',
@@ -26,6 +27,7 @@ export const BENCH_NAMES = [
   'forwarder_throughput',
   'forwarder_memory',
   'end_to_end',
+  'skel',
 ] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
@@ -105,6 +107,7 @@ export async function runBenchmarks(args: RunArgs): Promise<BenchResult[]> {
     );
   }
   if (want('export')) results.push(...(await timed('export', () => benchExport({ quick: args.quick, log }))));
+  if (want('skel')) results.push(...(await timed('skel', () => benchSkel({ quick: args.quick }))));
   const forwarderNames = (['forwarder_throughput', 'forwarder_memory', 'end_to_end'] as const).filter(want);
   if (forwarderNames.length > 0) {
     const forwarder = await loadForwarder();

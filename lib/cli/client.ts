@@ -73,6 +73,8 @@ export interface ExportRequestBody {
   start_ts: number;
   end_ts: number;
   filters: ExportFilters;
+  /** SKEL text (sk-api ExportRequest `transform`). */
+  transform?: string;
 }
 
 interface Sent {

@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   inspect: async () => (await import('./commands/inspect.ts')).registerInspect,
   token: async () => (await import('./commands/token.ts')).registerToken,
   conformance: async () => (await import('./commands/conformance.ts')).registerConformance,
+  validate: async () => (await import('./commands/validate.ts')).registerValidate,
+  transform: async () => (await import('./commands/transform.ts')).registerTransform,
 };
 
 export async function buildProgram(invoked?: string): Promise<Command> {
@@ -43,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`sktrace: ${message}\n`);
     if (process.env.SKTRACE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return err instanceof SktraceError && err.code === 'usage' ? 2 : 1;
+    // Usage errors and bad SKEL (lib/skel SkelError) exit 2, like a bad flag.
+    return err instanceof SktraceError && (err.code === 'usage' || err.code === 'skel_invalid') ? 2 : 1;
   }
 }

@@ -22,6 +22,11 @@ export interface ExportCounts {
   objects: number;
   /** Size of the msgpack trace. */
   bytes: number;
+  /**
+   * Findings per validation rule that found any (lib/validation: W0000, E0001…E0005), as
+   * `sktrace validate` counts them; absent when the trace is clean.
+   */
+  validation?: Record<string, number>;
 }
 
 /** Where a running export is (the job record, every few seconds). */
@@ -41,6 +46,8 @@ export interface ExportJob {
   status: ExportStatus;
   window: TraceWindow;
   filters: ExportFilters;
+  /** The request's SKEL transform, when it had one. */
+  transform?: string;
   createdAtSec: number;
   updatedAtSec: number;
   startedAtSec?: number;
@@ -122,6 +129,7 @@ export function newJob(
     status: 'pending',
     window: { ...request.window },
     filters: request.filters,
+    ...(request.transform === undefined ? {} : { transform: request.transform }),
     createdAtSec: nowSec,
     updatedAtSec: nowSec,
     attempts: 0,

@@ -18,14 +18,16 @@
  * now) read from it; a scheduled run of the job function does the same for quiet clusters.
  */
 import { SktraceError } from '../errors.ts';
+import { changeTransform } from '../skel/index.ts';
 import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
 import { TraceAssembler } from '../trace/assemble.ts';
 import { encodeTraceHead, encodeTraceTail } from '../trace/codec.ts';
 import { exportableConfigDoc, type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
 import { gvkOf, refOf } from '../trace/gvk.ts';
 import { overlapsWindow } from '../trace/lifecycle.ts';
-import type { Trace, TraceWindow } from '../trace/model.ts';
+import type { ObjectChange, ObjectRef, Trace, TraceWindow } from '../trace/model.ts';
 import { ownerRefsOf } from '../trace/owners.ts';
+import { TraceValidator } from '../validation/index.ts';
 import { WindowExpiredError } from './errors.ts';
 import {
   CLAIMABLE,
@@ -112,14 +114,17 @@ async function feedExport(
   cluster: ClusterId,
   request: ExportRequest,
   meter: ReadMeter,
-  makeAssembler: (config: TracerConfig) => TraceAssembler,
+  makeAssembler: (config: TracerConfig, transform: ChangeTransform | undefined) => TraceAssembler,
   progress: { report: ProgressSink; afterChange?: () => Promise<void> | undefined },
 ): Promise<TraceAssembler> {
   const { window } = request;
   const horizon = await reader.retentionHorizon(cluster, meter);
   checkWindowRetained(horizon, window);
   const config = await configFor(reader, cluster, window, meter);
-  const assembler = makeAssembler(config);
+  // SKEL `transform` of the request (lib/skel), applied by the assembler to every change and
+  // start object before filters, owners and index.
+  const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
+  const assembler = makeAssembler(config, transform);
   const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
   progress.report(state);
   // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
@@ -147,9 +152,14 @@ async function feedExport(
     }
     for (const change of live.objects) assembler.addStartObject(change);
     if (byWindow) {
-      const bare = live.objects
-        .filter((c) => gvkOf(c.object) === POD_GVK && ownerRefsOf(c.object).length === 0)
-        .map((c) => refOf(c.object));
+      // As the assembler sees them: after the transform.
+      const bare: ObjectRef[] = [];
+      for (const c of live.objects) {
+        const seen = transform ? transform(c) : c;
+        if (seen && gvkOf(seen.object) === POD_GVK && ownerRefsOf(seen.object).length === 0) {
+          bare.push(refOf(seen.object));
+        }
+      }
       if (bare.length > 0) {
         for await (const l of reader.lifecyclesOf!(cluster, bare, meter)) {
           // Those overlapping the window came above; the rest only tell whether the pod finished.
@@ -185,6 +195,8 @@ async function feedExport(
   return assembler;
 }
 
+type ChangeTransform = (change: ObjectChange) => ObjectChange | undefined;
+
 async function* oneByOne<T>(items: AsyncIterable<T>): AsyncGenerator<T[]> {
   for await (const item of items) yield [item];
 }
@@ -202,7 +214,8 @@ export async function assembleExport(
     cluster,
     request,
     meter,
-    (config) => new TraceAssembler({ window, filters, config }),
+    (config, transform) =>
+      new TraceAssembler({ window, filters, config, ...(transform ? { transform } : {}) }),
     { report: () => undefined },
   );
   return assembler.finish();
@@ -228,23 +241,31 @@ export async function streamExport(
 ): Promise<StreamedExport> {
   const { window, filters } = request;
   let writer: TraceStreamWriter | undefined;
+  // SimKube's validation rules over the events as they go out (the job record keeps the counts).
+  let validator: TraceValidator | undefined;
   try {
     const assembler = await feedExport(
       reader,
       cluster,
       request,
       meter,
-      (config) => {
+      (config, transform) => {
         const assembler = new TraceAssembler({
           window,
           filters,
           config,
-          onEvent: (event) => writer!.writeEvent(event),
+          ...(transform ? { transform } : {}),
+          onEvent: (event) => {
+            writer!.writeEvent(event);
+            validator!.checkEvent(event);
+          },
         });
+        const configDoc = exportableConfigDoc(config);
+        validator = new TraceValidator(configDoc.trackedObjects);
         writer = new TraceStreamWriter(
           target.objects,
           target.key,
-          encodeTraceHead(exportableConfigDoc(config)),
+          encodeTraceHead(configDoc),
           target.stream ?? DEFAULT_TRACE_STREAM,
         );
         return assembler;
@@ -258,7 +279,20 @@ export async function streamExport(
     const bytes = await writer!.finish(encodeTraceTail(tail));
     let objects = 0;
     for (const byName of tail.index.values()) objects += byName.size;
-    return { counts: { events: tail.eventCount, objects, bytes } };
+    const validation = Object.fromEntries(
+      validator!
+        .result()
+        .counts.filter((c) => c.count > 0)
+        .map((c) => [c.code, c.count]),
+    );
+    return {
+      counts: {
+        events: tail.eventCount,
+        objects,
+        bytes,
+        ...(Object.keys(validation).length > 0 ? { validation } : {}),
+      },
+    };
   } catch (err) {
     await writer?.abort();
     throw err;
@@ -268,7 +302,14 @@ export async function streamExport(
 /** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
 export function failureReason(err: unknown): string {
   if (err instanceof SktraceError) {
-    if (err.code === 'window_expired' || err.code === 'tracer_config') return err.message;
+    if (
+      err.code === 'window_expired' ||
+      err.code === 'tracer_config' ||
+      err.code === 'skel_eval_failed' ||
+      err.code === 'skel_invalid'
+    ) {
+      return err.message;
+    }
     if (err.code === 'store_throttled' || err.code === 'store_unavailable') {
       return 'the store was busy or unavailable while reading the window; request the export again';
     }

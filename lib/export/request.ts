@@ -1,11 +1,14 @@
 /**
  * The body of `POST /v1/clusters/{cluster}/exports`: SimKube's ExportRequest field names
  * (sk-api `ExportRequest`: `start_ts`, `end_ts`, `filters: {excluded_namespaces, excluded_labels}`),
- * minus `export_path` — the server picks where the trace goes and hands out a signed URL instead.
+ * minus `export_path` — the server picks where the trace goes and hands out a signed URL instead —
+ * plus its optional `transform`: a SKEL file's text (lib/skel), applied to every change before
+ * filtering and indexing; bad SKEL is a 400 naming its line and column.
  * Every problem is a 400 naming its JSON path (`end_ts`, `filters.excluded_labels[0].matchLabels["a b"]`):
  * unknown fields too, so a typo never silently exports everything.
  */
 import { describeValue, SktraceError } from '../errors.ts';
+import { checkSkel, MAX_SKEL_BYTES, SkelError } from '../skel/index.ts';
 import { validateExportFilters } from '../trace/assemble-input.ts';
 import type { ExportFilters, TraceWindow } from '../trace/model.ts';
 import { ExportRequestError } from './errors.ts';
@@ -13,6 +16,8 @@ import { ExportRequestError } from './errors.ts';
 export interface ExportRequest {
   window: TraceWindow;
   filters: ExportFilters;
+  /** SKEL text (sk-api ExportRequest `transform`). */
+  transform?: string;
 }
 
 export interface RequestLimits {
@@ -28,7 +33,7 @@ export interface RequestLimits {
 
 export const DEFAULT_MAX_FUTURE_SEC = 300;
 
-const FIELDS = new Set(['start_ts', 'end_ts', 'filters']);
+const FIELDS = new Set(['start_ts', 'end_ts', 'filters', 'transform']);
 
 export function validateExportRequest(body: unknown, limits: RequestLimits): ExportRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -40,7 +45,7 @@ export function validateExportRequest(body: unknown, limits: RequestLimits): Exp
       const hint =
         field === 'export_path'
           ? ' (the server chooses where the trace goes and returns a signed URL)'
-          : ' (expected start_ts, end_ts and filters)';
+          : ' (expected start_ts, end_ts, filters and transform)';
       throw new ExportRequestError(field, `${field} is not a known field${hint}`);
     }
   }
@@ -68,7 +73,30 @@ export function validateExportRequest(body: unknown, limits: RequestLimits): Exp
     }
     throw err;
   }
-  return { window: { startTs, endTs }, filters };
+  const transform = transformField(doc.transform);
+  return { window: { startTs, endTs }, filters, ...(transform === undefined ? {} : { transform }) };
+}
+
+/** `transform`: absent, null or a SKEL file's text that parses (relative times are checked later, at the window's start). */
+function transformField(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    throw new ExportRequestError(
+      'transform',
+      `transform must be the text of a SKEL file, got ${describeValue(value)}`,
+    );
+  }
+  if (Buffer.byteLength(value, 'utf8') > MAX_SKEL_BYTES) {
+    throw new ExportRequestError('transform', `transform is larger than ${MAX_SKEL_BYTES} bytes`);
+  }
+  try {
+    checkSkel(value);
+  } catch (err) {
+    if (err instanceof SkelError)
+      throw new ExportRequestError('transform', `transform: ${err.message}`, { cause: err });
+    throw err;
+  }
+  return value;
 }
 
 function tsField(doc: Record<string, unknown>, field: 'start_ts' | 'end_ts'): number {

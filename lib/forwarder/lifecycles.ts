@@ -1,10 +1,12 @@
 /**
  * Pod lifecycles from the pod watch, after SimKube's `PodHandler` (sk-store watchers/pod_watcher.rs):
  *
- * - a pod counts when its owner chain reaches a tracked kind with `trackLifecycle` (the nearest
- *   such owner is the lifecycle's owner, as SimKube's `record_pod_lifecycle` takes the first
- *   tracked owner), or when it has no owner at all and `v1.Pod` is tracked with `trackLifecycle`
- *   (a bare pod is its own owner);
+ * - a pod counts when its owner chain reaches an owner that is in the trace and whose kind tracks
+ *   lifecycles; the first such owner up the chain is the lifecycle's owner (SimKube sk-tracer
+ *   store.rs `record_pod_lifecycle`: it walks the owners-cache chain and skips owners not in its
+ *   index or whose kind does not track lifecycles). "In the trace" is: the kind is tracked and,
+ *   for a `skipOwned` kind, the owner has no owner itself (`lifecycleOwnerOf`). A bare pod counts
+ *   when `v1.Pod` is tracked with `trackLifecycle` (it is its own owner);
  * - only transitions are sent: Running, then Finished with the same start (lib/trace/lifecycle.ts
  *   `isAdvance`). The state is `{pod → last lifecycle sent}` for live pods, dropped on delete;
  * - a pod deleted while running is Finished at the deletion time; a pod that vanished while the
@@ -41,12 +43,33 @@ export function lifecycleKinds(config: TracerConfig): Set<Gvk> {
   return kinds;
 }
 
+/**
+ * The lifecycle owner among a pod's owner chain (nearest first, as OwnerChains resolves it): the
+ * first owner that is in the trace and whose kind tracks lifecycles. An owner is in the trace when
+ * its kind is tracked and not skipped: a `skipOwned` kind's object is skipped when it has an owner
+ * of its own, which the chain shows as an entry after it (exact for the one-controller chains
+ * Kubernetes workloads build; with several direct owners, a later sibling counts as its owner too,
+ * so such an owner is treated as skipped).
+ */
+export function lifecycleOwnerOf(chain: readonly WireOwner[], config: TracerConfig): WireOwner | undefined {
+  for (let i = 0; i < chain.length; i++) {
+    const owner = chain[i]!;
+    const kind = config.trackedObjects.get(owner.gvk);
+    if (!kind) continue;
+    if (kind.skipOwned && i < chain.length - 1) continue;
+    if (kind.trackLifecycle) return owner;
+  }
+  return undefined;
+}
+
 export class PodLifecycles {
+  readonly #config: TracerConfig;
   readonly #kinds: Set<Gvk>;
   readonly #ctx: ChangeContext;
   readonly #live = new Map<NsName, LivePod>();
 
   constructor(config: TracerConfig, ctx: ChangeContext) {
+    this.#config = config;
     this.#kinds = lifecycleKinds(config);
     this.#ctx = ctx;
   }
@@ -154,7 +177,7 @@ export class PodLifecycles {
     return true;
   }
 
-  /** The nearest owner tracking lifecycles, the pod itself when bare and Pods track them, else none. */
+  /** The first owner in the trace tracking lifecycles, the pod itself when bare and Pods track them, else none. */
   async #ownerOf(pod: KubeObject): Promise<WireOwner | undefined> {
     if (!hasOwners(pod)) {
       return this.#kinds.has(POD_GVK) ? { gvk: POD_GVK, ns_name: nsNameOf(pod) } : undefined;
@@ -170,6 +193,6 @@ export class PodLifecycles {
         error: err,
       });
     }
-    return chain.find((o) => this.#kinds.has(o.gvk));
+    return lifecycleOwnerOf(chain, this.#config);
   }
 }

@@ -5,6 +5,7 @@
  * broke, and a wrong media type the 415.
  */
 import { SktraceError } from '../errors.ts';
+import { parseJson } from '../trace/float.ts';
 import { type HttpMiddleware, type HttpRequest, header } from './event.ts';
 
 // application/json, or any +json type (RFC 6839), with parameters such as charset.
@@ -39,7 +40,8 @@ export function parseJsonBody(): HttpMiddleware {
       if (text.trim() === '')
         throw new SktraceError('invalid_json', 'the body is empty: expected a JSON document');
       try {
-        event.jsonBody = JSON.parse(text);
+        // Integral floats (`2.0`) stay floats, as serde_json reads them (lib/trace/float.ts).
+        event.jsonBody = parseJson(text);
       } catch (err) {
         throw new SktraceError(
           'invalid_json',

@@ -72,6 +72,8 @@ function checkStructure(actual: Trace, add: (area: string, message: string) => v
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'bigint') return `${v}n`;
+    // A Float64 (lib/trace/float.ts) arrives here as the raw JSON `2.0` its toJSON gives: keep it.
+    if ((JSON as unknown as { isRawJSON: (x: unknown) => boolean }).isRawJSON(v)) return v;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
     const sorted: Record<string, unknown> = {};
     for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];

@@ -63,6 +63,8 @@ export interface ExportOptions {
   sleep?: (ms: number) => Promise<void>;
   nowMs?: () => number;
   onStatus?: (job: ExportJobView, elapsedMs: number) => void;
+  /** SKEL text applied server-side to every change before filtering and indexing. */
+  transform?: string;
 }
 
 export interface ExportResult {
@@ -90,7 +92,12 @@ export async function exportTrace(
   const nowMs = options.nowMs ?? Date.now;
   const startedMs = nowMs();
   const timeoutMs = options.timeoutMs ?? 20 * 60_000;
-  let job = await client.createExport(cluster, { start_ts: window.startTs, end_ts: window.endTs, filters });
+  let job = await client.createExport(cluster, {
+    start_ts: window.startTs,
+    end_ts: window.endTs,
+    filters,
+    ...(options.transform === undefined ? {} : { transform: options.transform }),
+  });
   let delayMs = options.pollMs ?? 250;
   while (job.status === 'pending' || job.status === 'running') {
     options.onStatus?.(job, nowMs() - startedMs);

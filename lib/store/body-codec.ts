@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { parseJson } from '../trace/float.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
 import { StoreError } from './errors.ts';
 
@@ -24,7 +25,8 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
   const dictionary = DICTIONARIES[enc as BodyEncoding];
   if (!dictionary) throw new StoreError('store_corrupt_item', `unknown body encoding "${enc}"`, { enc });
   try {
-    return JSON.parse(
+    // parseJson: an integral float (`2.0`, written so by Float64.toJSON) comes back a Float64.
+    return parseJson(
       inflateRawSync(bytes, { dictionary, chunkSize: inflateChunkBytes(bytes) }).toString('utf8'),
     );
   } catch (err) {

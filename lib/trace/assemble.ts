@@ -96,6 +96,12 @@ export interface AssemblyOptions {
    * the start state, which is emitted at the first change).
    */
   onEvent?: (event: TraceEvent) => void;
+  /**
+   * Applied to every change and start-state object before anything else (filters, owners, index),
+   * as SimKube applies an export request's SKEL `transform` to each event: the changed change, or
+   * undefined to drop it. lib/skel `changeTransform` builds one.
+   */
+  transform?: (change: ObjectChange) => ObjectChange | undefined;
 }
 
 /** Everything of a streamed trace but its events (handed to `onEvent`), and how many there were. */
@@ -140,6 +146,7 @@ export class TraceAssembler {
   readonly filters: ExportFilters;
   readonly #config: TracerConfig;
   readonly #excludedNamespaces: ReadonlySet<string>;
+  readonly #transform: ((change: ObjectChange) => ObjectChange | undefined) | undefined;
 
   readonly #startChanges = new Map<string, ObjectChange>();
   #startObjects: { key: string; object: KubeObject }[] | undefined;
@@ -164,11 +171,14 @@ export class TraceAssembler {
     this.#config = options.config;
     this.#excludedNamespaces = new Set(this.filters.excluded_namespaces);
     this.#onEvent = options.onEvent;
+    this.#transform = options.transform;
   }
 
   /** The latest version before the start of an object alive at the start (any order). */
-  addStartObject(change: ObjectChange): void {
+  addStartObject(input: ObjectChange): void {
     this.#assertOpen('addStartObject');
+    const change = this.#transform ? this.#transform(input) : input;
+    if (!change) return;
     if (this.#startObjects) {
       throw new AssemblyOrderError('start-state objects must all come before the first in-window change', {
         object: describeChange(change),
@@ -192,8 +202,10 @@ export class TraceAssembler {
   }
 
   /** A change inside the window; changes come in non-decreasing ts order. */
-  addChange(change: ObjectChange): void {
+  addChange(input: ObjectChange): void {
     this.#assertOpen('addChange');
+    const change = this.#transform ? this.#transform(input) : input;
+    if (!change) return;
     const { ts } = change;
     if (!Number.isSafeInteger(ts) || ts < this.window.startTs || ts >= this.window.endTs) {
       throw new AssemblyOrderError(

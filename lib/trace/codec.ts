@@ -18,9 +18,10 @@
  * keys and values the library encodes. Decoding uses `useBigInt64`, so a uint64 never passes through
  * a float; index values and pod-spec hashes become bigint, other integers up to 2^53 numbers.
  *
- * Known limits (JS has one number type, objects one key order):
- * - a float with an integral value (`1.0`) in an object decodes as the number 1 and is re-encoded as
- *   an int: such a trace would not round-trip byte for byte (none of SimKube's samples has one);
+ * A float64 with an integral value (`2.0`) decodes as a `Float64` (float.ts) and is re-encoded as
+ * float64, so it keeps its bytes and its spec hash; so does `2.0` in the JSON form.
+ *
+ * Known limits (JS objects have one key order):
  * - JS objects list integer-like keys ("0", "42") first, so an object in the events (a label map,
  *   say) holding such keys after others is re-encoded in another order (the index, a Map, keeps
  *   its order: see `DecodeContext`);
@@ -28,6 +29,7 @@
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { TraceFormatError } from './errors.ts';
+import { Float64, floatValue, jsonNumberReviver } from './float.ts';
 import type {
   Gvk,
   KubeObject,
@@ -72,6 +74,7 @@ export function decodeTrace(bytes: Uint8Array): Trace {
   }
   const ctx = new DecodeContext('msgpack');
   const decoder = new Decoder({ useBigInt64: true, mapKeyConverter: (key: unknown) => ctx.convertKey(key) });
+  keepIntegralFloats(decoder);
   let raw: unknown;
   try {
     raw = decoder.decode(bytes);
@@ -89,7 +92,7 @@ export function decodeTrace(bytes: Uint8Array): Trace {
 export function decodeTraceJson(text: string): Trace {
   let raw: unknown;
   try {
-    raw = JSON.parse(text, exactIntegers);
+    raw = JSON.parse(text, jsonNumberReviver as (this: unknown, key: string, value: unknown) => unknown);
   } catch (err) {
     throw new TraceFormatError(`not a trace: not JSON (${(err as Error).message})`, {}, { cause: err });
   }
@@ -117,13 +120,16 @@ export function decodeTraceBytes(bytes: Uint8Array): { trace: Trace; format: Tra
   return { trace: decodeTrace(bytes), format: 'msgpack' };
 }
 
-// JSON.parse hands a reviver the source text of each primitive (Node 22+): an integer literal
-// beyond 2^53 is taken from it as a bigint instead of the nearest double.
-function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined) {
-    if (/^-?\d+$/.test(context.source)) return BigInt(context.source);
-  }
-  return value;
+/**
+ * Makes the decoder hand a float64 with an integral value over as a `Float64` (float.ts) instead
+ * of a number indistinguishable from an integer. @msgpack/msgpack reads a float64 (head 0xcb, the
+ * only float rmp writes) through its `readF64` method and has no option for this, so that method
+ * is wrapped on this one instance.
+ */
+function keepIntegralFloats(decoder: Decoder): void {
+  const d = decoder as unknown as { readF64: () => number | Float64 };
+  const readF64 = d.readF64.bind(decoder) as () => number;
+  d.readF64 = () => floatValue(readF64());
 }
 
 function msgpackError(err: unknown, decoder: Decoder, length: number): TraceFormatError {
@@ -318,7 +324,7 @@ function normalizeJson(value: unknown, path: string, ctx: DecodeContext): unknow
   if (typeof value === 'bigint') {
     return value <= MAX_SAFE && value >= MIN_SAFE ? Number(value) : value;
   }
-  if (typeof value !== 'object' || value === null) return value;
+  if (typeof value !== 'object' || value === null || value instanceof Float64) return value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
@@ -471,10 +477,33 @@ function wrongType(path: string, expected: string, got: unknown): TraceFormatErr
 
 // Without useBigInt64 the library writes every safe integer in its smallest int encoding (uint64
 // and int64 included), as rmp does; with it, it would write integers ≥ 2^32 as float64.
-const intEncoder = new Encoder({ ignoreUndefined: true });
+const intEncoder = withFloat64(new Encoder({ ignoreUndefined: true }));
 // Only for values holding bigints (u64 beyond 2^53): there safe integers outside the 32-bit
 // ranges are turned into bigint first, so both kinds come out as uint64/int64.
-const bigIntEncoder = new Encoder({ ignoreUndefined: true, useBigInt64: true });
+const bigIntEncoder = withFloat64(new Encoder({ ignoreUndefined: true, useBigInt64: true }));
+
+/**
+ * Makes the encoder write a `Float64` (float.ts) as a msgpack float64, as rmp writes every f64. The
+ * library would see a class instance as a map; its `doEncode` dispatches on the value's type and
+ * has no hook for this, so it is wrapped on this one instance.
+ */
+function withFloat64(encoder: Encoder): Encoder {
+  const e = encoder as unknown as {
+    doEncode: (object: unknown, depth: number) => void;
+    writeU8: (b: number) => void;
+    writeF64: (n: number) => void;
+  };
+  const doEncode = e.doEncode.bind(encoder);
+  e.doEncode = (object, depth) => {
+    if (object instanceof Float64) {
+      e.writeU8(0xcb);
+      e.writeF64(object.value);
+    } else {
+      doEncode(object, depth);
+    }
+  };
+  return encoder;
+}
 
 /**
  * Encodes a trace v2 as sk-tracer does: decoding one of its files and encoding the result gives
@@ -588,7 +617,7 @@ function widenForBigIntEncoder(v: unknown): unknown {
     if (v > U64_MAX || v < -(1n << 63n)) throw new RangeError(`${v} does not fit a msgpack integer`);
     return v;
   }
-  if (typeof v !== 'object' || v === null) return v;
+  if (typeof v !== 'object' || v === null || v instanceof Float64) return v;
   if (Array.isArray(v)) return v.map(widenForBigIntEncoder);
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = widenForBigIntEncoder(x);

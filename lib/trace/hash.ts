@@ -14,9 +14,9 @@
  * JS values map to JSON values as `JSON.stringify` would: object properties whose value is
  * `undefined` are absent, `undefined` in an array is null. Integers are told from floats the only
  * way a JS value can: a safe integer (|n| < 2^53) is an integer, a bigint is an integer, other
- * numbers are floats. Limits, where serde_json would have seen something else:
- * - a float with an integral value (`1.0` in JSON, an f64 1 in msgpack) reaches JS as the number 1
- *   and hashes as an integer;
+ * numbers are floats, and so is a `Float64` (float.ts: a float with an integral value, `2.0`, as
+ * the decoders keep it), hashed by its f64 bits as serde_json does. Limit, where serde_json would
+ * have seen something else:
  * - an integer literal beyond u64/i64 is a float for serde_json; as a bigint it is hashed as the
  *   f64 nearest to it, as serde_json would parse it.
  *
@@ -26,6 +26,7 @@
  * (`flushBytes`): equal within noise on 3 KB and 30 KB specs, so the default keeps it simple.
  */
 import { SpecHashError } from './errors.ts';
+import { Float64 } from './float.ts';
 import { sipCompress, sipFinish, sipInit } from './siphash.ts';
 
 const TWO_POW_32 = 4294967296;
@@ -198,8 +199,16 @@ class HashWriter {
     if (!Number.isFinite(n)) {
       throw new SpecHashError(`${n} has no JSON form and so no spec hash`, { value: String(n) });
     }
+    this.float(n);
+  }
+
+  /** f64 bits LE; -0.0 as +0.0 (serde_json `N::hash`). */
+  private float(n: number): void {
+    if (!Number.isFinite(n)) {
+      throw new SpecHashError(`${n} has no JSON form and so no spec hash`, { value: String(n) });
+    }
     this.ensure(8);
-    this.view.setFloat64(this.pos, n, true);
+    this.view.setFloat64(this.pos, n === 0 ? 0 : n, true);
     this.pos += 8;
   }
 
@@ -256,6 +265,8 @@ class HashWriter {
           this.u64(0, 0);
         } else if (Array.isArray(v)) {
           for (let i = 0; i < v.length; i++) this.value(v[i]);
+        } else if (v instanceof Float64) {
+          this.float(v.value);
         } else if (ArrayBuffer.isView(v)) {
           throw new SpecHashError('binary data has no JSON form and so no spec hash');
         } else {

@@ -36,15 +36,17 @@ const DROPPED_ANNOTATIONS: ReadonlySet<string> = new Set([
  *   like SimKube's;
  * - `status` removed: status updates must never create events (only spec changes do), and
  *   SimKube's own validator flags populated status fields;
- * - `spec.nodeName` removed: the production node does not exist in a simulation. SimKube removes it
- *   from the spec of every kind (not only Pods), which changes spec hashes, so we do too.
+ * - `spec.nodeName` removed from Pods (core `v1.Pod`) only: the production node does not exist in a
+ *   simulation. Since v2.6.1 SimKube removes it in sk-tracer's dyn_obj_watcher only when the stream
+ *   is `v1.Pod` (before, from every kind); other kinds keep it, and so their spec hashes.
  * Idempotent: sanitising a sanitised object gives an equal object.
  */
 export function sanitizeObject(obj: KubeObject): KubeObject {
   const out: KubeObject = { ...obj, metadata: sanitizeMetadata(obj.metadata) };
   delete out.status;
   const spec = obj.spec;
-  if (typeof spec === 'object' && spec !== null && !Array.isArray(spec) && 'nodeName' in spec) {
+  const isPod = obj.apiVersion === 'v1' && obj.kind === 'Pod';
+  if (isPod && typeof spec === 'object' && spec !== null && !Array.isArray(spec) && 'nodeName' in spec) {
     const { nodeName: _nodeName, ...rest } = spec as Record<string, unknown>;
     out.spec = rest;
   }

@@ -303,6 +303,35 @@ export const controlSilentLoss: ChaosCase = {
   },
 };
 
+/**
+ * Negative control for time: every change reaches the store stamped 40 s late (the ingest proxy
+ * moves `ts` and `seq`), as a forwarder stamping changes when it sent them rather than when it saw
+ * them would, only more so. Nothing is lost or duplicated, so only the oracle's time rule can
+ * notice; `ok` here means it did, and nothing else failed.
+ */
+export const controlLateStamps: ChaosCase = {
+  name: 'control: changes stamped 40 s late are caught',
+  run: async (scale) => {
+    const r = await withHarness({ seed: 20, shiftStampsSec: 40 }, async (h) => {
+      h.workload.start(20);
+      await sleep(scale === 'fast' ? 4_000 : 20_000);
+    });
+    const v = r.verdict;
+    const others = [...v.lost, ...v.duplicated, ...v.spuriousDeletions, ...v.outOfOrder, ...v.unknown];
+    const caught = v.mistimed.length > 0 && v.mistimed.length === v.matched && others.length === 0;
+    return {
+      ...r,
+      notes: { ...r.notes, mistimedCaught: v.mistimed.length },
+      ok: caught,
+      problems: caught
+        ? []
+        : [
+            `expected every matched change (${v.matched}) mistimed and nothing else: ${v.mistimed.length} mistimed, ${others.length} other failures`,
+          ],
+    };
+  },
+};
+
 export const ALL_CASES: ChaosCase[] = [
   killRestart,
   droppedWatches,
@@ -313,4 +342,5 @@ export const ALL_CASES: ChaosCase[] = [
   partialWrites,
   endpointDown,
   controlSilentLoss,
+  controlLateStamps,
 ];

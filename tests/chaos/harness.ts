@@ -23,7 +23,7 @@ import type { KubeObject } from '../../lib/trace/model.ts';
 import { KubeSim } from '../kube-sim/server.ts';
 import { type FaultProxy, startFaultProxy } from '../store/fault-proxy.ts';
 import { IngestFaultProxy } from './ingest-proxy.ts';
-import { type Blind, DELETED, judge, traceEntries, truthKey, type Verdict } from './oracle.ts';
+import { type Blind, blindUntil, DELETED, judge, traceEntries, truthKey, type Verdict } from './oracle.ts';
 import { CHAOS_KINDS, ChaosWorkload, gvkOfPath, hashOf, type WorkloadOptions } from './workload.ts';
 
 const CLI = join(import.meta.dirname, '../../lib/cli/sktrace.mjs');
@@ -128,6 +128,11 @@ export interface ChaosOptions {
   maxQueueBytes?: number;
   /** Watch timeout of the forwarder (s): short ones exercise clean re-watches too. */
   watchTimeoutSec?: number;
+  /**
+   * Negative control: the ingest proxy adds this many seconds to the stamp of every change it
+   * forwards (a sender stamping late). The export window is widened to hold them.
+   */
+  shiftStampsSec?: number;
 }
 
 export interface CaseResult {
@@ -169,6 +174,13 @@ export class ChaosHarness {
   readonly #kubePoller: NodeJS.Timeout;
   /** Per kind, the truth time of the newest change that landed in the store. */
   readonly #landedUpToMs = new Map<string, number>();
+  /** Truth entries whose first landing was seen (later landings are re-sends, not stamps). */
+  readonly #stamped = new Set<import('./oracle.ts').TruthEntry>();
+  /**
+   * Every landed applied/deleted change with a stamp in ms (its `seq`, microseconds of the
+   * forwarder's clock when it read the change) and the truth entry it is: the measured stamping lag.
+   */
+  readonly #stamps: Array<{ gvk: string; truth: import('./oracle.ts').TruthEntry; stampMs: number }> = [];
   #closed = false;
   readonly #dir: string;
   readonly #options: ChaosOptions;
@@ -199,6 +211,7 @@ export class ChaosHarness {
     // a watch request after a list request means that list was done.
     this.#kubePoller = setInterval(() => this.#pollKube(), 10);
     this.ingest.onLanded = (body, headers) => this.#landed(body, headers);
+    this.ingest.shiftStampsSec = options.shiftStampsSec ?? 0;
     this.workload = new ChaosWorkload(this.sim, {
       seed: options.seed ?? 1,
       namesPerKind: 30,
@@ -292,7 +305,9 @@ export class ChaosHarness {
   /** Decodes a batch the endpoint took; notes the newest change of each kind it carried. */
   #landed(body: Buffer, headers: IncomingHttpHeaders): void {
     const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-    const batch = JSON.parse(text) as { changes: Array<{ type: string; object?: KubeObject }> };
+    const batch = JSON.parse(text) as {
+      changes: Array<{ type: string; object?: KubeObject; seq?: number }>;
+    };
     for (const c of batch.changes) {
       if ((c.type !== 'applied' && c.type !== 'deleted') || !c.object) continue;
       const gvk = gvkOf(c.object);
@@ -300,6 +315,12 @@ export class ChaosHarness {
       const hash = c.type === 'deleted' ? DELETED : hashOf(c.object);
       const entry = truth.findLast((t) => t.hash === hash);
       if (entry && entry.atMs > (this.#landedUpToMs.get(gvk) ?? 0)) this.#landedUpToMs.set(gvk, entry.atMs);
+      // The first landing of a version is its stamp; later ones are a relist re-sending an
+      // unchanged object (the store dedupes it) or a retried batch.
+      if (entry && c.seq !== undefined && !this.#stamped.has(entry)) {
+        this.#stamped.add(entry);
+        this.#stamps.push({ gvk, truth: entry, stampMs: c.seq / 1000 });
+      }
     }
   }
 
@@ -426,7 +447,7 @@ export class ChaosHarness {
     const client = new ApiClient({ endpoint: this.stack.url, token: this.stack.token });
     const window = {
       startTs: Math.floor(this.startedMs / 1000) - 2,
-      endTs: Math.floor(Date.now() / 1000) + 2,
+      endTs: Math.floor(Date.now() / 1000) + 2 + Math.max(0, this.#options.shiftStampsSec ?? 0),
     };
     const { trace } = await exportTrace(client, CLUSTER, window, NO_FILTERS, { pollMs: 100, pollMaxMs: 500 });
     const verdict = judge({ truth: this.workload.truth, trace: traceEntries(trace), blind: this.blind });
@@ -450,6 +471,7 @@ export class ChaosHarness {
         );
     }
     verdict.ok &&= verdict.finalMismatch.length === 0;
+    this.notes.stampLagMs = this.stampLag();
     return {
       ok: verdict.ok && this.problems.length === 0,
       verdict,
@@ -464,6 +486,27 @@ export class ChaosHarness {
       blind: this.blind,
       notes: this.notes,
     };
+  }
+
+  /**
+   * The measured stamping lag (forwarder stamp − the truth's `atMs`, ms) of the landed changes
+   * made while their kind was watched: what STAMP_SLACK_MS must cover. A deletion's truth entry is
+   * ambiguous (several per object), so only versions count; each version's hash is unique.
+   */
+  stampLag(): { n: number; min: number; p50: number; p99: number; max: number } {
+    const lags = this.#stamps
+      .filter(
+        (s) =>
+          s.truth.hash !== DELETED &&
+          blindUntil(
+            s.truth.atMs,
+            this.blind.filter((b) => !b.gvk || b.gvk === s.gvk),
+          ) === undefined,
+      )
+      .map((s) => s.stampMs - s.truth.atMs)
+      .sort((a, b) => a - b);
+    const at = (q: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0);
+    return { n: lags.length, min: at(0), p50: at(0.5), p99: at(0.99), max: Math.round(lags.at(-1) ?? 0) };
   }
 
   async close(): Promise<void> {
@@ -491,7 +534,17 @@ export function explain(result: CaseResult): string {
   const v = result.verdict;
   const parts = [
     `changes ${v.changes}, required ${v.required}, matched ${v.matched}`,
-    ...(['lost', 'duplicated', 'spuriousDeletions', 'outOfOrder', 'unknown', 'finalMismatch'] as const)
+    ...(
+      [
+        'lost',
+        'duplicated',
+        'spuriousDeletions',
+        'outOfOrder',
+        'unknown',
+        'finalMismatch',
+        'mistimed',
+      ] as const
+    )
       .filter((k) => v[k].length > 0)
       .map((k) => `${k} (${v[k].length}): ${v[k].slice(0, 5).join('; ')}`),
     ...result.problems,
@@ -505,7 +558,14 @@ export function explain(result: CaseResult): string {
  */
 export function postMortem(result: CaseResult, limit = 5): string {
   const v = result.verdict;
-  const named = [...v.lost, ...v.duplicated, ...v.spuriousDeletions, ...v.outOfOrder, ...v.finalMismatch];
+  const named = [
+    ...v.lost,
+    ...v.duplicated,
+    ...v.spuriousDeletions,
+    ...v.outOfOrder,
+    ...v.finalMismatch,
+    ...v.mistimed,
+  ];
   const keys = [...new Set(named.map((l) => l.split(' ').slice(0, 2).join(' ').replace(/:$/, '')))].slice(
     0,
     limit,

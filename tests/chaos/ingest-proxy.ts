@@ -9,6 +9,7 @@
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 
 export type IngestFault =
   | 'error500'
@@ -61,6 +62,11 @@ export class IngestFaultProxy {
   url = '';
   mix: IngestFaultMix = { rates: {} };
   down = false;
+  /**
+   * Negative control: seconds added to the `ts` (and `seq`, in µs) of every change of every batch
+   * from the sender, as a sender stamping late would; 0 leaves the bytes untouched.
+   */
+  shiftStampsSec = 0;
   /** Called with every batch of the sender that the endpoint took (2xx), replays excluded. */
   onLanded: ((body: Buffer, headers: IncomingHttpHeaders) => void) | undefined;
   /** Requests seen, and faults injected by kind. */
@@ -154,6 +160,8 @@ export class IngestFaultProxy {
     res: import('node:http').ServerResponse,
   ): Promise<void> {
     this.counts.requests++;
+    if (this.shiftStampsSec !== 0 && method === 'POST' && path.endsWith('/events'))
+      [headers, body] = shiftStamps(headers, body, this.shiftStampsSec);
     const fault = this.#draw();
     if (fault) this.#count(fault);
     const reply = (a: Answer) => {
@@ -238,6 +246,19 @@ export class IngestFaultProxy {
       out.end(body);
     });
   }
+}
+
+/** The batch with every change's `ts` and `seq` moved by `sec` seconds, as plain JSON. */
+function shiftStamps(headers: IncomingHttpHeaders, body: Buffer, sec: number): [IncomingHttpHeaders, Buffer] {
+  const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
+  const batch = JSON.parse(text) as { changes: Array<{ ts: number; seq?: number }> };
+  for (const c of batch.changes) {
+    c.ts += sec;
+    if (c.seq !== undefined) c.seq += sec * 1_000_000;
+  }
+  const out = Buffer.from(JSON.stringify(batch));
+  const { 'content-encoding': _encoding, 'content-length': _length, ...rest } = headers;
+  return [{ ...rest, 'content-length': String(out.length) }, out];
 }
 
 function jsonAnswer(status: number, body: unknown): Answer {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type Blind,
+  blindUntil,
   DELETED,
   judge,
   observable,
@@ -111,6 +112,76 @@ const cases: Array<{
     fails: ['outOfOrder', 'finalMismatch'],
   },
   {
+    name: 'time: a change at x.95 s stamped in second x+1 (within the slack) is on time',
+    truth: [t('a', 10.95), t('b', 12.98), t(DELETED, 14.99)],
+    trace: [e('a', 11), e('b', 13), e(DELETED, 15)],
+  },
+  {
+    name: 'time: every change and deletion stamped 40 s late is mistimed (control)',
+    truth: [t('a', 10.2), t('b', 12.5), t(DELETED, 15.1)],
+    trace: [e('a', 50), e('b', 52), e(DELETED, 55)],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: a watched version stamped 2 s late (at sending, after a retry) is mistimed',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 10), e('b', 14)],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: a watched deletion stamped 2 s late is mistimed',
+    truth: [t('a', 10.2), t(DELETED, 12.5)],
+    trace: [e('a', 10), e(DELETED, 14)],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: a version stamped in a second before it happened is mistimed',
+    truth: [t('a', 10.2), t('b', 12.5)],
+    trace: [e('a', 9), e('b', 12)],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: the stamp may not precede the start of the apply (beforeMs)',
+    truth: [{ hash: 'a', beforeMs: 11_000, atMs: 11_400 }],
+    trace: [e('a', 10)],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: a version made while blind may carry the time of the relist that read it',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 20.1)],
+    trace: [e('a', 10), e('b', 16), e('c', 20)],
+    blind: [{ fromMs: 12_000, toMs: 16_300, why: '410 Gone' }],
+  },
+  {
+    name: 'time: chained blind intervals: read at the end of the last one',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 18), e('c', 30)],
+    blind: [
+      { fromMs: 12_000, toMs: 15_000, why: 'kill' },
+      { fromMs: 14_000, toMs: 18_500, why: 'kill' },
+    ],
+  },
+  {
+    name: 'time: a change made just before a drop (not read yet) may carry the time of the relist',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 16), e('c', 30)],
+    blind: [{ fromMs: 12_900, toMs: 16_300, why: 'watch dropped' }],
+  },
+  {
+    name: 'time: a change made over the slack before a drop was read before it: late is mistimed',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 16), e('c', 30)],
+    blind: [{ fromMs: 14_000, toMs: 16_300, why: 'watch dropped' }],
+    fails: ['mistimed'],
+  },
+  {
+    name: 'time: a version made while blind stamped after the relist (+ slack) is mistimed',
+    truth: [t('a', 10.2), t('b', 12.5), t('c', 30.1)],
+    trace: [e('a', 10), e('b', 25), e('c', 30)],
+    blind: [{ fromMs: 12_000, toMs: 16_300, why: '410 Gone' }],
+    fails: ['mistimed'],
+  },
+  {
     name: 'a version the cluster never had is unknown',
     truth: [t('a', 10.2)],
     trace: [e('a', 10), e('zzz', 11)],
@@ -126,7 +197,15 @@ for (const c of cases) {
       blind: c.blind ?? [],
     });
     const failed = (
-      ['lost', 'duplicated', 'spuriousDeletions', 'outOfOrder', 'unknown', 'finalMismatch'] as const
+      [
+        'lost',
+        'duplicated',
+        'spuriousDeletions',
+        'outOfOrder',
+        'unknown',
+        'finalMismatch',
+        'mistimed',
+      ] as const
     )
       .filter((k) => v[k].length > 0)
       .sort();
@@ -143,6 +222,15 @@ test('oracle: objects are kind + name; another kind with the same name is not a 
   });
   assert.deepEqual(v.unknown, [OTHER]);
   assert.equal(v.lost.length, 1);
+});
+
+test('blindUntil: the end of the run of overlapping blind intervals around a time, or none', () => {
+  const b = (fromMs: number, toMs: number): Blind => ({ fromMs, toMs, why: 'x' });
+  assert.equal(blindUntil(5, []), undefined);
+  assert.equal(blindUntil(5, [b(10, 20)]), undefined);
+  assert.equal(blindUntil(20, [b(10, 20)]), undefined, 'the end is watched again');
+  assert.equal(blindUntil(10, [b(10, 20)]), 20);
+  assert.equal(blindUntil(12, [b(10, 20), b(15, 30), b(30, 40), b(41, 50)]), 40);
 });
 
 test('observable: removes blind intervals, overlapping or not', () => {

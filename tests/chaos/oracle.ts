@@ -18,7 +18,11 @@
  * - no spurious deletion: every deletion in the trace matches a real deletion of that object (kind
  *   and name) that came after the object's previous version in the trace and no later than the
  *   deletion's second (a relist deletes at the relist time what vanished while the watch was down);
- * - order: an object's entries follow the order of its real history (no stale version re-applied).
+ * - order: an object's entries follow the order of its real history (no stale version re-applied);
+ * - time: every matched entry carries the second the forwarder can have seen its change in — for a
+ *   change made while its kind was watched, between the change and the change + STAMP_SLACK_MS;
+ *   for one made while blind, not before the change and not after the blind interval's end +
+ *   slack. SimKube replays by these timestamps: a trace stamped late is wrong even when complete.
  */
 
 import { gvkOf, nsNameOf } from '../../lib/trace/gvk.ts';
@@ -27,10 +31,15 @@ import type { Trace } from '../../lib/trace/model.ts';
 
 export const DELETED = 'deleted';
 
-/** One version (its spec hash) or a deletion (`DELETED`), with the time it happened. */
+/**
+ * One version (its spec hash) or a deletion (`DELETED`), with the time it happened: `atMs` right
+ * after the API server applied it, `beforeMs` (default `atMs`) right before — the watch event is
+ * written in between, so no forwarder can stamp the change before `beforeMs`.
+ */
 export interface TruthEntry {
   hash: string;
   atMs: number;
+  beforeMs?: number;
 }
 
 /** One entry of an object in the exported trace, at second `ts`. */
@@ -61,6 +70,8 @@ export interface Verdict {
   outOfOrder: string[];
   unknown: string[];
   finalMismatch: string[];
+  /** Matched entries stamped at a second their change cannot have been seen in. */
+  mistimed: string[];
 }
 
 export const truthKey = (gvk: string, nsName: string) => `${gvk} ${nsName}`;
@@ -103,10 +114,67 @@ export function observable(fromMs: number, toMs: number, blind: readonly Blind[]
 }
 
 /**
- * Slack between the moment the workload records a change and the moment the forwarder stamps it
- * (the watch event's trip, a busy event loop): a change recorded at x.95 s may be stamped x+1.
+ * Slack between the moment the workload records a change and the moment the forwarder stamps it:
+ * the watch event's trip over loopback to the forwarder child and that process's event loop
+ * (stamped on receipt, lib/forwarder/changes.ts). Measured by the harness from the `seq` of every
+ * landed change (the stamp in µs) against the truth (`notes.stampLagMs`), with the five fast cases
+ * running at once on the shared 2-core machine: at load average 9, p99 76–145 ms and max 145 ms;
+ * at load average 20, p99 63–589 ms and max 589 ms; never negative. 1 s covers the worst seen with
+ * room (the lag is scheduling delay, and grows with the machine's load), and is still below what a
+ * wrong stamp costs: a stamp taken when the batch is sent, behind a retry (a 429's Retry-After of
+ * 1 s, an 800 ms timeout), is later than that. A change at x.95 s may be stamped x+1 or x+2.
  */
-export const STAMP_SLACK_MS = 300;
+export const STAMP_SLACK_MS = 1_000;
+
+/**
+ * Whether `atMs` lies in a blind interval; if so, when the run of overlapping blind intervals
+ * around it ends (a change made while a kind was not watched is stamped when it is next read: a
+ * relist, a resumed watch).
+ */
+export function blindUntil(atMs: number, blind: readonly Blind[]): number | undefined {
+  let until: number | undefined;
+  for (let grew = true; grew; ) {
+    grew = false;
+    const at = until ?? atMs;
+    for (const b of blind) {
+      if (b.fromMs <= at && b.toMs > at && b.toMs > (until ?? Number.NEGATIVE_INFINITY)) {
+        until = b.toMs;
+        grew = true;
+      }
+    }
+  }
+  return until;
+}
+
+/**
+ * Why a trace entry at second `ts` cannot be the stamp of truth entry `t`, or undefined when it
+ * can. The forwarder stamps a change from its clock when it reads it, so the stamp lies in
+ * [beforeMs, atMs + slack] for a change made while its kind was watched, and in [beforeMs, end of
+ * the blind interval + slack] for one made while blind, or less than the slack before a blind
+ * interval began (the relist or resumed watch reads it then). `ts` is that stamp's second:
+ * "within 1 s plus the slack".
+ */
+export function mistimed(t: TruthEntry, ts: number, blind: readonly Blind[]): string | undefined {
+  const earliestMs = t.beforeMs ?? t.atMs;
+  // A change made less than the slack before a fault may not have been read yet when the watch
+  // died (it is read by the relist or the resumed watch): it is read by that blind interval's end.
+  const inFlight = blind.find((b) => b.fromMs > t.atMs && b.fromMs <= t.atMs + STAMP_SLACK_MS);
+  const blindEndMs = blindUntil(t.atMs, blind) ?? (inFlight && blindUntil(inFlight.fromMs, blind));
+  const latestMs = (blindEndMs ?? t.atMs) + STAMP_SLACK_MS;
+  if ((ts + 1) * 1000 <= earliestMs) return `stamped ${ts}, before it happened (${earliestMs / 1000})`;
+  if (ts * 1000 > latestMs)
+    return `stamped ${ts}, after ${latestMs / 1000} (${
+      blindEndMs === undefined ? `happened at ${t.atMs / 1000}, watched` : `read by ${blindEndMs / 1000}`
+    } + ${STAMP_SLACK_MS} ms slack)`;
+  return undefined;
+}
+
+/**
+ * How long before the second of the next change a version may first be observable and still be
+ * coalesced into it (the relist that read it and the watch event of the next change stamped in
+ * one second).
+ */
+const COALESCE_SLACK_MS = 300;
 
 /**
  * The store keeps one item per object per second, the last change in that second winning
@@ -118,7 +186,7 @@ export const STAMP_SLACK_MS = 300;
 function coalesced(seen: ReadonlyArray<[number, number]>, nextAtMs: number): boolean {
   const firstSeenMs = seen[0]?.[0];
   if (firstSeenMs === undefined) return true;
-  return firstSeenMs >= Math.floor(nextAtMs / 1000) * 1000 - STAMP_SLACK_MS;
+  return firstSeenMs >= Math.floor(nextAtMs / 1000) * 1000 - COALESCE_SLACK_MS;
 }
 
 const gvkOfKey = (key: string) => key.slice(0, key.indexOf(' '));
@@ -139,6 +207,7 @@ export function judge(input: {
     outOfOrder: [],
     unknown: [],
     finalMismatch: [],
+    mistimed: [],
   };
   for (const key of input.trace.keys()) if (!input.truth.has(key)) v.unknown.push(key);
   for (const [key, truth] of input.truth) {
@@ -172,7 +241,11 @@ export function judge(input: {
         if (i < p) v.outOfOrder.push(`${what} after a later version`);
         if (i === p) continue;
       }
-      if (!matchedAt.has(i)) matchedAt.set(i, e.ts);
+      if (!matchedAt.has(i)) {
+        matchedAt.set(i, e.ts);
+        const late = mistimed(truth[i]!, e.ts, blind);
+        if (late) v.mistimed.push(`${what}: ${late}`);
+      }
       p = Math.max(p, i);
     }
     v.matched += matchedAt.size;
@@ -210,6 +283,7 @@ export function judge(input: {
     v.spuriousDeletions.length === 0 &&
     v.outOfOrder.length === 0 &&
     v.unknown.length === 0 &&
-    v.finalMismatch.length === 0;
+    v.finalMismatch.length === 0 &&
+    v.mistimed.length === 0;
   return v;
 }

@@ -1,7 +1,7 @@
 /**
  * A workload on the simulated cluster that keeps the ground truth: every creation, spec change
- * and deletion of every object, with the wall-clock time it happened (right after the sim applied
- * it; the watch event follows). Each version's spec is unique per object (a generation counter in
+ * and deletion of every object, with the wall-clock times just before and right after the sim
+ * applied it (the watch event is written in between, so the forwarder cannot see it earlier). Each version's spec is unique per object (a generation counter in
  * the pod template), so a spec hash names one version. An object changes at most once per
  * `minGapMs`: the store keeps one item per object per second ("the last change in that second
  * wins", DESIGN.md), so two versions within a second are legitimately coalesced, and the oracle
@@ -132,32 +132,37 @@ export class ChaosWorkload {
     return `app-${i}`;
   }
 
-  #record(key: string, hash: string, atMs: number): void {
+  #record(key: string, hash: string, beforeMs: number, atMs: number): void {
     let list = this.truth.get(key);
     if (!list) {
       list = [];
       this.truth.set(key, list);
     }
-    list.push({ hash, atMs });
+    list.push({ hash, beforeMs, atMs });
     this.#lastChangeMs.set(key, atMs);
   }
 
   #create(gvk: ChaosKind, name: string, _atMs: number): void {
-    const stored = this.sim.apply(build(gvk, this.#options.namespace, name, ++this.#gen));
+    const object = build(gvk, this.#options.namespace, name, ++this.#gen);
+    const beforeMs = Date.now();
+    const stored = this.sim.apply(object);
     this.counts.created++;
-    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), hashOf(stored), Date.now());
+    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), hashOf(stored), beforeMs, Date.now());
   }
 
   #update(gvk: ChaosKind, name: string, _atMs: number): void {
-    const stored = this.sim.apply(build(gvk, this.#options.namespace, name, ++this.#gen));
+    const object = build(gvk, this.#options.namespace, name, ++this.#gen);
+    const beforeMs = Date.now();
+    const stored = this.sim.apply(object);
     this.counts.updated++;
-    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), hashOf(stored), Date.now());
+    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), hashOf(stored), beforeMs, Date.now());
   }
 
   #delete(gvk: ChaosKind, name: string, _atMs: number): void {
+    const beforeMs = Date.now();
     this.sim.delete(gvk, `${this.#options.namespace}/${name}`);
     this.counts.deleted++;
-    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), DELETED, Date.now());
+    this.#record(truthKey(gvk, `${this.#options.namespace}/${name}`), DELETED, beforeMs, Date.now());
   }
 }
 

@@ -7,6 +7,8 @@ import { assembleFromHistory } from '../../lib/trace/assemble.ts';
 import { decodeTrace, encodeTrace } from '../../lib/trace/codec.ts';
 import { tracerConfigFromDoc } from '../../lib/trace/config.ts';
 import type { ExportFilters, KubeObject, ObjectChange, TraceWindow } from '../../lib/trace/model.ts';
+import { oracleExport } from './oracle/collect-events.ts';
+import { comparable } from './oracle/histories.ts';
 import {
   DEPLOYMENT_CONFIG,
   deployment,
@@ -73,6 +75,11 @@ describe('runExportJob', () => {
     assert.ok(bytes);
     const want = assembleFromHistory(HISTORY, job.window, filters, tracerConfigFromDoc(DEPLOYMENT_CONFIG));
     assert.deepEqual(decodeTrace(bytes), decodeTrace(encodeTrace(want)));
+    // Judged by the independent oracle too (tests/export/oracle): not the assembler it runs.
+    assert.deepEqual(
+      comparable(decodeTrace(bytes)),
+      oracleExport(HISTORY, job.window, filters, DEPLOYMENT_CONFIG),
+    );
     assert.deepEqual(done?.counts, { events: want.events.length, objects: 2, bytes: bytes.length });
     assert.ok((done?.readUnits ?? 0) > 0);
     assert.deepEqual(await jobs.get('prod', job.id), done);

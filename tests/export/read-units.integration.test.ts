@@ -22,6 +22,8 @@ import { encodeTrace } from '../../lib/trace/codec.ts';
 import { tracerConfigFromDoc } from '../../lib/trace/config.ts';
 import type { ObjectChange, Trace, TraceWindow } from '../../lib/trace/model.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { oracleExport } from './oracle/collect-events.ts';
+import { comparable } from './oracle/histories.ts';
 import { DEPLOYMENT_CONFIG, deployment, recordingLog } from './support.ts';
 
 const HOUR = 3600;
@@ -169,6 +171,9 @@ describe('export read units with 10× older history', () => {
         config,
       );
       assert.deepEqual(encodeTrace(got.trace), encodeTrace(want), name);
+      // And by the independent oracle (tests/export/oracle), not only the assembler the export runs.
+      const all = asHistory([...history(factor), ...windowChanges()]);
+      assert.deepEqual(comparable(got.trace), oracleExport(all, WINDOW, NO_FILTERS, DEPLOYMENT_CONFIG), name);
     }
     assert.equal(big.trace.events[0]!.applied_objs.length, OBJECTS, 'every object is in the start state');
   });

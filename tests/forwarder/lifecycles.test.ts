@@ -200,3 +200,62 @@ test('a refused send is not remembered: the transition is sent again later', asy
   await lifecycles.handle({ type: 'relisted', nsNames: [], resourceVersion: '5' });
   assert.equal(lifecyclesSent(ctx.sent).at(-1)?.end_ts, T + 1000);
 });
+
+// SimKube sk-tracer store.rs `record_pod_lifecycle`: the first owner up the chain that is in the
+// trace (its index) and whose kind tracks lifecycles. A skipOwned ReplicaSet with an owner is not
+// in the trace, so the lifecycle goes to its Deployment. (Before the fix: under the ReplicaSet.)
+test('the lifecycle owner is the first owner in the trace: a skipped ReplicaSet gives way to its Deployment', async () => {
+  const deployment: KubeObject = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta('web'),
+    spec: {},
+  };
+  const rs: KubeObject = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: meta('web-1', [ref('apps/v1', 'Deployment', 'web')]),
+    spec: {},
+  };
+  const bareRs: KubeObject = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: meta('solo'), spec: {} };
+  const cases = [
+    {
+      config:
+        'trackedObjects:\n  apps/v1.ReplicaSet:\n    trackLifecycle: true\n    skipOwned: true\n  apps/v1.Deployment:\n    trackLifecycle: true\n',
+      pod: pod('web-1-a', running(T), [ref('apps/v1', 'ReplicaSet', 'web-1')]),
+      want: 'apps/v1.Deployment ns/web',
+    },
+    {
+      // Not skipped: the nearest owner, as before.
+      config:
+        'trackedObjects:\n  apps/v1.ReplicaSet:\n    trackLifecycle: true\n  apps/v1.Deployment:\n    trackLifecycle: true\n',
+      pod: pod('web-1-b', running(T), [ref('apps/v1', 'ReplicaSet', 'web-1')]),
+      want: 'apps/v1.ReplicaSet ns/web-1',
+    },
+    {
+      // skipOwned, but this ReplicaSet has no owner: it is in the trace.
+      config: 'trackedObjects:\n  apps/v1.ReplicaSet:\n    trackLifecycle: true\n    skipOwned: true\n',
+      pod: pod('solo-a', running(T), [ref('apps/v1', 'ReplicaSet', 'solo')]),
+      want: 'apps/v1.ReplicaSet ns/solo',
+    },
+    {
+      // The Deployment is in the trace but does not track lifecycles; the RS is skipped: none.
+      config:
+        'trackedObjects:\n  apps/v1.ReplicaSet:\n    trackLifecycle: true\n    skipOwned: true\n  apps/v1.Deployment: {}\n',
+      pod: pod('web-1-c', running(T), [ref('apps/v1', 'ReplicaSet', 'web-1')]),
+      want: undefined,
+    },
+  ];
+  for (const c of cases) {
+    const ctx = fakeContext([deployment, rs, bareRs]);
+    ctx.clock.ms = (T + 1000) * 1000;
+    const lifecycles = new PodLifecycles(parseTracerConfig(c.config), ctx);
+    await lifecycles.handle({ type: 'applied', object: c.pod, listed: false });
+    const sent = lifecyclesSent(ctx.sent);
+    assert.deepEqual(
+      sent.map((s) => `${s.owner.gvk} ${s.owner.ns_name}`),
+      c.want === undefined ? [] : [c.want],
+      c.config,
+    );
+  }
+});

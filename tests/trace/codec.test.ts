@@ -19,6 +19,7 @@ import {
 } from '../../lib/trace/codec.ts';
 import { loadTraceFile, readTraceFile } from '../../lib/trace/codec-file.ts';
 import { TraceFileError, TraceFormatError } from '../../lib/trace/errors.ts';
+import { Float64 } from '../../lib/trace/float.ts';
 import type { KubeObject, Lifecycle, PodLifecycles, Trace } from '../../lib/trace/model.ts';
 import { objKey } from '../../lib/trace/model.ts';
 
@@ -277,14 +278,15 @@ describe('msgpack codec: exact bytes', () => {
     assert.deepEqual(back.events[0]!.applied_objs[0]!.data, { b: 1, '7': 2 });
   });
 
-  test('limitation: an integral float decodes as an integer and is re-encoded as one', () => {
-    // {"x": 1.0} in a spec: f64 in the file, the number 1 in JS, a fixint when written back.
+  test('an integral float decodes as a Float64 and is re-encoded as float64, byte for byte', () => {
+    // {"f": 1.0} in a spec: f64 in the file; before lib/trace/float.ts it came back as a fixint.
     const withFloat = [...FEATURE_TRACE_BYTES];
     const fAt = Buffer.from(FEATURE_TRACE_BYTES).indexOf(Buffer.from(f64(0.5)));
     withFloat.splice(fAt, 9, ...f64(1));
     const t = decodeTrace(Uint8Array.from(withFloat));
-    assert.equal((t.events[0]!.applied_objs[0]!.spec as { f: number }).f, 1);
-    assert.equal(encodeTrace(t).length, withFloat.length - 8);
+    const f = (t.events[0]!.applied_objs[0]!.spec as { f: unknown }).f;
+    assert.ok(f instanceof Float64 && f.value === 1);
+    assert.deepEqual([...encodeTrace(t)], withFloat);
   });
 });
 

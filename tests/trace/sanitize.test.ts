@@ -79,7 +79,7 @@ describe('sanitizeObject', () => {
     }
   });
 
-  it('removes spec.nodeName of pods (and of any kind, as SimKube does), nothing else in spec', () => {
+  it('removes spec.nodeName of pods only (SimKube >= 2.6.1 dyn_obj_watcher), nothing else in spec', () => {
     const pod: KubeObject = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -99,13 +99,30 @@ describe('sanitizeObject', () => {
     assert.equal('status' in out, false);
     assert.equal((pod.spec as Record<string, unknown>).nodeName, 'ip-10-0-0-1', 'input spec untouched');
 
+    // Before the fix every kind lost it: a tracked VolumeAttachment's index hash then differed
+    // from SimKube's.
+    const attachment = sanitizeObject({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'VolumeAttachment',
+      metadata: { name: 'csi-1' },
+      spec: {
+        attacher: 'ebs.csi.aws.com',
+        nodeName: 'ip-10-0-0-1',
+        source: { persistentVolumeName: 'pv-1' },
+      },
+    });
+    assert.deepEqual(attachment.spec, {
+      attacher: 'ebs.csi.aws.com',
+      nodeName: 'ip-10-0-0-1',
+      source: { persistentVolumeName: 'pv-1' },
+    });
     const custom = sanitizeObject({
       apiVersion: 'x.io/v1',
-      kind: 'Thing',
+      kind: 'Pod',
       metadata: { name: 't' },
       spec: { nodeName: 'n' },
     });
-    assert.deepEqual(custom.spec, {});
+    assert.deepEqual(custom.spec, { nodeName: 'n' }, 'a Pod of another group is another kind');
   });
 
   it('keeps objects without spec or with a non-object spec as they are', () => {

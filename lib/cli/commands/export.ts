@@ -1,19 +1,24 @@
 /**
  * `sktrace export --endpoint URL --cluster ID [--token T] [--start T] [--end T]
- * [--excluded-namespaces a,b] [--excluded-labels SELECTOR]… --output FILE`: asks the server for a
+ * [--excluded-namespaces a,b] [--excluded-labels SELECTOR]… [--transform SKELFILE] --output FILE`:
+ * asks the server for a
  * trace of `[start, end)`, waits for the job, downloads it through its signed URL and writes it.
  * Defaults as `skctl export`: the last 30 minutes, skctl's excluded namespaces (`""` for none).
  * `--excluded-labels` takes kubectl selector syntax and may repeat (an object matching any of the
- * selectors is dropped, as SimKube's `excluded_labels` list). Prints the URL on stdout.
+ * selectors is dropped, as SimKube's `excluded_labels` list). `--transform` sends a SKEL file
+ * (`skctl export --transform`), checked here first (bad SKEL: exit 2 with line and column). Prints
+ * the URL on stdout, and the validation counts of the exported trace (`sktrace validate`'s rules).
  */
 
 import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SktraceError } from '../../errors.ts';
 import { exportTrace } from '../../roundtrip/transfer.ts';
+import { checkSkel } from '../../skel/index.ts';
 import type { LabelSelector } from '../../trace/model.ts';
 import { parseSelector } from '../../trace/selector.ts';
+import { RULES } from '../../validation/index.ts';
 import { type ClientFlags, clientFlags, makeClient, Progress } from '../client.ts';
 import { formatBytes } from '../progress.ts';
 import { parseNamespaceList, parseTimeArg, SKCTL_EXCLUDED_NAMESPACES } from '../time.ts';
@@ -25,6 +30,7 @@ interface ExportOptions extends ClientFlags {
   excludedLabels: string[];
   output: string;
   timeout: string;
+  transform?: string;
 }
 
 export function registerExport(program: Command): void {
@@ -52,6 +58,7 @@ export function registerExport(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .option('--transform <skelfile>', 'SKEL file applied to every change before filtering and indexing')
     .requiredOption('--output <file>', 'where to write the trace (msgpack)')
     .option('--timeout <seconds>', 'how long to wait for the export job', '1200')
     .action((opts: ExportOptions) => runExport(opts));
@@ -97,10 +104,25 @@ async function runExport(opts: ExportOptions): Promise<void> {
     excluded_namespaces: parseNamespaceList(opts.excludedNamespaces),
     excluded_labels: selectors(opts.excludedLabels),
   };
+  let transform: string | undefined;
+  if (opts.transform !== undefined) {
+    try {
+      transform = await readFile(opts.transform, 'utf8');
+    } catch (err) {
+      throw new SktraceError(
+        'usage',
+        `cannot read --transform ${opts.transform}: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    }
+    checkSkel(transform);
+  }
   const progress = new Progress(process.stderr);
   const { client, cluster } = makeClient(opts, progress);
   const { job, bytes } = await exportTrace(client, cluster, { startTs, endTs }, filters, {
     timeoutMs: timeoutSec * 1000,
+    ...(transform === undefined ? {} : { transform }),
     onStatus: (j, elapsedMs) => {
       const p = j.progress;
       const secs = `${Math.round(elapsedMs / 1000)} s`;
@@ -141,5 +163,11 @@ async function runExport(opts: ExportOptions): Promise<void> {
   process.stderr.write(
     `wrote ${opts.output}: window [${startTs}, ${endTs}), ${c ? `${c.events} events, ${c.objects} objects, ` : ''}${bytes.length} bytes (export ${job.id})\n`,
   );
+  const found = Object.entries(c?.validation ?? {}).filter(([, n]) => n > 0);
+  if (found.length > 0) {
+    process.stderr.write(
+      `validation: ${found.map(([code, n]) => `${RULES.find((r) => r.code === code)?.name ?? code} (${code}) ${n}`).join(', ')}; sktrace validate ${opts.output} --fix FILE writes a SKEL fix\n`,
+    );
+  }
   process.stdout.write(`${job.url}\n`);
 }
