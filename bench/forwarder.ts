@@ -14,13 +14,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildForwarderBundle, TSX_ENTRY } from './forwarder/child.ts';
+import { buildForwarderBundle, imageNodeFlags, TSX_ENTRY } from './forwarder/child.ts';
 import { benchEndToEnd } from './forwarder/end-to-end.ts';
 import { benchMemory } from './forwarder/memory.ts';
+import { benchScale } from './forwarder/scale.ts';
 import { benchThroughput } from './forwarder/throughput.ts';
 import type { BenchResult } from './result.ts';
 
-export type ForwarderBenchName = 'throughput' | 'memory' | 'end_to_end';
+export type ForwarderBenchName = 'throughput' | 'memory' | 'end_to_end' | 'scale';
 
 export interface ForwarderBenchOptions {
   /** About a minute in all instead of about seven. */
@@ -67,10 +68,25 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
           entry: bundle,
           checkpoints: quick ? [10_000, 20_000] : [10_000, 100_000, 1_000_000],
           budgetMs: quick ? 10_000 : 195_000,
+          nodeArgs: imageNodeFlags(),
           log,
         })),
       );
       log(`forwarder_memory: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    }
+    if (wanted('memory') || wanted('scale')) {
+      // One big-cluster run gives the 100,000-pod memory rows and the forwarder_scale row.
+      const started = performance.now();
+      const { memory, scale } = await benchScale({
+        pods: quick ? 10_000 : 100_000,
+        entry: bundle,
+        compactionIntervalMs: 60_000,
+        changesPerSec: 2_000,
+        log,
+      });
+      if (wanted('memory')) results.push(...memory);
+      if (wanted('scale')) results.push(...scale);
+      log(`forwarder_scale: ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
     if (wanted('end_to_end')) {
       const started = performance.now();

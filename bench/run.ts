@@ -26,6 +26,7 @@ export const BENCH_NAMES = [
   'export',
   'forwarder_throughput',
   'forwarder_memory',
+  'forwarder_scale',
   'end_to_end',
   'skel',
 ] as const;
@@ -37,13 +38,14 @@ const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const FORWARDER_NAMES = {
   forwarder_throughput: 'throughput',
   forwarder_memory: 'memory',
+  forwarder_scale: 'scale',
   end_to_end: 'end_to_end',
 } as const;
 
 interface ForwarderModule {
   benchForwarder(opts: {
     quick: boolean;
-    only?: ('throughput' | 'memory' | 'end_to_end')[];
+    only?: ('throughput' | 'memory' | 'end_to_end' | 'scale')[];
     log?: (line: string) => void;
   }): Promise<BenchResult[]>;
 }
@@ -108,7 +110,9 @@ export async function runBenchmarks(args: RunArgs): Promise<BenchResult[]> {
   }
   if (want('export')) results.push(...(await timed('export', () => benchExport({ quick: args.quick, log }))));
   if (want('skel')) results.push(...(await timed('skel', () => benchSkel({ quick: args.quick }))));
-  const forwarderNames = (['forwarder_throughput', 'forwarder_memory', 'end_to_end'] as const).filter(want);
+  const forwarderNames = (
+    ['forwarder_throughput', 'forwarder_memory', 'forwarder_scale', 'end_to_end'] as const
+  ).filter(want);
   if (forwarderNames.length > 0) {
     const forwarder = await loadForwarder();
     if (forwarder) {

@@ -7,10 +7,13 @@
  * - `list` and `watch` on every tracked kind, across all namespaces (one collection per kind);
  * - `list` and `watch` on Pods when Pods are tracked or any kind tracks its pods' lifecycles
  *   (lib/forwarder/runner.ts adds the pod watch for lifecycles);
- * - `get` on owners, resolved up each owner chain (lib/forwarder/owners.ts): a chain matters only
- *   up to a kind in the trace, so `get` on every tracked kind, plus the two built-in kinds that
- *   stand between pods and tracked workloads: ReplicaSets (Deployment → ReplicaSet → Pod) and Jobs
- *   (CronJob → Job → Pod). An owner of another kind is logged once and its chain stops there.
+ * - `get`, `list` and `watch` on owners, resolved up each owner chain (lib/forwarder/owners.ts)
+ *   through an index of each owner kind (lib/forwarder/owner-index.ts: a metadata-only list/watch,
+ *   with a `get` for an owner the index has not seen yet): a chain matters only up to a kind in
+ *   the trace, so every tracked kind, plus the two built-in kinds that stand between pods and
+ *   tracked workloads: ReplicaSets (Deployment → ReplicaSet → Pod) and Jobs (CronJob → Job → Pod).
+ *   Without list/watch on an owner kind, its owners cost one GET each; without get either, the
+ *   chain stops there, logged once per kind.
  * Discovery (`GET /api/v1`, `/apis/<group>/<version>`) needs no rule: Kubernetes' default
  * `system:discovery` ClusterRole grants it to every authenticated user.
  *
@@ -118,7 +121,7 @@ export function forwarderRules(config: TracerConfig, options: RbacOptions = {}):
     if (kind.gvk === POD || kind.trackLifecycle) watchesPods = true;
   }
   if (watchesPods) add(POD, 'list', 'watch');
-  for (const owner of INTERMEDIATE_OWNERS) add(owner, 'get');
+  for (const owner of INTERMEDIATE_OWNERS) add(owner, 'get', 'list', 'watch');
 
   // Group by API group and verb set: {group, verbs} → resources.
   const grouped = new Map<string, PolicyRule>();

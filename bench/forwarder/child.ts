@@ -5,6 +5,7 @@
  * options). Its CPU and RSS come from /proc (proc.ts), its counters from its /metrics.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBundle, FORWARDER_BUNDLE, ROOT_DIR } from '../../deploy/build.ts';
@@ -41,9 +42,32 @@ export interface ForwarderStart {
   inspect?: boolean;
   /** More Node options (`--cpu-prof`…), before the entry. */
   nodeArgs?: string[];
+  /** More `sktrace forward` options. */
+  extraArgs?: string[];
 }
 
 export const TSX_ENTRY = join(ROOT_DIR, 'lib/cli/sktrace.mjs');
+
+/**
+ * The V8 flags the image runs the forwarder with: `ENV NODE_OPTIONS` of deploy/forwarder/Dockerfile,
+ * read from there so the benchmarks measure what is deployed.
+ */
+export function imageNodeFlags(): string[] {
+  return (imageEnv().NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
+}
+
+/** The image's MALLOC_* variables. */
+function imageMallocEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(imageEnv()).filter(([k]) => k.startsWith('MALLOC_')));
+}
+
+/** Every `ENV NAME="value"` of deploy/forwarder/Dockerfile (V8 flags, glibc malloc tuning). */
+export function imageEnv(): Record<string, string> {
+  const dockerfile = readFileSync(join(ROOT_DIR, 'deploy/forwarder/Dockerfile'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of dockerfile.matchAll(/^ENV (\w+)="([^"]*)"/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
 
 /** Builds the forwarder bundle (minified, as `npm run build` and SAM make it) into `outDir`. */
 export async function buildForwarderBundle(outDir: string): Promise<string> {
@@ -80,8 +104,10 @@ export async function startForwarder(s: ForwarderStart): Promise<ForwarderChild>
       '--listen',
       '127.0.0.1:0',
       ...(s.token ? ['--token', s.token] : []),
+      ...(s.extraArgs ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT_DIR },
+    // The image's environment (malloc tuning); its NODE_OPTIONS go in as arguments (nodeArgs).
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT_DIR, env: { ...process.env, ...imageMallocEnv() } },
   );
   let out = '';
   let err = '';

@@ -24,13 +24,17 @@ export class CountingIngest {
   /** Batches that were not a gzipped `{changes: [...]}` (answered 400): must stay 0. */
   refused = 0;
   url = '';
+  /** Answers no faster than this many changes per second (a slow store); unlimited when unset. */
+  readonly #changesPerSec: number | undefined;
+  #freeAtMs = 0;
 
-  private constructor() {
+  private constructor(changesPerSec?: number) {
+    this.#changesPerSec = changesPerSec;
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
-  static async start(): Promise<CountingIngest> {
-    const c = new CountingIngest();
+  static async start(opts: { changesPerSec?: number } = {}): Promise<CountingIngest> {
+    const c = new CountingIngest(opts.changesPerSec);
     c.#server.listen(0, '127.0.0.1');
     await once(c.#server, 'listening');
     c.url = `http://127.0.0.1:${(c.#server.address() as AddressInfo).port}`;
@@ -57,6 +61,12 @@ export class CountingIngest {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'bad_body', message: String(err) } }));
       return;
+    }
+    if (this.#changesPerSec !== undefined) {
+      // One batch at a time takes changes/rate seconds of the endpoint's time.
+      const nowMs = performance.now();
+      this.#freeAtMs = Math.max(this.#freeAtMs, nowMs) + (changes.length / this.#changesPerSec) * 1000;
+      await new Promise((r) => setTimeout(r, this.#freeAtMs - nowMs));
     }
     for (const c of changes) this.counts[c.type]++;
     this.batches++;

@@ -27,6 +27,8 @@ export interface MemoryOptions {
   /** Event counts to sample at, increasing. */
   checkpoints: number[];
   budgetMs: number;
+  /** V8 flags of the image (child.ts imageNodeFlags). */
+  nodeArgs?: string[];
   log: (line: string) => void;
 }
 
@@ -48,6 +50,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     cluster: 'bench',
     kubeconfigPath: await sim.writeKubeconfig(dir),
     inspect: true,
+    ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
   });
   const steps: { events: number; rssMiB: number[]; heapMiB: number; gc: ChildMemory }[] = [];
   try {
@@ -104,6 +107,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
   return steps.flatMap((s) => {
     const params = {
       variant: 'bundle',
+      kind: 'Deployment',
       objects: o.objects,
       events: s.events,
       ...(s === steps.at(-1) && s.events < target ? { events_target: target } : {}),

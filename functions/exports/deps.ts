@@ -9,6 +9,10 @@
  * - `EXPORT_RETENTION_DAYS`: how long job records live (default 7). The template sets it from the
  *   same parameter as the bucket's `exports/` expiry, and a record is created before its trace is
  *   uploaded, so a succeeded job never outlives the object it points at.
+ * - `MAX_EXPORT_WINDOW_HOURS`: longest window one export may cover (default 24; template
+ *   MaxExportWindowHours); longer is a 400 naming the limit;
+ * - `MAX_ACTIVE_EXPORTS_PER_CLUSTER`: exports pending or running at once per cluster (default 3;
+ *   template MaxActiveExportsPerCluster); one more is a 429 with Retry-After.
  * Region and credentials come from the Lambda environment through the SDK's provider chain.
  */
 
@@ -19,6 +23,7 @@ import { DynamoTokenStore } from '../../lib/aws/dynamo-token-store.ts';
 import { LambdaJobLauncher, makeLambdaClient } from '../../lib/aws/lambda-launcher.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { DEFAULT_MAX_WINDOW_CHANGES } from '../../lib/export/limits.ts';
+import { DEFAULT_MAX_WINDOW_SEC } from '../../lib/export/request.ts';
 import {
   authModeEnv,
   awsClientsFromEnv,
@@ -27,7 +32,7 @@ import {
   requiredEnv,
   traceStoreFromEnv,
 } from '../env.ts';
-import { DEFAULT_JOB_RETENTION_SEC, type ExportsDeps } from './handler.ts';
+import { DEFAULT_JOB_RETENTION_SEC, DEFAULT_MAX_ACTIVE_EXPORTS, type ExportsDeps } from './handler.ts';
 
 const DAY_SEC = 86_400;
 
@@ -50,6 +55,8 @@ export function exportsDepsFromEnv(env: FunctionEnv): ExportsDeps {
     maxWindowChanges: positiveIntEnv(env, 'EXPORT_MAX_WINDOW_CHANGES', DEFAULT_MAX_WINDOW_CHANGES),
     jobRetentionSec:
       positiveIntEnv(env, 'EXPORT_RETENTION_DAYS', DEFAULT_JOB_RETENTION_SEC / DAY_SEC) * DAY_SEC,
+    maxWindowSec: positiveIntEnv(env, 'MAX_EXPORT_WINDOW_HOURS', DEFAULT_MAX_WINDOW_SEC / 3600) * 3600,
+    maxActiveExports: positiveIntEnv(env, 'MAX_ACTIVE_EXPORTS_PER_CLUSTER', DEFAULT_MAX_ACTIVE_EXPORTS),
     auth: { mode: authModeEnv(env) },
   };
 }

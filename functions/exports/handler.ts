@@ -7,17 +7,43 @@
  * It only wires: lib/http's middlewares authenticate (a cluster's token only reaches that cluster's
  * jobs), decode and parse; lib/export validates and models; the ports store, sign and launch.
  */
-import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { AuthPolicy } from '../../lib/auth/decide.ts';
-import { EXPORT_STATUS_BY_CODE, ExportNotFoundError, LaunchFailedError } from '../../lib/export/errors.ts';
-import { effectiveJob, failed, isJobId, jobView, newJob, newJobId } from '../../lib/export/job.ts';
+import {
+  EXPORT_STATUS_BY_CODE,
+  ExportNotFoundError,
+  IdempotencyKeyError,
+  LaunchFailedError,
+  TooManyExportsError,
+} from '../../lib/export/errors.ts';
+import {
+  DEFAULT_MAX_RUN_SEC,
+  type ExportJob,
+  effectiveJob,
+  failed,
+  isFinal,
+  isJobId,
+  jobView,
+  newJob,
+  newJobId,
+} from '../../lib/export/job.ts';
 import { checkWindowSize, DEFAULT_MAX_WINDOW_CHANGES } from '../../lib/export/limits.ts';
 import { checkWindowRetained } from '../../lib/export/pipeline.ts';
-import type { ExportJobStore, ExportObjectStore, JobLauncher } from '../../lib/export/ports.ts';
-import { DEFAULT_MAX_FUTURE_SEC, validateExportRequest } from '../../lib/export/request.ts';
+import type {
+  ExportJobStore,
+  ExportObjectStore,
+  IdempotencyRecord,
+  JobLauncher,
+} from '../../lib/export/ports.ts';
+import {
+  DEFAULT_MAX_FUTURE_SEC,
+  DEFAULT_MAX_WINDOW_SEC,
+  type ExportRequest,
+  validateExportRequest,
+} from '../../lib/export/request.ts';
 import { authenticate } from '../../lib/http/auth.ts';
 import { decodeBody } from '../../lib/http/body.ts';
 import { clusterOf } from '../../lib/http/cluster.ts';
@@ -48,13 +74,31 @@ export interface ExportsDeps {
   /** A job running longer than this has a dead runner (default: Lambda's 900 s maximum + a minute). */
   maxRunSec?: number;
   maxFutureSec?: number;
+  /** Longest window per export (MAX_EXPORT_WINDOW_SEC; default one day). */
+  maxWindowSec?: number;
+  /** Exports pending or running at once per cluster (MAX_ACTIVE_EXPORTS_PER_CLUSTER; default 3). */
+  maxActiveExports?: number;
   /** Default: bearer tokens per cluster. */
   auth?: AuthPolicy;
+  /** Waits between looks for the job of a concurrent request with the same Idempotency-Key. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export const DEFAULT_URL_TTL_SEC = 3600;
 export const DEFAULT_JOB_RETENTION_SEC = 7 * 86_400;
-export const DEFAULT_MAX_RUN_SEC = 960;
+export { DEFAULT_MAX_RUN_SEC };
+export const DEFAULT_MAX_ACTIVE_EXPORTS = 3;
+/** How long the same Idempotency-Key returns the same job. */
+export const IDEMPOTENCY_TTL_SEC = 86_400;
+/** Retry-After of a 429 too_many_exports: a typical export finishes within a minute or two. */
+export const TOO_MANY_EXPORTS_RETRY_AFTER_SEC = 30;
+/**
+ * A key whose record names a job that still does not exist this long after the record was
+ * written belongs to a request that died between the two writes: a new request may take it over.
+ */
+const ABANDONED_KEY_SEC = 30;
+// RFC 9110 field-value characters a key may hold (visible ASCII), and a bound on its length.
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 /** An ExportRequest is a few hundred bytes; selectors make it a few KB at most. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
@@ -69,18 +113,98 @@ export function makeCreateHandler(deps: ExportsDeps): ExportsHandler {
   const maxFutureSec = deps.maxFutureSec ?? DEFAULT_MAX_FUTURE_SEC;
   const { logger } = deps;
 
+  const maxRunSec = deps.maxRunSec ?? DEFAULT_MAX_RUN_SEC;
+  const maxWindowSec = deps.maxWindowSec ?? DEFAULT_MAX_WINDOW_SEC;
+  const maxActive = deps.maxActiveExports ?? DEFAULT_MAX_ACTIVE_EXPORTS;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+
+  /** The answer to a request whose Idempotency-Key was seen: the same job, as it is now. */
+  const replay = async (cluster: string, job: ExportJob, nowSec: number): Promise<HttpResult> => {
+    logger.info('export request replayed by Idempotency-Key', { cluster, id: job.id });
+    return jsonResponse(202, jobView(effectiveJob(job, nowSec, maxRunSec)), {
+      Location: `/v1/clusters/${cluster}/exports/${job.id}`,
+      'Idempotent-Replayed': 'true',
+    });
+  };
+
+  /** The job a live key record names: waits briefly for a concurrent request still creating it. */
+  const jobOfRecord = async (cluster: string, jobId: string): Promise<ExportJob | undefined> => {
+    for (let look = 0; look < 5; look++) {
+      const job = await deps.jobs.get(cluster, jobId);
+      if (job) return job;
+      await sleep(200);
+    }
+    return undefined;
+  };
+
   const create = async (event: HttpEvent): Promise<HttpResult> => {
     const cluster = clusterOf(event);
     const nowSec = Math.floor(deps.clock() / 1000);
-    const request = validateExportRequest(event.jsonBody, { nowSec, maxFutureSec });
+    const request = validateExportRequest(event.jsonBody, { nowSec, maxFutureSec, maxWindowSec });
+    const key = idempotencyKeyOf(event);
+    const keyHash = key === undefined ? undefined : sha256Hex(key);
+    const requestHash = sha256Hex(canonicalJson(request));
+    let takeOver: string | undefined;
+
+    // A key seen before answers with its job, before any limit is judged: the retry of a request
+    // that was accepted (its response lost) must not be refused by the cap its own job fills.
+    if (keyHash !== undefined) {
+      const seen = await deps.jobs.getIdempotency(cluster, keyHash, nowSec);
+      if (seen) {
+        const outcome = await settleSeenKey(cluster, seen, requestHash, nowSec);
+        if (outcome.job) return replay(cluster, outcome.job, nowSec);
+        takeOver = seen.jobId;
+      }
+    }
+
     if (deps.reader) checkWindowRetained(await deps.reader.retentionHorizon(cluster), request.window);
     if (deps.reader?.estimateChanges) {
       const estimate = await deps.reader.estimateChanges(cluster, request.window);
       checkWindowSize(request.window, estimate, deps.maxWindowChanges ?? DEFAULT_MAX_WINDOW_CHANGES);
     }
+    const active = (await deps.jobs.unfinished(cluster)).filter(
+      (j) => !isFinal(effectiveJob(j, nowSec, maxRunSec).status),
+    );
+    if (active.length >= maxActive) {
+      throw new TooManyExportsError(cluster, active.length, maxActive, TOO_MANY_EXPORTS_RETRY_AFTER_SEC);
+    }
+
     const id = newJobId(randomBytes);
+    if (keyHash !== undefined) {
+      const record = {
+        keyHash,
+        requestHash,
+        jobId: id,
+        createdAtSec: nowSec,
+        expiresAtSec: nowSec + IDEMPOTENCY_TTL_SEC,
+      };
+      const winner = await deps.jobs.putIdempotency(cluster, record, nowSec, takeOver);
+      if (winner) {
+        // A concurrent request with this key got there first: its job is the answer.
+        const outcome = await settleSeenKey(cluster, winner, requestHash, nowSec);
+        if (outcome.job) return replay(cluster, outcome.job, nowSec);
+        throw inProgress(cluster);
+      }
+    }
+    const release = async () => {
+      // Frees the key (an expired record), so a retry with it starts afresh.
+      if (keyHash === undefined) return;
+      await deps.jobs
+        .putIdempotency(
+          cluster,
+          { keyHash, requestHash, jobId: id, createdAtSec: nowSec, expiresAtSec: nowSec },
+          nowSec,
+          id,
+        )
+        .catch(() => undefined);
+    };
     const job = newJob({ cluster, id }, request, nowSec, { retentionSec });
-    await deps.jobs.create(job);
+    try {
+      await deps.jobs.create(job);
+    } catch (err) {
+      await release();
+      throw err;
+    }
     try {
       await deps.launcher.launch({ cluster, id });
     } catch (err) {
@@ -90,10 +214,35 @@ export function makeCreateHandler(deps: ExportsDeps): ExportsHandler {
           'pending',
         ])
         .catch(() => false);
+      await release();
       throw new LaunchFailedError('the export job could not be started', { cluster, id }, { cause: err });
     }
     logger.info('export requested', { cluster, id, window: request.window, filters: request.filters });
     return jsonResponse(202, jobView(job), { Location: `/v1/clusters/${cluster}/exports/${id}` });
+  };
+
+  /**
+   * A live record of the request's key: the same body gets the record's job; another body is a
+   * 422. A record whose job never appeared (its request died between the two writes) may be
+   * taken over once ABANDONED_KEY_SEC has passed; before that the request is still in progress.
+   */
+  const settleSeenKey = async (
+    cluster: string,
+    seen: IdempotencyRecord,
+    requestHash: string,
+    nowSec: number,
+  ): Promise<{ job?: ExportJob }> => {
+    if (seen.requestHash !== requestHash) {
+      throw new IdempotencyKeyError(
+        'idempotency_key_reused',
+        `this Idempotency-Key was used within the last ${IDEMPOTENCY_TTL_SEC / 3600} h for a different export request (job ${seen.jobId}); send a new key for a new request`,
+        { cluster, id: seen.jobId },
+      );
+    }
+    const job = await jobOfRecord(cluster, seen.jobId);
+    if (job) return { job };
+    if (nowSec - seen.createdAtSec < ABANDONED_KEY_SEC) throw inProgress(cluster);
+    return {};
   };
 
   const handler = middy<HttpEvent, HttpResult, Error, Context>()
@@ -104,6 +253,40 @@ export function makeCreateHandler(deps: ExportsDeps): ExportsHandler {
     .use(parseJsonBody())
     .handler(create);
   return handler as ExportsHandler;
+}
+
+function inProgress(cluster: string): IdempotencyKeyError {
+  return new IdempotencyKeyError(
+    'idempotency_in_progress',
+    'a request with this Idempotency-Key is still being processed; retry it after Retry-After seconds',
+    { cluster, retryAfterSec: 1 },
+  );
+}
+
+/** The request's Idempotency-Key header, or undefined; a malformed one is a 400. */
+function idempotencyKeyOf(event: HttpEvent): string | undefined {
+  const raw = event.headers?.['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY_PATTERN.test(raw)) {
+    throw new IdempotencyKeyError(
+      'invalid_request',
+      'the Idempotency-Key header must hold 1 to 255 visible ASCII characters (a UUID is a good key)',
+    );
+  }
+  return raw;
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted: equal requests hash equal whatever order their fields came in. */
+function canonicalJson(value: ExportRequest): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
 }
 
 export function makeStatusHandler(deps: ExportsDeps): ExportsHandler {

@@ -6,7 +6,12 @@
  */
 
 import { SktraceError } from '../errors.ts';
-import { StoreError, StoreThrottledError, StoreUnavailableError } from '../store/errors.ts';
+import {
+  StoreError,
+  StoreRejectedError,
+  StoreThrottledError,
+  StoreUnavailableError,
+} from '../store/errors.ts';
 
 // DynamoDB: ProvisionedThroughputExceededException, ThrottlingException, RequestLimitExceeded;
 // S3: SlowDown (503), RequestLimitExceeded.
@@ -74,6 +79,12 @@ export function toStoreError(err: unknown, context: Record<string, unknown>): Sk
     (status ?? 0) >= 500
   ) {
     return new StoreUnavailableError(`${what}: backend unavailable (${name}) after retries`, full, {
+      cause: err,
+    });
+  }
+  if (name === 'ValidationException' || name === 'KeyTooLongError') {
+    // The request itself is refused (DynamoDB key or item size, S3 key length): no retry helps.
+    return new StoreRejectedError(`the store refused the request (${name}: ${e.message ?? ''})`, full, {
       cause: err,
     });
   }

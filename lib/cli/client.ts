@@ -5,9 +5,11 @@
  * or an HTTP date). Other 4xx are final and raised as ApiError with the server's message, code and
  * field (docs/ingest-api.md: `{"error": {code, message, field?, index?}}`).
  *
- * Retrying a POST of events is safe (batches are idempotent); retrying the POST of an export can
- * at worst start a second identical job, which costs reads but changes nothing.
+ * Retrying a POST of events is safe (batches are idempotent); the POST of an export carries an
+ * `Idempotency-Key` (one random UUID per export, the same on every retry), so a retry after a
+ * lost response gets the job the first attempt created instead of starting a second one.
  */
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Command } from 'commander';
@@ -138,12 +140,16 @@ export class ApiClient {
     return (await res.json()) as BatchResult;
   }
 
-  async createExport(cluster: string, request: ExportRequestBody): Promise<ExportJobView> {
+  async createExport(
+    cluster: string,
+    request: ExportRequestBody,
+    idempotencyKey: string = randomUUID(),
+  ): Promise<ExportJobView> {
     const res = await this.#send({
       method: 'POST',
       url: this.clusterUrl(cluster, 'exports'),
       what: `POST /v1/clusters/${cluster}/exports`,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       body: Buffer.from(JSON.stringify(request)),
       auth: true,
     });
@@ -183,7 +189,12 @@ export class ApiClient {
         failure = err;
       }
       if (res?.ok) return res;
-      const retryable = res === undefined || res.status === 429 || res.status >= 500;
+      // A 409 with Retry-After is an Idempotency-Key whose first request is still creating its job.
+      const retryable =
+        res === undefined ||
+        res.status === 429 ||
+        res.status >= 500 ||
+        (res.status === 409 && res.headers.has('retry-after'));
       if (!retryable || attempt >= this.#retry.maxAttempts) {
         if (res === undefined) {
           const message = failure instanceof Error ? causeMessage(failure) : String(failure);

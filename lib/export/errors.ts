@@ -11,6 +11,9 @@ export const EXPORT_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   window_too_large: 400,
   not_found: 404,
   window_expired: 409,
+  idempotency_in_progress: 409,
+  idempotency_key_reused: 422,
+  too_many_exports: 429,
   launch_failed: 503,
 };
 
@@ -50,5 +53,29 @@ export class LaunchFailedError extends SktraceError {
   constructor(message: string, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('launch_failed', message, { ...context, retryAfterSec: 5 }, options);
     this.name = 'LaunchFailedError';
+  }
+}
+
+/** The cluster already has as many exports pending or running as the deployment allows at once. */
+export class TooManyExportsError extends SktraceError {
+  constructor(cluster: string, active: number, max: number, retryAfterSec: number) {
+    super(
+      'too_many_exports',
+      `cluster ${cluster} has ${active} exports pending or running; this deployment runs at most ${max} at once per cluster (MaxActiveExportsPerCluster): retry after ${retryAfterSec} s`,
+      { cluster, active, max, retryAfterSec },
+    );
+    this.name = 'TooManyExportsError';
+  }
+}
+
+/** An Idempotency-Key header that is malformed, or reused with another request body. */
+export class IdempotencyKeyError extends SktraceError {
+  constructor(
+    code: 'invalid_request' | 'idempotency_key_reused' | 'idempotency_in_progress',
+    message: string,
+    context: Record<string, unknown> = {},
+  ) {
+    super(code, message, { field: 'Idempotency-Key', ...context });
+    this.name = 'IdempotencyKeyError';
   }
 }

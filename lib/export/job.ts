@@ -2,12 +2,15 @@
  * Export jobs: their model, ids, S3 keys, state transitions and their API view. Pure.
  *
  * Lifecycle: `pending` (created by POST, handed to the runner) → `running` (a runner claimed it)
- * → `succeeded` (the trace is in S3) or `failed` (with a reason). A runner may claim a job that
- * is `pending` or already `running`: Lambda retries an asynchronous invocation that failed or
- * timed out (up to twice), and the retry must be able to take over; attempts are counted and
- * bounded. `succeeded` and `failed` are final: a duplicate invocation finds them and does nothing.
- * A job left `running` past the runner's longest possible run (its runner died: timeout, OOM)
- * is shown as failed, so a client never polls forever.
+ * → `succeeded` (the trace is in S3) or `failed` (with a reason). Only a `pending` job can be
+ * claimed, by a conditional write on its status and attempt count, so of two invocations for one
+ * job (Lambda delivers asynchronous events at least once, and retries) exactly one runs it; the
+ * other finds it claimed and does nothing. `succeeded` and `failed` are final. A job left
+ * `running` past the runner's longest possible run (`DEFAULT_MAX_RUN_SEC`: its runner died of a
+ * timeout or OOM) is failed — shown so at once, and written so by the next invocation that finds
+ * it — and is never taken over: a client never polls forever, and no second run overlaps a first
+ * one that might still be writing. A `pending` job older than `DEFAULT_START_DEADLINE_SEC` is
+ * never started (its event waited too long in Lambda's queue; the client was told it failed).
  */
 import type { ClusterId } from '../store/ports.ts';
 import type { ExportFilters, TraceWindow } from '../trace/model.ts';
@@ -73,7 +76,17 @@ export interface JobRef {
   id: string;
 }
 
-export const MAX_ATTEMPTS = 3;
+/**
+ * The longest a run can last: the export-job function's 900 s timeout (template.yaml) and a
+ * minute of clock skew between functions. A `running` job older than this has a dead runner.
+ */
+export const DEFAULT_MAX_RUN_SEC = 960;
+/**
+ * A `pending` job not claimed within this is never started: the template's
+ * MaximumEventAgeInSeconds (900) drops its event by then, and the exports function reports it
+ * failed once DEFAULT_MAX_RUN_SEC has passed since its creation.
+ */
+export const DEFAULT_START_DEADLINE_SEC = 900;
 
 // RFC 4648 base32 alphabet, lowercase: ids are path segments and S3 keys, case never matters.
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -137,8 +150,8 @@ export function newJob(
   };
 }
 
-/** Statuses a runner may claim a job from. */
-export const CLAIMABLE: readonly ExportStatus[] = ['pending', 'running'];
+/** Statuses a runner may claim a job from (with the attempts it read: see ExportJobStore.replace). */
+export const CLAIMABLE: readonly ExportStatus[] = ['pending'];
 
 export function isFinal(status: ExportStatus): boolean {
   return status === 'succeeded' || status === 'failed';

@@ -32,6 +32,8 @@ import { WindowExpiredError } from './errors.ts';
 import {
   CLAIMABLE,
   claimed,
+  DEFAULT_MAX_RUN_SEC,
+  DEFAULT_START_DEADLINE_SEC,
   type ExportCounts,
   type ExportJob,
   type ExportProgress,
@@ -39,7 +41,6 @@ import {
   failed,
   isFinal,
   type JobRef,
-  MAX_ATTEMPTS,
   succeeded,
   withProgress,
 } from './job.ts';
@@ -67,6 +68,10 @@ export interface ExportJobDeps {
   stream?: TraceStreamOptions;
   /** Least seconds between two progress writes to the job record (default 5). */
   progressEverySec?: number;
+  /** A `running` job older than this has a dead runner (default DEFAULT_MAX_RUN_SEC). */
+  maxRunSec?: number;
+  /** A `pending` job older than this is never started (default DEFAULT_START_DEADLINE_SEC). */
+  startDeadlineSec?: number;
 }
 
 const POD_GVK = 'v1.Pod';
@@ -319,12 +324,17 @@ export function failureReason(err: unknown): string {
 }
 
 /**
- * Runs one export job to its end. Safe to invoke more than once for a job (Lambda retries async
- * invocations): a final job is left alone, a claimed one is taken over up to MAX_ATTEMPTS runs.
+ * Runs one export job to its end. Safe to invoke any number of times for a job, at once or later
+ * (Lambda delivers async events at least once and retries failed ones): only the invocation whose
+ * conditional claim (`pending` with the attempts it read → `running`) succeeds runs it; the others
+ * leave it alone. A final job is left alone; a `running` job past the longest run is failed (its
+ * runner died), never taken over; a `pending` job past its start deadline is failed, never started.
  * Resolves with the job as stored at the end, or undefined when there is no such job.
  */
 export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<ExportJob | undefined> {
   const { jobs, log } = deps;
+  const maxRunSec = deps.maxRunSec ?? DEFAULT_MAX_RUN_SEC;
+  const startDeadlineSec = deps.startDeadlineSec ?? DEFAULT_START_DEADLINE_SEC;
   const job = await jobs.get(ref.cluster, ref.id);
   if (!job) {
     log.warn('export job not found', { ...ref });
@@ -334,17 +344,34 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
     log.info('export job already finished', { ...ref, status: job.status });
     return job;
   }
-  if (job.attempts >= MAX_ATTEMPTS) {
-    const gaveUp = failed(
+  const nowSec = deps.nowSec();
+  if (job.status === 'running') {
+    const startedAtSec = job.startedAtSec ?? job.updatedAtSec;
+    if (nowSec - startedAtSec <= maxRunSec) {
+      log.info('export job is running elsewhere; this duplicate invocation does nothing', { ...ref });
+      return job;
+    }
+    const stale = failed(
       job,
-      `the export job failed ${job.attempts} times without finishing; request the export again`,
-      deps.nowSec(),
+      `the export job stopped without finishing (it ran past ${maxRunSec} s or crashed); request the export again`,
+      nowSec,
     );
-    await jobs.replace(gaveUp, CLAIMABLE);
-    return gaveUp;
+    await jobs.replace(stale, ['running'], job.attempts);
+    log.warn('export job failed: its runner died', { ...ref, startedAtSec });
+    return jobs.get(ref.cluster, ref.id);
   }
-  const running = claimed(job, deps.nowSec());
-  if (!(await jobs.replace(running, CLAIMABLE))) {
+  if (nowSec - job.createdAtSec > startDeadlineSec) {
+    const late = failed(
+      job,
+      `the export job did not start within ${startDeadlineSec} s; request the export again`,
+      nowSec,
+    );
+    await jobs.replace(late, CLAIMABLE, job.attempts);
+    log.warn('export job failed: started too late', { ...ref, createdAtSec: job.createdAtSec });
+    return jobs.get(ref.cluster, ref.id);
+  }
+  const running = claimed(job, nowSec);
+  if (!(await jobs.replace(running, CLAIMABLE, job.attempts))) {
     log.info('export job claimed or finished elsewhere', { ...ref });
     return jobs.get(ref.cluster, ref.id);
   }
@@ -369,8 +396,8 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
     if (err instanceof SktraceError && err.code === 'window_expired') log.warn('export refused', data);
     else log.error('export failed', data);
   }
-  if (!(await jobs.replace(done, ['running']))) {
-    // Another run took the job over meanwhile (this one was presumed dead); its outcome stands.
+  if (!(await jobs.replace(done, ['running'], running.attempts))) {
+    // The job was failed meanwhile (this run outlived DEFAULT_MAX_RUN_SEC); that outcome stands.
     log.warn('export job finished elsewhere; dropping this outcome', { ...ref, status: done.status });
     return jobs.get(ref.cluster, ref.id);
   }
@@ -396,7 +423,7 @@ function progressRecorder(deps: ExportJobDeps, running: ExportJob): ProgressSink
     lastPhase = progress.phase;
     writing = true;
     deps.jobs
-      .replace(withProgress(running, progress, nowSec), ['running'])
+      .replace(withProgress(running, progress, nowSec), ['running'], running.attempts)
       .catch((err: unknown) => deps.log.warn('export progress not recorded', { error: errorData(err) }))
       .finally(() => {
         writing = false;

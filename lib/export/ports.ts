@@ -13,10 +13,37 @@ export interface ExportJobStore {
   /** The job of that id under that cluster: another cluster's job is never found. */
   get(cluster: ClusterId, id: string): Promise<ExportJob | undefined>;
   /**
-   * Replaces the job by `next` only if its stored status is one of `from` (a conditional write):
-   * false when it was not, so two runners never both move a job on.
+   * Replaces the job by `next` only if its stored status is one of `from` and, when given, its
+   * stored `attempts` is `attempts` (a conditional write): false when it was not, so two runners
+   * never both claim or move a job on.
    */
-  replace(next: ExportJob, from: readonly ExportStatus[]): Promise<boolean>;
+  replace(next: ExportJob, from: readonly ExportStatus[], attempts?: number): Promise<boolean>;
+  /** The cluster's jobs stored as `pending` or `running` (stale ones included: judge them with effectiveJob). */
+  unfinished(cluster: ClusterId): Promise<ExportJob[]>;
+  /** The live (unexpired at `nowSec`) record of an Idempotency-Key, by the key's hash. */
+  getIdempotency(cluster: ClusterId, keyHash: string, nowSec: number): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Stores `record` unless a live record of that key exists (a conditional write): undefined when
+   * stored, else the record that won. `replacing` (a job id) overwrites the record only if it
+   * still names that job (taking over a key whose job was never created).
+   */
+  putIdempotency(
+    cluster: ClusterId,
+    record: IdempotencyRecord,
+    nowSec: number,
+    replacing?: string,
+  ): Promise<IdempotencyRecord | undefined>;
+}
+
+/** What an Idempotency-Key of POST /exports stands for: one request body, one job, for 24 h. */
+export interface IdempotencyRecord {
+  /** sha256 hex of the key as sent (the key itself is never stored). */
+  keyHash: string;
+  /** sha256 hex of the validated request: the same key with another body is refused. */
+  requestHash: string;
+  jobId: string;
+  createdAtSec: number;
+  expiresAtSec: number;
 }
 
 export interface ExportObjectStore {

@@ -29,9 +29,16 @@ export interface RequestLimits {
    * happened yet.
    */
   maxFutureSec: number;
+  /**
+   * Longest window one export may cover (MAX_EXPORT_WINDOW_SEC, template MaxExportWindowHours):
+   * bounds what one request can make the export job read and hold. Unbounded when absent.
+   */
+  maxWindowSec?: number;
 }
 
 export const DEFAULT_MAX_FUTURE_SEC = 300;
+/** One day: the default cap on a window's length (template.yaml MaxExportWindowHours). */
+export const DEFAULT_MAX_WINDOW_SEC = 86_400;
 
 const FIELDS = new Set(['start_ts', 'end_ts', 'filters', 'transform']);
 
@@ -55,6 +62,12 @@ export function validateExportRequest(body: unknown, limits: RequestLimits): Exp
     throw new ExportRequestError(
       'end_ts',
       `end_ts (${endTs}) must be after start_ts (${startTs}): the window [start_ts, end_ts) would be empty`,
+    );
+  }
+  if (limits.maxWindowSec !== undefined && endTs - startTs > limits.maxWindowSec) {
+    throw new ExportRequestError(
+      'end_ts',
+      `the window [start_ts, end_ts) is ${endTs - startTs} s long; this deployment exports at most ${limits.maxWindowSec} s per request (MaxExportWindowHours): split it into windows of at most ${limits.maxWindowSec} s`,
     );
   }
   if (endTs > limits.nowSec + limits.maxFutureSec) {

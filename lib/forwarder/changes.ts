@@ -98,6 +98,14 @@ export class KindChanges {
   readonly #ctx: ChangeContext;
   /** nsName → spec hash of the last applied change queued: the only per-object state. */
   #hashes = new Map<NsName, bigint>();
+  /**
+   * While a list is under way: nsName → resourceVersion of the version this list pass (or an
+   * expired one before it) queued. A pass resumed after an expired continue token skips those
+   * objects without sanitising or hashing them, so it costs little more than fetching and parsing
+   * pages — otherwise, on a busy node, re-reading 100,000 pods could itself outlast the next
+   * compaction and never finish. Dropped once the list completes.
+   */
+  #listedRvs = new Map<NsName, string>();
 
   constructor(kind: TrackedKind, ctx: ChangeContext) {
     this.kind = kind;
@@ -112,8 +120,18 @@ export class KindChanges {
   /** Handles one watcher output; false when delivery gave up (the kind must relist). */
   async handle(output: WatcherOutput): Promise<boolean> {
     switch (output.type) {
-      case 'applied':
-        return this.#applied(output.object, output.listed);
+      case 'applied': {
+        if (!output.listed) return this.#applied(output.object, false);
+        const nsName = nsNameOf(output.object);
+        const rv = output.object.metadata.resourceVersion;
+        if (output.resumed && typeof rv === 'string' && this.#listedRvs.get(nsName) === rv) {
+          this.#ctx.metrics.deduplicated.inc({ gvk: this.kind.gvk });
+          return true;
+        }
+        const ok = await this.#applied(output.object, !output.resumed);
+        if (ok && typeof rv === 'string') this.#listedRvs.set(nsName, rv);
+        return ok;
+      }
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
@@ -133,7 +151,9 @@ export class KindChanges {
     const object = sanitizeObject(obj);
     const hash = specHash(object.spec);
     const nsName = nsNameOf(obj);
-    // A list sends every object: the store dedupes, and it may have missed the last change.
+    // A list sends every object: the store dedupes, and it may have missed the last change (a
+    // change dropped in a stall). A list resumed after an expired continue token (`listed`
+    // false here) skips objects the expired pass queued unchanged: they reached delivery.
     if (!listed && this.#hashes.get(nsName) === hash) {
       this.#ctx.metrics.deduplicated.inc({ gvk });
       return true;
@@ -165,6 +185,7 @@ export class KindChanges {
 
   async #relisted(nsNames: NsName[]): Promise<boolean> {
     const gvk = this.kind.gvk;
+    this.#listedRvs = new Map();
     // Stamped once the list is done: after its objects' applied changes, before any watch event
     // from its resourceVersion, so the store can tell a later change in the same second apart.
     const { ts, seq } = this.#ctx.stamper.next();

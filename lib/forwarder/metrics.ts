@@ -115,6 +115,18 @@ export class ForwarderMetrics {
     'sktrace_forwarder_kube_errors_total',
     'Failed Kubernetes API requests per kind, operation and status.',
   );
+  readonly kubeRequests = this.registry.counter(
+    'sktrace_forwarder_kube_requests_total',
+    'Requests sent to the Kubernetes API server (lists, watches, gets, discovery).',
+  );
+  readonly kubeConnections = this.registry.counter(
+    'sktrace_forwarder_kube_connections_total',
+    'TCP connections opened to the Kubernetes API server (keep-alive reuses them; a ratio to requests near 1 means no reuse).',
+  );
+  readonly kubeConnectionResets = this.registry.counter(
+    'sktrace_forwarder_kube_connection_resets_total',
+    'Connections to the Kubernetes API server reset by the peer or cut mid-response.',
+  );
   readonly unparsableLines = this.registry.counter(
     'sktrace_forwarder_unparsable_lines_total',
     'Watch lines or list items that could not be parsed, per kind (each one forces a relist of the kind).',
@@ -134,6 +146,10 @@ export class ForwarderMetrics {
   readonly ownerLookups = this.registry.counter(
     'sktrace_forwarder_owner_lookups_total',
     'Owner lookups by result (hit, fetched, not_found, error).',
+  );
+  readonly ownerGets = this.registry.counter(
+    'sktrace_forwarder_owner_gets_total',
+    'GETs of owners (an owner kind without an index, or an owner its index has not seen yet).',
   );
   readonly lifecycles = this.registry.counter(
     'sktrace_forwarder_lifecycles_total',

@@ -20,6 +20,8 @@ export interface ApiResource {
 export interface ListPageRequest {
   limit: number;
   continueToken?: string;
+  /** Only metadata is needed (owner indexes): PartialObjectMetadataList where the server offers it. */
+  metadataOnly?: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export interface WatchRequest {
   resourceVersion: string;
   timeoutSeconds: number;
   allowWatchBookmarks: boolean;
+  metadataOnly?: boolean;
 }
 
 /**
@@ -56,6 +59,8 @@ export interface KubeApi {
   ): Promise<ApiResource | undefined>;
   list(resource: ApiResource, request: ListPageRequest, signal?: AbortSignal): Promise<ListPage>;
   watch(resource: ApiResource, request: WatchRequest, signal: AbortSignal): Promise<WatchLines>;
+  /** Drops what discovery said about a kind (it answered 404: removed), so the next resolve asks again. */
+  forget?(gvk: Gvk): void;
   /** One object, or undefined on 404. */
   get(
     resource: ApiResource,

@@ -24,8 +24,9 @@ import type { Delivery, FlushResult } from './delivery.ts';
 import { lifecycleKinds, POD_GVK, PodLifecycles } from './lifecycles.ts';
 import type { Logger } from './log.ts';
 import type { ForwarderMetrics } from './metrics.ts';
+import { OwnerIndex, type OwnerIndexState } from './owner-index.ts';
 import { OwnerChains, type OwnerLookupResult } from './owners.ts';
-import { type ApiResource, type KubeApi, KubeApiError, type Runtime } from './ports.ts';
+import { type ApiResource, type KubeApi, KubeApiError, type ListPage, type Runtime } from './ports.ts';
 import {
   type Failure,
   INITIAL_STATE,
@@ -55,6 +56,18 @@ export interface ForwarderTuning {
   ownerCacheTtlMs: number;
   /** Attempts per owner GET before sending a change without its chain. */
   ownerLookupAttempts: number;
+  /**
+   * List pages fetched ahead of the page being processed (bounded: each holds `pageLimit`
+   * objects), so a slow endpoint does not leave the list's continue token idle until it expires.
+   */
+  listPagesAhead: number;
+  /**
+   * Resolve owners through a list/watch index of each owner kind (owner-index.ts) instead of a
+   * GET per owner. Off only for tests of the GET path.
+   */
+  ownerIndexes: boolean;
+  /** Longest a lookup waits for an owner index's first list before a GET answers instead. */
+  ownerIndexWaitMs: number;
 }
 
 export const DEFAULT_TUNING: ForwarderTuning = {
@@ -67,6 +80,9 @@ export const DEFAULT_TUNING: ForwarderTuning = {
   ownerCacheEntries: 10_000,
   ownerCacheTtlMs: 10 * 60_000,
   ownerLookupAttempts: 3,
+  listPagesAhead: 1,
+  ownerIndexes: true,
+  ownerIndexWaitMs: 60_000,
 };
 
 export interface ForwarderDeps {
@@ -93,6 +109,8 @@ interface KindStatus {
 export interface Readiness {
   ready: boolean;
   kinds: KindStatus[];
+  /** Owner kinds indexed for owner chains (not part of readiness: lookups fall back to GETs). */
+  ownerIndexes: Array<{ gvk: Gvk; state: OwnerIndexState; owners: number; reason?: string }>;
 }
 
 export class Forwarder {
@@ -102,6 +120,8 @@ export class Forwarder {
   readonly #ctx: ChangeContext;
   readonly #loops: KindLoop[] = [];
   readonly #forbiddenOwnerKinds = new Set<Gvk>();
+  readonly #indexes = new Map<Gvk, OwnerIndex>();
+  #started = false;
   #running: Promise<void>[] = [];
 
   constructor(deps: ForwarderDeps) {
@@ -159,12 +179,52 @@ export class Forwarder {
     const ts = Math.floor(runtime.nowMs() / 1000);
     await delivery.offer([{ type: 'config', ts, config: exportableConfigDoc(config) }]);
     log.info('forwarder started', { kinds: this.#loops.map((l) => l.gvk) });
-    this.#running = this.#loops.map((l) => l.run());
+    this.#started = true;
+    this.#running.push(...this.#loops.map((l) => l.run()));
   }
 
   readiness(): Readiness {
     const kinds = this.#loops.map((l) => l.status());
-    return { ready: kinds.every((k) => k.listed), kinds };
+    const ownerIndexes = [...this.#indexes.values()].map((i) => {
+      const status: Readiness['ownerIndexes'][number] = { gvk: i.gvk, state: i.state, owners: i.size };
+      if (i.reason !== undefined) status.reason = i.reason;
+      return status;
+    });
+    return { ready: kinds.every((k) => k.listed), kinds, ownerIndexes };
+  }
+
+  /** The index of an owner kind, its list/watch loop started on first use. */
+  #indexFor(gvk: Gvk): OwnerIndex | undefined {
+    if (!this.#tuning.ownerIndexes || !this.#started) return undefined;
+    let index = this.#indexes.get(gvk);
+    if (!index) {
+      const created = new OwnerIndex(gvk);
+      index = created;
+      this.#indexes.set(gvk, created);
+      const loop = new KindLoop(gvk, [(o) => created.handle(o)], this, () => created.size, created);
+      this.#running.push(loop.run());
+    }
+    return index;
+  }
+
+  /**
+   * Waits for an owner index's first list, at most `ownerIndexWaitMs`: an index stuck retrying
+   * (5xx, throttling) must not hold every dependent's change; GETs answer meanwhile.
+   */
+  async #indexReady(index: OwnerIndex): Promise<boolean> {
+    if (index.state !== 'starting') return index.state === 'ready';
+    const waited = new AbortController();
+    const onStop = () => waited.abort();
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      return await Promise.race([
+        index.whenReady(waited.signal),
+        this.#deps.runtime.sleep(this.#tuning.ownerIndexWaitMs, waited.signal).then(() => false),
+      ]);
+    } finally {
+      waited.abort();
+      this.#stop.signal.removeEventListener('abort', onStop);
+    }
   }
 
   /** Recounts the kinds discovery did not find, for the metric. */
@@ -200,6 +260,14 @@ export class Forwarder {
         if (!resource) return { nsName };
         const ns = resource.namespaced ? namespace : undefined;
         nsName = ns ? `${ns}/${ref.name}` : ref.name;
+        const index = this.#indexFor(resource.gvk);
+        if (index && (await this.#indexReady(index))) {
+          const indexed = index.objectOf(nsName, ref.apiVersion, ref.kind);
+          if (indexed) return { nsName, object: indexed };
+          // Not indexed: created a moment ago (its event not read yet) or gone. One GET tells;
+          // the chain cache keeps the answer, so this is per owner, not per dependent.
+        }
+        this.#deps.metrics.ownerGets.inc();
         const object = await kube.get(resource, ns, ref.name, this.#stop.signal);
         return object ? { nsName, object } : { nsName };
       } catch (err) {
@@ -226,7 +294,11 @@ export class Forwarder {
 
 /** The list/watch loop of one kind. */
 class KindLoop {
+  /** The kind, or `<gvk> owners` for an owner index's loop (logs and metrics). */
   readonly gvk: Gvk;
+  readonly #kindGvk: Gvk;
+  /** Set for the loop of an owner index: metadata only, and it gives up on 401/403/not served. */
+  readonly #index: OwnerIndex | undefined;
   readonly #handlers: Handler[];
   readonly #fw: Forwarder;
   readonly #size: () => number;
@@ -239,8 +311,10 @@ class KindLoop {
   #notFound = false;
   #notFoundLogged = false;
 
-  constructor(gvk: Gvk, handlers: Handler[], fw: Forwarder, size: () => number) {
-    this.gvk = gvk;
+  constructor(gvk: Gvk, handlers: Handler[], fw: Forwarder, size: () => number, index?: OwnerIndex) {
+    this.gvk = index ? `${gvk} owners` : gvk;
+    this.#kindGvk = gvk;
+    this.#index = index;
     this.#handlers = handlers;
     this.#fw = fw;
     this.#size = size;
@@ -259,9 +333,12 @@ class KindLoop {
   async run(): Promise<void> {
     const { log } = this.#fw.deps;
     try {
-      const resource = await this.#resolve();
-      if (!resource) return;
-      await this.#loop(resource);
+      for (;;) {
+        const resource = await this.#resolve();
+        if (!resource) return;
+        // Returns when the kind stops being served (404): resolve it again.
+        if (!(await this.#loop(resource))) return;
+      }
     } catch (err) {
       // A bug, not an API failure (those are steps of the machine). The rejection is left
       // unhandled so the process dies and its restart relists, rather than run on without the kind.
@@ -273,7 +350,7 @@ class KindLoop {
   async #resolve(): Promise<ApiResource | undefined> {
     const { kube, runtime, log, metrics } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
-    const { group, version, kind } = parseGvk(this.gvk);
+    const { group, version, kind } = parseGvk(this.#kindGvk);
     const backoff = new Backoff(this.#fw.tuning.discoveryBackoff, runtime.random);
     metrics.kindFound.set({ gvk: this.gvk }, 0);
     metrics.kindListed.set({ gvk: this.gvk }, 0);
@@ -293,6 +370,11 @@ class KindLoop {
         this.#fw.refreshNotFound();
         if (this.#notFoundLogged) log.info('tracked kind is now served; watching it', { gvk: this.gvk });
         return resource;
+      }
+      if (this.#index && error === undefined) {
+        this.#index.markUnavailable('not served');
+        log.info('owner kind is not served; its owners are looked up one GET each', { gvk: this.#kindGvk });
+        return undefined;
       }
       const delayMs = backoff.next(
         runtime.nowMs(),
@@ -325,11 +407,24 @@ class KindLoop {
     return { apiVersion, kind: resource.kind, pageLimit: t.pageLimit, watchTimeoutSec: t.watchTimeoutSec };
   }
 
-  async #loop(resource: ApiResource): Promise<void> {
+  /** Lists and watches until stopped (false) or until the kind is no longer served (true). */
+  async #loop(resource: ApiResource): Promise<boolean> {
     const { kube, runtime, metrics } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
+    const metadata: { metadataOnly?: true } = this.#index ? { metadataOnly: true } : {};
+    const pages = new PagesAhead(
+      (continueToken) =>
+        kube.list(
+          resource,
+          continueToken
+            ? { limit: options.pageLimit, continueToken, ...metadata }
+            : { limit: options.pageLimit, ...metadata },
+          signal,
+        ),
+      this.#fw.tuning.listPagesAhead,
+    );
     while (!signal.aborted) {
       const request = nextRequest(this.#state, options);
       const progress = this.#progress;
@@ -337,13 +432,7 @@ class KindLoop {
       if (request.type === 'list') {
         let result: StepResult;
         try {
-          const page = await kube.list(
-            resource,
-            request.continueToken
-              ? { limit: request.limit, continueToken: request.continueToken }
-              : { limit: request.limit },
-            signal,
-          );
+          const page = await pages.get(request.continueToken);
           const input: WatcherInput = {
             type: 'listPage',
             items: page.items,
@@ -352,14 +441,30 @@ class KindLoop {
           if (page.continueToken) input.continueToken = page.continueToken;
           result = step(this.#state, input, options);
         } catch (err) {
-          if (signal.aborted) return;
+          if (signal.aborted) return false;
+          pages.clear();
           result = step(this.#state, failedInput('listFailed', err), options);
           metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
         }
         failure = result.failure;
         await this.#apply(result, options);
       } else {
+        pages.clear();
         failure = await this.#watch(resource, request, options);
+      }
+      if (this.#index && (failure?.status === 401 || failure?.status === 403)) {
+        // No RBAC permission to list/watch this owner kind: GETs (if allowed) resolve its owners.
+        this.#index.markUnavailable(`forbidden (${failure.status})`);
+        this.#fw.deps.log.warn(
+          'no permission to list/watch an owner kind; its owners are looked up one GET each (grant list and watch on it)',
+          { gvk: this.#kindGvk, status: failure.status },
+        );
+        return false;
+      }
+      if (failure?.status === 404 && !signal.aborted) {
+        pages.clear();
+        this.#removed(resource, failure);
+        return true;
       }
       // As kube-rs's StreamBackoff: a request that made progress (a list done, a watch event)
       // resets the backoff, so one failure after a success waits the first step. Otherwise
@@ -368,6 +473,31 @@ class KindLoop {
       if (this.#progress !== progress) backoff.reset();
       if (failure && !signal.aborted) await this.#wait(backoff, failure);
     }
+    return false;
+  }
+
+  /**
+   * A list or watch answered 404: the kind's CRD or API version was removed (discovery changes
+   * with it). The kind goes back to discovery, reported as not found (log, metrics, /readyz)
+   * until it is served again; then it is listed afresh (its objects may have changed meanwhile).
+   */
+  #removed(resource: ApiResource, failure: Failure): void {
+    const { kube, log, metrics } = this.#fw.deps;
+    kube.forget?.(resource.gvk);
+    this.#found = false;
+    this.#listed = false;
+    this.#resolving = true;
+    this.#notFoundLogged = true;
+    this.#state = { phase: 'empty', cause: 'removed' };
+    metrics.kindFound.set({ gvk: this.gvk }, 0);
+    metrics.kindListed.set({ gvk: this.gvk }, 0);
+    log.warn(
+      'tracked kind is no longer served (CRD or API version removed?); resolving it again until it is',
+      {
+        gvk: this.gvk,
+        reason: failure.reason,
+      },
+    );
   }
 
   /** One watch connection; returns the failure that ended it, if any. */
@@ -387,7 +517,11 @@ class KindLoop {
     };
     let lines: AsyncIterable<string>;
     try {
-      lines = await kube.watch(resource, request, connection.signal);
+      lines = await kube.watch(
+        resource,
+        this.#index ? { ...request, metadataOnly: true } : request,
+        connection.signal,
+      );
     } catch (err) {
       cleanup();
       if (stop.aborted) return undefined;
@@ -397,6 +531,8 @@ class KindLoop {
       return result.failure;
     }
     await this.#apply(step(this.#state, { type: 'watchOpened' }, options), options);
+    const openedAtMs = runtime.nowMs();
+    let linesRead = 0;
 
     // The idle watchdog: silence from the server past timeoutSeconds + margin ends the watch.
     const idleMs = (options.watchTimeoutSec + this.#fw.tuning.watchIdleMarginSec) * 1000;
@@ -418,6 +554,7 @@ class KindLoop {
     try {
       for await (const line of lines) {
         busy = true;
+        linesRead++;
         const result = step(this.#state, { type: 'watchLine', line }, options);
         failure ??= result.failure;
         await this.#apply(result, options);
@@ -425,7 +562,11 @@ class KindLoop {
         lastHeardMs = runtime.nowMs();
         if (this.#state.phase !== 'watching') break;
       }
-      if (this.#state.phase === 'watching') end = { type: 'watchEnded', reason: 'clean' };
+      if (this.#state.phase === 'watching') {
+        // client-go reflector: "watch lasted less than a second and no items received" is an error.
+        const short = linesRead === 0 && runtime.nowMs() - openedAtMs < 1000;
+        end = { type: 'watchEnded', reason: short ? 'short' : 'clean' };
+      }
     } catch (err) {
       if (!stop.aborted) {
         end = { type: 'watchEnded', reason: idle ? 'idle' : 'dropped', message: (err as Error).message };
@@ -508,6 +649,51 @@ class KindLoop {
     if (failure.status === 410) log.info('resourceVersion expired; relisting', fields);
     else log.warn('Kubernetes API request failed; retrying', fields);
     await runtime.sleep(delayMs, this.#fw.stopSignal);
+  }
+}
+
+/**
+ * The pages of one paged list, fetched up to `ahead` pages before the page being processed: the
+ * next page is requested as soon as a page with a continue token arrives. Bounded, and reset
+ * whenever the list pass ends or fails.
+ */
+class PagesAhead {
+  readonly #fetch: (continueToken: string | undefined) => Promise<ListPage>;
+  readonly #ahead: number;
+  #pending = new Map<string, Promise<ListPage>>();
+
+  constructor(fetch: (continueToken: string | undefined) => Promise<ListPage>, ahead: number) {
+    this.#fetch = fetch;
+    this.#ahead = ahead;
+  }
+
+  /** The page at `continueToken` (the first page when undefined), prefetching what follows. */
+  async get(continueToken: string | undefined): Promise<ListPage> {
+    const key = continueToken ?? '';
+    const pending = this.#pending.get(key);
+    this.#pending.delete(key);
+    // Not the page prefetched: a new pass (or a retry) — what was fetched ahead is stale.
+    if (pending === undefined) this.clear();
+    const page = await (pending ?? this.#fetch(continueToken));
+    if (page.continueToken) this.#prefetch(page.continueToken, this.#ahead);
+    return page;
+  }
+
+  #prefetch(continueToken: string, left: number): void {
+    if (left <= 0 || this.#pending.has(continueToken)) return;
+    const generation = this.#pending;
+    const promise = this.#fetch(continueToken).then((page) => {
+      // Deeper pages only while this pass is still the current one.
+      if (page.continueToken && generation === this.#pending) this.#prefetch(page.continueToken, left - 1);
+      return page;
+    });
+    // A failed prefetch is reported when its page is asked for; unasked, it is dropped.
+    promise.catch(() => {});
+    this.#pending.set(continueToken, promise);
+  }
+
+  clear(): void {
+    this.#pending = new Map();
   }
 }
 

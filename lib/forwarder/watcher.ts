@@ -35,8 +35,11 @@ export interface WatcherOptions {
   watchTimeoutSec: number;
 }
 
-/** Why a kind is being (re)listed, for logs and metrics. */
-export type RelistCause = 'initial' | 'gone' | 'unparsable' | 'stalled';
+/**
+ * Why a kind is being (re)listed, for logs and metrics. `expired`: a continue token expired
+ * mid-list (etcd compacted the list's snapshot); `removed`: the kind was served again after a 404.
+ */
+export type RelistCause = 'initial' | 'gone' | 'expired' | 'unparsable' | 'stalled' | 'removed';
 
 export type WatcherState =
   | { phase: 'empty'; cause: RelistCause }
@@ -61,7 +64,13 @@ export type WatchEndReason =
   /** Nothing arrived for longer than the watch timeout plus a margin: treated as ended. */
   | 'idle'
   /** The connection broke mid-stream. */
-  | 'dropped';
+  | 'dropped'
+  /**
+   * Ended cleanly within a second without a single line: client-go's reflector calls this a
+   * "very short watch" (VeryShortWatchError) and backs off instead of re-watching at once, so a
+   * proxy or server that ends every watch at once is not hammered in a tight loop.
+   */
+  | 'short';
 
 export type WatcherInput =
   | { type: 'listPage'; items: readonly unknown[]; resourceVersion: string; continueToken?: string }
@@ -76,7 +85,11 @@ export type WatcherInput =
 export type WatcherOutput =
   /** A (re)list started (first page requested successfully): for relist metrics. */
   | { type: 'listStarted'; cause: RelistCause }
-  | { type: 'applied'; object: KubeObject; listed: boolean }
+  /**
+   * `resumed`: listed again after the previous pass's continue token expired; objects whose spec
+   * is what that pass already queued need not be sent again.
+   */
+  | { type: 'applied'; object: KubeObject; listed: boolean; resumed?: boolean }
   | { type: 'deleted'; object: KubeObject }
   /** The list is complete: these are all live objects of the kind, sorted byte-wise. */
   | { type: 'relisted'; nsNames: NsName[]; resourceVersion: string }
@@ -123,9 +136,12 @@ export function step(state: WatcherState, input: WatcherInput, options: WatcherO
       if (state.phase !== 'empty' && state.phase !== 'listing') return { state, outputs: [] };
       if (input.status === 410) {
         // The continue token's snapshot was compacted: start the list over (apiserver returns
-        // 410 ResourceExpired for an expired continue token).
+        // 410 ResourceExpired for an expired continue token). client-go's pager falls back to one
+        // unpaged list here (FullListIfExpired), which for 100,000 pods is a response of a GB;
+        // a new paged pass instead, which skips what the expired pass already sent (`resumed`)
+        // and so finishes in fetch time rather than delivery time.
         return {
-          state: { phase: 'empty', cause: 'gone' },
+          state: { phase: 'empty', cause: state.phase === 'listing' ? 'expired' : state.cause },
           outputs: [],
           failure: { reason: `list: ${input.message}`, status: 410 },
         };
@@ -198,7 +214,11 @@ function onListPage(
     }
     // List items carry no apiVersion/kind (the list has them); a watch event's object does.
     const full: KubeObject = { ...object, apiVersion: options.apiVersion, kind: options.kind };
-    outputs.push({ type: 'applied', object: full, listed: true });
+    outputs.push(
+      cause === 'expired'
+        ? { type: 'applied', object: full, listed: true, resumed: true }
+        : { type: 'applied', object: full, listed: true },
+    );
     nsNames.push(nsNameOf(full));
   }
   const known = state.phase === 'listing' ? state.nsNames.concat(nsNames) : nsNames;

@@ -27,6 +27,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   unsupported_encoding: 415,
+  store_rejected: 422,
   store_throttled: 429,
   store_unavailable: 503,
   timeout: 503,
@@ -86,7 +87,7 @@ export function problemOf(err: unknown, opts: Omit<ErrorResponderOptions, 'logge
   if (err instanceof SktraceError && Object.hasOwn(statuses, err.code)) {
     const status = statuses[err.code]!;
     const headers = headersFor(status, err, opts);
-    if (isHidden(status)) {
+    if (isHidden(status, err.code)) {
       return { status, headers, body: { error: { code: err.code, message: retryMessage(status) } } };
     }
     const body: ErrorBody = { error: { code: err.code, message: err.message } };
@@ -125,7 +126,7 @@ export function errorResponder(opts: ErrorResponderOptions): HttpMiddleware {
       const err: unknown = request.error;
       const problem = problemOf(err, mapping);
       const { code, field, index } = problem.body.error;
-      if (isHidden(problem.status)) {
+      if (isHidden(problem.status, code)) {
         logger.error({ message: 'request failed', status: problem.status, code }, toLoggable(err));
       } else {
         logger.warn('request rejected', {
@@ -151,7 +152,7 @@ function headersFor(
   if ((status === 401 || status === 403) && typeof challenge === 'string')
     headers['WWW-Authenticate'] = challenge;
   if (status === 405 && typeof allow === 'string') headers.Allow = allow;
-  if (status === 429 || status === 503) {
+  if (status === 429 || status === 503 || (status === 409 && typeof retryAfterSec === 'number')) {
     const fallback =
       status === 429 ? (opts.throttledRetryAfterSec ?? 1) : (opts.unavailableRetryAfterSec ?? 5);
     const seconds =
@@ -163,10 +164,12 @@ function headersFor(
 
 /**
  * 5xx, and 429 too: a 429 here is a store failure after the adapter's own retries, whose details
- * (table names, SDK messages) are for the logs, not the sender.
+ * (table names, SDK messages) are for the logs, not the sender — except a limit the deployment
+ * sets on purpose (too_many_exports), whose message says which limit and when to come back.
  */
-function isHidden(status: number): boolean {
-  return status >= 500 || status === 429;
+const SHOWN_429_CODES: ReadonlySet<string> = new Set(['too_many_exports']);
+function isHidden(status: number, code?: string): boolean {
+  return status >= 500 || (status === 429 && !(code !== undefined && SHOWN_429_CODES.has(code)));
 }
 
 function retryMessage(status: number): string {

@@ -22,6 +22,7 @@ export const BATCH_ERROR_CODES = [
   'invalid_lifecycle',
   'invalid_config',
   'nesting_too_deep',
+  'key_too_long',
   'too_many_changes',
   'too_many_names',
   'object_too_large',

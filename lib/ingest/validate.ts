@@ -9,11 +9,23 @@
  * speaking a newer wire format hears about it instead of having fields silently dropped.
  */
 import { SktraceError } from '../errors.ts';
+import { eventSk, lifecycleSk, runningLifecycleSk } from '../store/keys.ts';
 import { tracerConfigFromDoc } from '../trace/config.ts';
-import { parseGvk } from '../trace/gvk.ts';
 import type { KubeObject, TraceConfigDoc } from '../trace/model.ts';
 import { type BatchErrorCode, BatchValidationError } from './errors.ts';
-import { compareBytewise, nameProblem, namespaceProblem, nsNameProblem } from './names.ts';
+import {
+  compareBytewise,
+  gvkProblem,
+  labelValueProblem,
+  MAX_ANNOTATIONS_BYTES,
+  MAX_KIND_LENGTH,
+  nameProblem,
+  namespaceProblem,
+  nsNameProblem,
+  podIdProblem,
+  qualifiedNameProblem,
+  utf8Bytes,
+} from './names.ts';
 import type {
   AppliedChange,
   Batch,
@@ -52,7 +64,17 @@ export const MAX_CHANGE_DEPTH = 128;
 const U64_DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const KIND_PATTERN = /^[A-Za-z][A-Za-z0-9]*$/;
-const MAX_POD_ID_LENGTH = 512;
+
+/**
+ * DynamoDB's key limits (Developer Guide, "Service, account, and table quotas": a partition key
+ * value at most 2,048 bytes, a sort key value at most 1,024, both counted in UTF-8). A key past
+ * them is a ValidationException on the write; checked here so such a change is a 400 naming it,
+ * before anything of its batch is written. Kubernetes' own name limits keep an object's keys
+ * well inside (at most ~710 bytes); a lifecycle's sort key holds two names and a GVK and can
+ * pass 1,024 with all three at their maximum, so that is checked on the keys the store builds.
+ */
+export const DYNAMODB_MAX_PARTITION_KEY_BYTES = 2048;
+export const DYNAMODB_MAX_SORT_KEY_BYTES = 1024;
 
 /** The fields each change type may have (docs/openapi.yaml lists the same; a test keeps them equal). */
 export const CHANGE_FIELDS: Readonly<Record<ChangeType, ReadonlySet<string>>> = {
@@ -241,9 +263,8 @@ class Validator {
   lifecycle(c: Json, ts: number, at: string, index: number): LifecycleChange {
     const owner = this.owner(c.owner, `${at}.owner`, index);
     const pod = this.string(c.pod, `${at}.pod`, index);
-    if (pod.length === 0 || pod.length > MAX_POD_ID_LENGTH) {
-      this.fail('invalid_value', `${at}.pod`, index, `must hold 1 to ${MAX_POD_ID_LENGTH} characters`);
-    }
+    const badPod = podIdProblem(pod);
+    if (badPod) this.fail('invalid_value', `${at}.pod`, index, `(${quote(pod)}) ${badPod}`);
     const hash = this.string(c.pod_spec_hash, `${at}.pod_spec_hash`, index);
     if (!U64_DECIMAL.test(hash) || BigInt(hash) > U64_MAX) {
       this.fail(
@@ -269,7 +290,35 @@ class Validator {
       }
       change.end_ts = endTs;
     }
+    const podSpecHash = BigInt(hash);
+    this.keyFits(
+      lifecycleSk(owner.gvk, owner.ns_name, podSpecHash, pod, startTs),
+      DYNAMODB_MAX_SORT_KEY_BYTES,
+      `${at}.pod`,
+      index,
+      'lifecycle sort key (owner GVK, owner name, pod-spec hash, pod, start)',
+    );
+    this.keyFits(
+      runningLifecycleSk(pod, owner.gvk, owner.ns_name, podSpecHash),
+      DYNAMODB_MAX_SORT_KEY_BYTES,
+      `${at}.pod`,
+      index,
+      'running-lifecycle index sort key (pod, owner GVK, owner name, pod-spec hash)',
+    );
     return change;
+  }
+
+  /** Refuses a change whose storage key DynamoDB would refuse (see DYNAMODB_MAX_SORT_KEY_BYTES). */
+  keyFits(key: string, maxBytes: number, field: string, index: number, what: string): void {
+    const bytes = utf8Bytes(key);
+    if (bytes > maxBytes) {
+      this.fail(
+        'key_too_long',
+        field,
+        index,
+        `makes a ${what} of ${bytes} bytes; DynamoDB keys of that kind hold at most ${maxBytes} bytes: shorten the names`,
+      );
+    }
   }
 
   config(c: Json, ts: number, at: string, index: number): ConfigChange {
@@ -296,10 +345,15 @@ class Validator {
     const obj = this.object(raw, at, index);
     const apiVersion = this.string(obj.apiVersion, `${at}.apiVersion`, index);
     const kind = this.string(obj.kind, `${at}.kind`, index);
-    if (!KIND_PATTERN.test(kind)) {
-      this.fail('invalid_value', `${at}.kind`, index, `(${quote(kind)}) is not a Kubernetes kind`);
+    if (!KIND_PATTERN.test(kind) || kind.length > MAX_KIND_LENGTH) {
+      this.fail(
+        'invalid_value',
+        `${at}.kind`,
+        index,
+        `(${quote(kind)}) is not a Kubernetes kind (a letter, then letters and digits, at most ${MAX_KIND_LENGTH})`,
+      );
     }
-    this.gvk(`${apiVersion}.${kind}`, `${at}.apiVersion`, index);
+    const gvk = this.gvk(`${apiVersion}.${kind}`, `${at}.apiVersion`, index);
     const meta = this.object(obj.metadata, `${at}.metadata`, index);
     const name = this.string(meta.name, `${at}.metadata.name`, index);
     const bad = nameProblem(name);
@@ -311,13 +365,32 @@ class Validator {
       if (badNs)
         this.fail('invalid_value', `${at}.metadata.namespace`, index, `(${quote(namespace)}) ${badNs}`);
     }
-    // Export filters match labels and walk owner references: their shapes must hold.
+    // Export filters match labels and walk owner references: their shapes must hold, to the
+    // limits the API server enforces (apimachinery ValidateLabels, ValidateAnnotations).
+    let annotationBytes = 0;
     for (const map of ['labels', 'annotations'] as const) {
       if (meta[map] === undefined) continue;
       const entries = this.object(meta[map], `${at}.metadata.${map}`, index);
       for (const [key, value] of Object.entries(entries)) {
-        this.string(value, `${at}.metadata.${map}[${quote(key)}]`, index);
+        const field = `${at}.metadata.${map}[${quote(key)}]`;
+        const text = this.string(value, field, index);
+        const badKey = qualifiedNameProblem(key);
+        if (badKey) this.fail('invalid_value', field, index, `has a key that ${badKey}`);
+        if (map === 'labels') {
+          const badValue = labelValueProblem(text);
+          if (badValue) this.fail('invalid_value', field, index, `(${quote(text)}) ${badValue}`);
+        } else {
+          annotationBytes += key.length + text.length;
+        }
       }
+    }
+    if (annotationBytes > MAX_ANNOTATIONS_BYTES) {
+      this.fail(
+        'object_too_large',
+        `${at}.metadata.annotations`,
+        index,
+        `hold ${annotationBytes} characters; Kubernetes allows at most ${MAX_ANNOTATIONS_BYTES} in all`,
+      );
     }
     if (meta.ownerReferences !== undefined) {
       const refs = this.array(meta.ownerReferences, `${at}.metadata.ownerReferences`, index);
@@ -328,6 +401,9 @@ class Validator {
           this.string(ref[key], `${field}.${key}`, index);
       });
     }
+    const nsName = meta.namespace ? `${meta.namespace}/${name}` : name;
+    // ts does not change the key's length (fixed width): 0 stands for any.
+    this.keyFits(eventSk(0, gvk, nsName), DYNAMODB_MAX_SORT_KEY_BYTES, at, index, 'event sort key');
     const bytes = Buffer.byteLength(JSON.stringify(obj));
     if (bytes > this.#maxObjectBytes) {
       this.fail(
@@ -351,16 +427,8 @@ class Validator {
 
   gvk(raw: unknown, field: string, index: number): string {
     const gvk = this.string(raw, field, index);
-    try {
-      parseGvk(gvk);
-    } catch {
-      this.fail(
-        'invalid_value',
-        field,
-        index,
-        `(${quote(gvk)}) is not a GVK: expected group/version.Kind (apps/v1.Deployment) or version.Kind (v1.Pod)`,
-      );
-    }
+    const bad = gvkProblem(gvk);
+    if (bad) this.fail('invalid_value', field, index, `(${quote(gvk)}) ${bad}`);
     return gvk;
   }
 
@@ -375,7 +443,8 @@ class Validator {
     const field = `${at}.${key}`;
     if (!(key in c))
       this.fail('missing_field', field, index, 'is missing (null stands for the end of the key space)');
-    return c[key] === null ? null : this.string(c[key], field, index);
+    // Boundaries are names of the kind's objects (and sort keys of the store's queries).
+    return c[key] === null ? null : this.nsName(c[key], field, index);
   }
 
   tsSec(raw: unknown, field: string, index: number): number {

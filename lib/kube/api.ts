@@ -17,6 +17,15 @@ import type { KubeObject } from '../trace/model.ts';
 import { splitLines } from './lines.ts';
 import type { KubeTransport } from './transport.ts';
 
+/**
+ * Metadata-only representations (client-go's metadata informers): an owner index needs only
+ * names, uids and ownerReferences, so a ReplicaSet's pod template need not cross the wire. Plain
+ * JSON stays acceptable for servers (and proxies) that do not offer them.
+ */
+const METADATA_LIST =
+  'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;q=0.9';
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;q=0.9';
+
 interface APIResourceDoc {
   name?: unknown;
   kind?: unknown;
@@ -65,12 +74,17 @@ export class HttpKubeApi implements KubeApi {
     return undefined;
   }
 
+  forget(gvk: string): void {
+    this.#resources.delete(gvk);
+  }
+
   async list(resource: ApiResource, request: ListPageRequest, signal?: AbortSignal): Promise<ListPage> {
     // No resourceVersion: a consistent read from etcd, and the only kind of read that pages
     // (resourceVersion=0 is served from the watch cache, ignoring `limit`).
     const doc = (await this.#transport.getJson({
       path: collectionPath(resource),
       query: { limit: request.limit, continue: request.continueToken },
+      ...(request.metadataOnly ? { accept: METADATA_LIST } : {}),
       ...(signal ? { signal } : {}),
     })) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
     const rv = doc?.metadata?.resourceVersion;
@@ -94,9 +108,11 @@ export class HttpKubeApi implements KubeApi {
         allowWatchBookmarks: request.allowWatchBookmarks ? 'true' : undefined,
         timeoutSeconds: request.timeoutSeconds,
       },
+      ...(request.metadataOnly ? { accept: METADATA_OBJECT } : {}),
+      watch: true,
       signal,
     });
-    return linesOf(res);
+    return linesOf(res, (err) => this.#transport.noteError(collectionPath(resource), err));
   }
 
   async get(
@@ -118,9 +134,12 @@ export class HttpKubeApi implements KubeApi {
   }
 }
 
-async function* linesOf(res: IncomingMessage): AsyncGenerator<string> {
+async function* linesOf(res: IncomingMessage, onError: (err: unknown) => void): AsyncGenerator<string> {
   try {
     yield* splitLines(res);
+  } catch (err) {
+    onError(err);
+    throw err;
   } finally {
     // Leaving early (relist, stop, back-pressure stall) closes the connection.
     res.destroy();

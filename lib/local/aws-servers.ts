@@ -26,11 +26,17 @@ const S3rver = require('s3rver') as new (
 export interface LocalAwsServersOptions {
   /** Where data persists; in memory / a temp dir when absent. */
   dataDir?: string;
-  /** Interface both servers listen on (the same as the gateway's, so presigned URLs reach s3rver). */
-  host: string;
   tableName: string;
   bucket: string;
 }
+
+/**
+ * Both servers listen on loopback only, whatever interface the gateway serves: dynalite and
+ * s3rver take any credentials, so on another interface anyone reaching it could read and write
+ * every trace and token. Remote clients of `sktrace serve --host` download exports through the
+ * gateway (lib/local/serve.ts proxies presigned GETs of exports/ to s3rver).
+ */
+export const LOCAL_AWS_HOST = '127.0.0.1';
 
 export interface LocalAwsServers {
   dynamo: DynamoDBClient;
@@ -47,7 +53,8 @@ export function connectHost(host: string): string {
 }
 
 export async function startLocalAwsServers(options: LocalAwsServersOptions): Promise<LocalAwsServers> {
-  const { dataDir, host } = options;
+  const { dataDir } = options;
+  const host = LOCAL_AWS_HOST;
   let dynamoPath: string | undefined;
   let s3Dir: string;
   let tempDir: string | undefined;

@@ -10,11 +10,14 @@
  * Auth: a local token valid for every cluster (AuthPolicy.globalTokenHashes) — given with
  * `token`, else the one kept in `<dataDir>/token` (mode 0600) from an earlier run, else a new one;
  * tokens made with `sktrace token create --endpoint-url <dynamodb endpoint> --table sktrace` work
- * too, per cluster. It binds 127.0.0.1 unless told otherwise.
+ * too, per cluster. The gateway binds 127.0.0.1 unless told otherwise; dynalite and s3rver always
+ * bind loopback (lib/local/aws-servers.ts LOCAL_AWS_HOST), and presigned export URLs name the
+ * gateway, which passes GET/HEAD of `/<bucket>/exports/…` to s3rver (s3rver checks the signature,
+ * Host included, so only a valid URL for an export reads anything).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -22,14 +25,16 @@ import { makeHandler as makeCheckpointHandler } from '../../functions/checkpoint
 import { EXPORT_ROUTES, makeCreateHandler, makeStatusHandler } from '../../functions/exports/handler.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { generateToken, hashToken, isWellFormedToken } from '../auth/token.ts';
-import { makeDynamoClient } from '../aws/clients.ts';
+import { makeDynamoClient, makeS3Client } from '../aws/clients.ts';
 import { DynamoExportJobStore } from '../aws/dynamo-export-jobs.ts';
 import { DynamoTokenStore } from '../aws/dynamo-token-store.ts';
 import { DynamoTraceStore } from '../aws/dynamo-trace-store.ts';
+import { isValidPresignedGet } from '../aws/presigned-check.ts';
 import { S3BlobStore } from '../aws/s3-blob-store.ts';
 import { S3ExportObjects } from '../aws/s3-exports.ts';
 import { SktraceError } from '../errors.ts';
 import type { ExportJobDeps } from '../export/pipeline.ts';
+import type { ExportObjectStore } from '../export/ports.ts';
 import { connectHost, type LocalAwsServers, startLocalAwsServers } from './aws-servers.ts';
 import { createGateway } from './gateway.ts';
 import { InProcessJobLauncher } from './job-runner.ts';
@@ -130,7 +135,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const { token, source } = await resolveToken(options);
 
   const aws: LocalAwsServers = await startLocalAwsServers({
-    host,
     tableName: LOCAL_TABLE,
     bucket: LOCAL_BUCKET,
     ...(dataDir !== undefined ? { dataDir } : {}),
@@ -150,7 +154,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const tokens = new DynamoTokenStore({ client: dynamo, tableName: LOCAL_TABLE });
     const jobs = new DynamoExportJobStore({ client: dynamo, tableName: LOCAL_TABLE });
-    const objects = new S3ExportObjects({ s3: aws.s3, bucket: LOCAL_BUCKET });
+    // Uploads go to s3rver on loopback; URLs are signed for the gateway's address (known once it
+    // listens), which passes their GETs on to s3rver.
+    let signing: S3ExportObjects | undefined;
+    let presignS3: ReturnType<typeof makeS3Client> | undefined;
+    const uploads = new S3ExportObjects({ s3: aws.s3, bucket: LOCAL_BUCKET });
+    const objects: ExportObjectStore = {
+      put: (key, bytes) => uploads.put(key, bytes),
+      startUpload: (key) => uploads.startUpload(key),
+      presign: (key, ttlSec) => (signing ?? uploads).presign(key, ttlSec),
+    };
     const auth = { mode: 'bearer' as const, globalTokenHashes: [hashToken(token)] };
     const jobDeps: ExportJobDeps = {
       jobs,
@@ -190,18 +203,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           functionName: 'sktrace-exports',
         },
       ],
-      intercept: healthz,
+      intercept: (req, res) =>
+        healthz(req, res) ||
+        proxyExportDownload(req, res, aws.endpoints.s3, (url) =>
+          presignS3 ? isValidPresignedGet(presignS3, LOCAL_BUCKET, url, Date.now()) : Promise.resolve(false),
+        ),
     });
     await new Promise<void>((resolve, reject) => {
       gateway.once('error', reject);
       gateway.listen(port, host, () => resolve());
     });
     const actualPort = (gateway.address() as AddressInfo).port;
+    const publicUrl = `http://${connectHost(host)}:${actualPort}`;
+    presignS3 = makeS3Client({ endpoint: publicUrl });
+    signing = new S3ExportObjects({ s3: aws.s3, presignS3, bucket: LOCAL_BUCKET });
     const checkpoints = startCheckpointTimer(options.checkpointEverySec ?? 3600, store, logger);
 
     let closing: Promise<void> | undefined;
     return {
-      url: `http://${connectHost(host)}:${actualPort}`,
+      url: publicUrl,
       host,
       port: actualPort,
       ...(dataDir !== undefined ? { dataDir } : {}),
@@ -221,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           gateway.closeAllConnections();
           await stopped;
           if (dynamo !== aws.dynamo) dynamo.destroy();
+          presignS3?.destroy();
           await aws.close();
         })();
         return closing;
@@ -230,6 +251,55 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await aws.close();
     throw err;
   }
+}
+
+/**
+ * GET/HEAD of an exported trace through the gateway: `/<bucket>/exports/…` (path-style, as the
+ * URLs are signed) with a valid, unexpired signature is passed to s3rver on loopback; s3rver
+ * itself serves anyone, so the signature is checked here (403 otherwise, as S3 answers). Nothing
+ * else of s3rver is reachable through the gateway.
+ */
+function proxyExportDownload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  s3Endpoint: string,
+  verify: (url: URL) => Promise<boolean>,
+): boolean {
+  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+  if (
+    !url.pathname.startsWith(`/${LOCAL_BUCKET}/exports/`) ||
+    (req.method !== 'GET' && req.method !== 'HEAD')
+  ) {
+    return false;
+  }
+  verify(url).then(
+    (ok) => {
+      if (ok) forward(req, res, s3Endpoint);
+      else {
+        req.resume();
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end('<Error><Code>AccessDenied</Code><Message>invalid or expired signature</Message></Error>');
+      }
+    },
+    () => {
+      req.resume();
+      res.writeHead(500);
+      res.end();
+    },
+  );
+  return true;
+}
+
+function forward(req: IncomingMessage, res: ServerResponse, s3Endpoint: string): void {
+  const upstream = request(`${s3Endpoint}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+  });
+  upstream.on('error', () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  req.pipe(upstream);
 }
 
 /**

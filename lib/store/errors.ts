@@ -37,6 +37,20 @@ export class StoreError extends SktraceError {
   }
 }
 
+/**
+ * The backend refused a request as invalid (DynamoDB ValidationException: a key past its size
+ * limit, an item over 400 KB). Retrying the same change can never succeed, so this is a 4xx
+ * (422) naming the change when the writer knows it (`field` `changes[i]`, `index`), never a
+ * 5xx a sender would retry forever. Validation refuses every such input first; reaching this
+ * means validation missed a limit.
+ */
+export class StoreRejectedError extends SktraceError {
+  constructor(message: string, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('store_rejected', message, context, options);
+    this.name = 'StoreRejectedError';
+  }
+}
+
 /** A cluster id that cannot scope storage keys (it could break out of its key prefix). */
 export class InvalidClusterError extends SktraceError {
   constructor(cluster: unknown) {

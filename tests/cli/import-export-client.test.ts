@@ -91,13 +91,18 @@ describe('ApiClient', () => {
     assert.equal(script.length, 0);
   });
 
-  it('retries 503 and 429 after their Retry-After (seconds, HTTP date), then succeeds', async () => {
+  it('retries 503, 429 and a 409 with Retry-After after their Retry-After (seconds, HTTP date), then succeeds', async () => {
     script = [
       json(503, { error: { code: 'store_unavailable', message: 'busy' } }, { 'Retry-After': '3' }),
       json(
         429,
         { error: { code: 'store_throttled', message: 'slow down' } },
         { 'Retry-After': 'Thu, 01 Jan 2026 00:00:02 GMT' },
+      ),
+      json(
+        409,
+        { error: { code: 'idempotency_in_progress', message: 'in progress' } },
+        { 'Retry-After': '1' },
       ),
       json(200, { id: 'x', status: 'pending' }),
     ];
@@ -111,10 +116,14 @@ describe('ApiClient', () => {
       },
     );
     assert.equal(job.id, 'x');
-    assert.deepEqual(sleeps, [3000, 2000]);
-    assert.deepEqual(retried, ['1 HTTP 503', '2 HTTP 429']);
-    assert.equal(seen.length, 3);
-    assert.deepEqual(JSON.parse(seen[2]!.body.toString()), {
+    assert.deepEqual(sleeps, [3000, 2000, 1000]);
+    assert.deepEqual(retried, ['1 HTTP 503', '2 HTTP 429', '3 HTTP 409']);
+    assert.equal(seen.length, 4);
+    // One Idempotency-Key for the export, the same on every retry: the server gives back one job.
+    const keys = seen.map((r) => r.headers['idempotency-key']);
+    assert.match(String(keys[0]), /^[0-9a-f-]{36}$/);
+    assert.deepEqual(keys, [keys[0], keys[0], keys[0], keys[0]]);
+    assert.deepEqual(JSON.parse(seen[3]!.body.toString()), {
       start_ts: 1,
       end_ts: 2,
       filters: { excluded_namespaces: [], excluded_labels: [] },

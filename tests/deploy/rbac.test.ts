@@ -32,31 +32,34 @@ describe('forwarder RBAC rules', () => {
     warnings?: RegExp[];
   }[] = [
     {
-      name: 'a Deployment: list/watch it, get it and the ReplicaSets and Jobs between pods and owners',
+      name: 'a Deployment: get/list/watch it and the ReplicaSets and Jobs between pods and owners (owner indexes)',
       config: 'trackedObjects:\n  apps/v1.Deployment: {}\n',
-      rules: ['apps: replicasets [get]', 'apps: deployments [get,list,watch]', 'batch: jobs [get]'],
+      rules: ['apps: deployments,replicasets [get,list,watch]', 'batch: jobs [get,list,watch]'],
     },
     {
       name: 'trackLifecycle adds the pod watch (pods themselves untracked)',
       config: 'trackedObjects:\n  batch/v1.CronJob:\n    trackLifecycle: true\n',
       rules: [
         'core: pods [list,watch]',
-        'apps: replicasets [get]',
-        'batch: jobs [get]',
-        'batch: cronjobs [get,list,watch]',
+        'apps: replicasets [get,list,watch]',
+        'batch: cronjobs,jobs [get,list,watch]',
       ],
     },
     {
       name: 'tracking Jobs and Pods merges with the owner gets',
       config: 'trackedObjects:\n  batch/v1.Job: {}\n  v1.Pod: {}\n',
-      rules: ['core: pods [get,list,watch]', 'apps: replicasets [get]', 'batch: jobs [get,list,watch]'],
+      rules: [
+        'core: pods [get,list,watch]',
+        'apps: replicasets [get,list,watch]',
+        'batch: jobs [get,list,watch]',
+      ],
     },
     {
       name: 'a CRD: its plural guessed, with a warning',
       config: 'trackedObjects:\n  example.com/v1.NetworkPolicy: {}\n',
       rules: [
-        'apps: replicasets [get]',
-        'batch: jobs [get]',
+        'apps: replicasets [get,list,watch]',
+        'batch: jobs [get,list,watch]',
         'example.com: networkpolicies [get,list,watch]',
       ],
       warnings: [/example\.com\/v1\.NetworkPolicy: resource name guessed as "networkpolicies"/],
@@ -65,12 +68,20 @@ describe('forwarder RBAC rules', () => {
       name: 'a CRD with --plural: no guess, no warning',
       config: 'trackedObjects:\n  example.com/v1.Widget: {}\n',
       plurals: { Widget: 'widgetry' },
-      rules: ['apps: replicasets [get]', 'batch: jobs [get]', 'example.com: widgetry [get,list,watch]'],
+      rules: [
+        'apps: replicasets [get,list,watch]',
+        'batch: jobs [get,list,watch]',
+        'example.com: widgetry [get,list,watch]',
+      ],
     },
     {
       name: 'tracking Secrets is allowed, with a warning',
       config: 'trackedObjects:\n  v1.Secret: {}\n',
-      rules: ['core: secrets [get,list,watch]', 'apps: replicasets [get]', 'batch: jobs [get]'],
+      rules: [
+        'core: secrets [get,list,watch]',
+        'apps: replicasets [get,list,watch]',
+        'batch: jobs [get,list,watch]',
+      ],
       warnings: [/v1\.Secret is tracked/],
     },
   ];
@@ -106,7 +117,10 @@ describe('forwarder RBAC rules', () => {
         ['b.io/v1.Thing', 'bthings'],
       ]),
     });
-    assert.deepEqual(lines(rules).slice(0, 2), ['a.io: things [get,list,watch]', 'apps: replicasets [get]']);
+    assert.deepEqual(lines(rules).slice(0, 2), [
+      'a.io: things [get,list,watch]',
+      'apps: replicasets [get,list,watch]',
+    ]);
     assert.ok(lines(rules).includes('b.io: bthings [get,list,watch]'));
   });
 

@@ -22,13 +22,28 @@ import {
 import { DEFAULT_MIN_INTERVAL_SEC } from '../../functions/checkpoint/handler.ts';
 import {
   DEFAULT_JOB_RETENTION_SEC,
+  DEFAULT_MAX_ACTIVE_EXPORTS,
   DEFAULT_URL_TTL_SEC,
   EXPORT_ROUTES,
 } from '../../functions/exports/handler.ts';
+import { exportJobKey, idempotencyKeyOf } from '../../lib/aws/dynamo-export-jobs.ts';
+import { tokenListingKey, tokenLookupKey } from '../../lib/aws/dynamo-token-store.ts';
 import { MAX_PRESIGN_TTL_SEC } from '../../lib/aws/s3-exports.ts';
 import { TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table.ts';
-import { exportKey } from '../../lib/export/job.ts';
-import { bodyBlobKey, checkpointBlobKey } from '../../lib/store/keys.ts';
+import { CLUSTER_REGISTRY_PK } from '../../lib/aws/trace-store/meta.ts';
+import { DEFAULT_MAX_RUN_SEC, DEFAULT_START_DEADLINE_SEC, exportKey } from '../../lib/export/job.ts';
+import { DEFAULT_MAX_WINDOW_SEC } from '../../lib/export/request.ts';
+import {
+  bodyBlobKey,
+  checkpointBlobKey,
+  checkpointPk,
+  configPk,
+  eventPk,
+  lifecyclePk,
+  metaPk,
+  runningLifecyclePk,
+  statePk,
+} from '../../lib/store/keys.ts';
 import {
   actionsInSource,
   asList,
@@ -165,7 +180,10 @@ describe('template.yaml: functions', () => {
       assert.equal(props.Target, options.target, spec.name);
       assert.equal(props.Minify, options.minify, spec.name);
       assert.equal(props.Sourcemap, options.sourcemap, spec.name);
-      assert.equal(props.SourcesContent, options.sourcesContent, spec.name);
+      // A string: sam build's esbuild builder drops a boolean false (aws-lambda-builders
+      // `_create_boolean_config` emits nothing for False), so sources would be embedded.
+      assert.equal(typeof props.SourcesContent, 'string', `${spec.name}: SourcesContent must be a string`);
+      assert.equal(props.SourcesContent, String(options.sourcesContent), spec.name);
       assert.deepEqual(props.Banner, [`js=${options.banner!.js}`], spec.name);
       assert.deepEqual(props.OutExtension, ['.js=.mjs'], spec.name);
       assert.deepEqual(props.External ?? [], options.external, spec.name);
@@ -208,8 +226,9 @@ describe('template.yaml: functions', () => {
   test('the checkpointed clusters come from the store, not from a deploy-time list', () => {
     // A list in the template goes stale the day a cluster is added; the registry cannot.
     const list = /cluster/i;
+    const perClusterLimit = /PerCluster$/; // a limit applied to each cluster, not a list of them
     assert.deepEqual(
-      Object.keys(t.Parameters).filter((p) => list.test(p)),
+      Object.keys(t.Parameters).filter((p) => list.test(p) && !perClusterLimit.test(p)),
       [],
     );
     const env = (fn('checkpoint').Properties.Environment as Cfn).Variables as Cfn;
@@ -351,8 +370,12 @@ describe('template.yaml: storage', () => {
     assert.equal(describeRef(exportsRule?.ExpirationInDays), 'Ref:ExportRetentionDays');
     const checkpointsRule = rule(prefixOf(checkpointBlobKey('c', 1, 'a'.repeat(64))));
     assert.equal(describeRef(checkpointsRule?.ExpirationInDays), 'Ref:RetentionDays');
-    // Live objects' state items never expire and may name a body blob: bodies must not expire.
-    assert.equal(rule(prefixOf(bodyBlobKey('c', 'a'.repeat(64)))), undefined);
+    // Bodies expire with retention: every change re-puts its body, and checkpoints write live
+    // objects' bodies back (bodies.ts refreshDue; tests/store/body-refresh.test.ts).
+    assert.equal(
+      describeRef(rule(prefixOf(bodyBlobKey('c', 'a'.repeat(64))))?.ExpirationInDays),
+      'Ref:RetentionDays',
+    );
     const abort = rules.find((r) => r.AbortIncompleteMultipartUpload !== undefined);
     assert.equal(abort?.Prefix, undefined, 'aborts incomplete uploads everywhere');
     for (const r of rules) assert.equal(r.Status, 'Enabled');
@@ -525,7 +548,7 @@ describe('template.yaml: least-privilege IAM from the code', () => {
         for (const action of asList(s.Action)) {
           assert.ok(!action.includes('*'), `${name}: wildcard action ${action}`);
           for (const r of asList(s.Resource)) assert.notEqual(r, '*', `${name}: ${action} on *`);
-          if (!action.startsWith('logs:')) granted.add(action);
+          if (!action.startsWith('logs:') && !action.startsWith('sqs:')) granted.add(action);
           checkResource(name, action, asList(s.Resource).map(describeRef));
         }
       }
@@ -557,6 +580,264 @@ function checkResource(name: string, action: string, resources: string[]): void 
       );
       assert.equal(r, `${group.replace(/^Ref:/, '')}.Arn`, `${name}: ${action} on ${r}`);
       assert.ok(['logs:CreateLogStream', 'logs:PutLogEvents'].includes(action), `${name}: ${action}`);
+    } else if (service === 'sqs') {
+      // Lambda sends a failed async invocation to the function's on-failure queue with its role.
+      assert.equal(action, 'sqs:SendMessage', `${name}: ${action}`);
+      const config = t.Resources[FUNCTIONS.get(name)!]!.Properties.EventInvokeConfig as Cfn | undefined;
+      const destination = ((config?.DestinationConfig as Cfn | undefined)?.OnFailure as Cfn | undefined)
+        ?.Destination;
+      assert.equal(r, describeRef(destination), `${name}: ${action} on ${r}`);
     } else assert.fail(`${name}: unexpected service in ${action}`);
   }
 }
+
+describe('template.yaml: guard rails', () => {
+  const props = (id: string) => t.Resources[id]!.Properties;
+  const param = (name: string) => t.Parameters[name]!;
+  const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm');
+
+  test('every route is throttled, POST exports far below the rest', () => {
+    const api = props('HttpApi');
+    const defaults = api.DefaultRouteSettings as Cfn;
+    assert.equal(describeRef(defaults.ThrottlingRateLimit), 'Ref:ApiThrottlingRateLimit');
+    assert.equal(describeRef(defaults.ThrottlingBurstLimit), 'Ref:ApiThrottlingBurstLimit');
+    const routes = api.RouteSettings as Record<string, Cfn>;
+    assert.deepEqual(Object.keys(routes), [EXPORT_ROUTES.create]);
+    const create = routes[EXPORT_ROUTES.create]!;
+    assert.equal(describeRef(create.ThrottlingRateLimit), 'Ref:ExportsCreateRateLimit');
+    assert.equal(describeRef(create.ThrottlingBurstLimit), 'Ref:ExportsCreateBurstLimit');
+    assert.ok(
+      (param('ExportsCreateRateLimit').Default as number) * 100 <=
+        (param('ApiThrottlingRateLimit').Default as number),
+    );
+    assert.ok(
+      (param('ExportsCreateBurstLimit').Default as number) * 100 <=
+        (param('ApiThrottlingBurstLimit').Default as number),
+    );
+  });
+
+  test('reserved concurrency bounds the export job and the checkpoint (parameters)', () => {
+    assert.equal(
+      describeRef(fn('export-job').Properties.ReservedConcurrentExecutions),
+      'Ref:ExportJobReservedConcurrency',
+    );
+    assert.equal(
+      describeRef(fn('checkpoint').Properties.ReservedConcurrentExecutions),
+      'Ref:CheckpointReservedConcurrency',
+    );
+    for (const p of ['ExportJobReservedConcurrency', 'CheckpointReservedConcurrency']) {
+      assert.ok((param(p).MinValue as number) >= 1, `${p}: 0 would disable the function`);
+    }
+  });
+
+  test('an export event is dropped before any job it names could be reported failed, never after', () => {
+    const timeout = fn('export-job').Properties.Timeout as number;
+    const age = (fn('export-job').Properties.EventInvokeConfig as Cfn).MaximumEventAgeInSeconds as number;
+    assert.ok(age <= timeout, `MaximumEventAgeInSeconds ${age} > timeout ${timeout}`);
+    assert.ok(age <= DEFAULT_START_DEADLINE_SEC, 'the runner would refuse such an event anyway');
+    assert.ok(DEFAULT_MAX_RUN_SEC >= timeout, 'a running job is judged dead only after the timeout');
+    assert.ok(
+      DEFAULT_MAX_RUN_SEC >= DEFAULT_START_DEADLINE_SEC,
+      'a pending job is reported failed only after its deadline',
+    );
+  });
+
+  test('every asynchronous function has an SQS on-failure destination its role may send to, and an alarm on it', () => {
+    for (const name of ['export-job', 'checkpoint']) {
+      const config = fn(name).Properties.EventInvokeConfig as Cfn;
+      const onFailure = (config.DestinationConfig as Cfn).OnFailure as Cfn;
+      assert.equal(onFailure.Type, 'SQS', name);
+      const queue = describeRef(onFailure.Destination).replace(/\.Arn$/, '');
+      assert.equal(t.Resources[queue]?.Type, 'AWS::SQS::Queue', name);
+      const sends = roleStatements(t, FUNCTIONS.get(name)!).filter((st) =>
+        asList(st.Action).includes('sqs:SendMessage'),
+      );
+      assert.deepEqual(
+        sends.flatMap((st) => asList(st.Resource).map(describeRef)),
+        [`${queue}.Arn`],
+        name,
+      );
+      const depth = alarms.filter((a) => {
+        const p = props(a);
+        return (
+          p.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          (p.Dimensions as Cfn[]).some((d) => describeRef(d.Value) === `${queue}.QueueName`)
+        );
+      });
+      assert.equal(depth.length, 1, `${name}: one alarm on ${queue}'s depth`);
+      assert.equal(props(depth[0]!).Threshold, 1);
+    }
+    // The functions started asynchronously are exactly those: the exports function launches the
+    // job, the schedule the checkpoint.
+    const asyncFns = [...FUNCTIONS.keys()].filter((n) => fn(n).Properties.EventInvokeConfig !== undefined);
+    assert.deepEqual(asyncFns.sort(), ['checkpoint', 'export-job']);
+  });
+
+  test('every function has an errors and a throttles alarm; ingest has a 5xx-rate alarm; failed exports alarm', () => {
+    for (const [name, id] of FUNCTIONS) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const found = alarms.filter((a) => {
+          const p = props(a);
+          return (
+            p.Namespace === 'AWS/Lambda' &&
+            p.MetricName === metric &&
+            (p.Dimensions as Cfn[]).some(
+              (d) => d.Name === 'FunctionName' && describeRef(d.Value) === `Ref:${id}`,
+            )
+          );
+        });
+        assert.equal(found.length, 1, `${name}: ${metric} alarm`);
+      }
+    }
+    const rate = props('Ingest5xxRateAlarm');
+    const stats = (rate.Metrics as Cfn[]).filter((m) => m.MetricStat);
+    assert.deepEqual(stats.map((m) => ((m.MetricStat as Cfn).Metric as Cfn).MetricName).sort(), [
+      '5xx',
+      'Count',
+    ]);
+    for (const m of stats) {
+      const dims = Object.fromEntries(
+        (((m.MetricStat as Cfn).Metric as Cfn).Dimensions as Cfn[]).map((d) => [
+          d.Name,
+          describeRef(d.Value),
+        ]),
+      );
+      const [method, resource] = INGEST_ROUTE.split(' ');
+      assert.deepEqual(dims, { ApiId: 'Ref:HttpApi', Stage: '$default', Method: method, Resource: resource });
+    }
+    assert.equal(describeRef(rate.Threshold), 'Ref:Ingest5xxAlarmPercent');
+    assert.equal(
+      (props('HttpApi').DefaultRouteSettings as Cfn).DetailedMetricsEnabled,
+      true,
+      'route metrics exist',
+    );
+    // The failed-export metric counts the line the job logs when an export fails.
+    const filter = props('ExportFailuresMetricFilter');
+    assert.equal(
+      describeRef(filter.LogGroupName),
+      `Ref:${describeRef((fn('export-job').Properties.LoggingConfig as Cfn).LogGroup).slice(4)}`,
+    );
+    const message = /\$\.message = "([^"]+)"/.exec(String(filter.FilterPattern))?.[1];
+    const pipeline = readFileSync(new URL('../../lib/export/pipeline.ts', import.meta.url), 'utf8');
+    assert.ok(
+      message && pipeline.includes(`log.error('${message}'`),
+      `the job logs "${message}" as an error`,
+    );
+    const metric = (filter.MetricTransformations as Cfn[])[0]!;
+    const failures = props('ExportFailuresAlarm');
+    assert.equal(failures.MetricName, metric.MetricName);
+    assert.equal(describeRef(failures.Namespace), describeRef(metric.MetricNamespace));
+  });
+
+  test('every alarm notifies AlarmTopicArn when it is set (alarm and OK)', () => {
+    assert.deepEqual(t.Conditions.HasAlarmTopic, {
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] }],
+    });
+    assert.equal(param('AlarmTopicArn').Default, '');
+    const expected = { 'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }] };
+    assert.ok(alarms.length >= 12, `${alarms.length} alarms`);
+    for (const a of alarms) {
+      assert.deepEqual(props(a).AlarmActions, expected, a);
+      assert.deepEqual(props(a).OKActions, expected, a);
+    }
+  });
+
+  test('checkpoint memory is a parameter sized from the cost model', () => {
+    assert.equal(describeRef(fn('checkpoint').Properties.MemorySize), 'Ref:CheckpointMemorySize');
+    // docs/cost.md, docs/storage.md: ~1 GB per ~300k live objects (3.4 KB each) over ~200 MB of runtime.
+    const mb = param('CheckpointMemorySize').Default as number;
+    assert.ok((mb - 200) / 3.4 >= 300, `${mb} MB holds ${Math.floor((mb - 200) / 3.4)}k objects`);
+  });
+
+  test('the table refuses deletion; export limits reach the exports function with the code’s defaults', () => {
+    assert.equal(props('Table').DeletionProtectionEnabled, true);
+    const env = (fn('exports').Properties.Environment as Cfn).Variables as Cfn;
+    assert.equal(describeRef(env.MAX_ACTIVE_EXPORTS_PER_CLUSTER), 'Ref:MaxActiveExportsPerCluster');
+    assert.equal(describeRef(env.MAX_EXPORT_WINDOW_HOURS), 'Ref:MaxExportWindowHours');
+    assert.equal(param('MaxActiveExportsPerCluster').Default, DEFAULT_MAX_ACTIVE_EXPORTS);
+    assert.equal((param('MaxExportWindowHours').Default as number) * 3600, DEFAULT_MAX_WINDOW_SEC);
+  });
+
+  test('every table grant is scoped by dynamodb:LeadingKeys to partitions the code builds', () => {
+    // One key of each kind, from the builders the code uses.
+    const built: Record<string, string> = {
+      event: eventPk('c', 0, 0),
+      state: statePk('c', 'v1.Pod'),
+      lifecycle: lifecyclePk('c', 0),
+      runningLifecycle: runningLifecyclePk('c'),
+      config: configPk('c'),
+      meta: metaPk('c'),
+      checkpoint: checkpointPk('c'),
+      clusters: CLUSTER_REGISTRY_PK,
+      exportJob: exportJobKey('c', 'id').pk!.S!,
+      idempotency: idempotencyKeyOf('c', 'h').pk!.S!,
+      tokenLookup: tokenLookupKey('h').pk!.S!,
+      tokenListing: tokenListingKey('c', 'id').pk!.S!,
+    };
+    const like = (pattern: string, key: string) =>
+      new RegExp(
+        `^${pattern
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      ).test(key);
+    const WRITES = new Set([
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ]);
+    const writable = new Map<string, string[]>();
+    for (const [name, id] of FUNCTIONS) {
+      for (const st of roleStatements(t, id)) {
+        const actions = asList(st.Action).filter((a) => a.startsWith('dynamodb:'));
+        if (actions.length === 0) continue;
+        const condition = (st as { Condition?: Cfn }).Condition;
+        const patterns = ((condition?.['ForAllValues:StringLike'] as Cfn | undefined)?.[
+          'dynamodb:LeadingKeys'
+        ] ?? []) as string[];
+        assert.ok(
+          patterns.length > 0,
+          `${name}: ${actions.join(', ')} without a dynamodb:LeadingKeys condition`,
+        );
+        assert.deepEqual(Object.keys(condition!), ['ForAllValues:StringLike'], name);
+        for (const pattern of patterns) {
+          assert.ok(
+            Object.values(built).some((k) => like(pattern, k)),
+            `${name}: ${pattern} matches no key the code builds`,
+          );
+        }
+        if (actions.some((a) => WRITES.has(a))) {
+          assert.ok(
+            actions.every((a) => WRITES.has(a)),
+            `${name}: reads and writes share a statement`,
+          );
+          writable.set(name, [...(writable.get(name) ?? []), ...patterns]);
+        }
+      }
+    }
+    const canWrite = (name: string, kind: string) =>
+      (writable.get(name) ?? []).some((p) => like(p, built[kind]!));
+    // Tokens are written by `sktrace token create` only: no function writes them.
+    for (const name of FUNCTIONS.keys()) {
+      assert.ok(
+        !canWrite(name, 'tokenLookup') && !canWrite(name, 'tokenListing'),
+        `${name} may write tokens`,
+      );
+    }
+    // Exports writes only EXPORT# (jobs and Idempotency-Key records).
+    assert.deepEqual(
+      Object.keys(built).filter((k) => canWrite('exports', k)),
+      ['exportJob', 'idempotency'],
+    );
+    assert.deepEqual(
+      Object.keys(built).filter((k) => canWrite('checkpoint', k)),
+      ['checkpoint'],
+    );
+    assert.deepEqual(
+      Object.keys(built).filter((k) => canWrite('export-job', k)),
+      ['checkpoint', 'exportJob', 'idempotency'],
+    );
+    assert.ok(!canWrite('ingest', 'exportJob') && !canWrite('ingest', 'checkpoint'));
+  });
+});

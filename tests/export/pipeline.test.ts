@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ExportJob, exportKey, MAX_ATTEMPTS, newJob } from '../../lib/export/job.ts';
+import { type ExportJob, exportKey, newJob } from '../../lib/export/job.ts';
 import { checkWindowRetained, type ExportJobDeps, runExportJob } from '../../lib/export/pipeline.ts';
 import { StoreThrottledError } from '../../lib/store/errors.ts';
 import { assembleFromHistory } from '../../lib/trace/assemble.ts';
@@ -159,19 +159,50 @@ describe('runExportJob', () => {
     assert.equal(log.lines.at(-1)?.level, 'error');
   });
 
-  it(`gives up after ${MAX_ATTEMPTS} claimed runs`, async () => {
-    const { deps, job, reader } = await setup({ job: { status: 'running', attempts: MAX_ATTEMPTS } });
+  it('leaves a running job alone while its runner may be alive (a duplicate invocation)', async () => {
+    const { deps, job, reader, objects } = await setup({
+      job: { status: 'running', attempts: 1, startedAtSec: NOW - 100 },
+    });
+    const done = await runExportJob(deps, job);
+    assert.equal(done?.status, 'running');
+    assert.equal(done?.attempts, 1);
+    assert.deepEqual(reader.calls, [], 'nothing read');
+    assert.equal(objects.objects.size, 0, 'nothing exported');
+  });
+
+  it('fails a running job past the longest run (its runner died), without taking it over', async () => {
+    const { deps, job, reader, jobs } = await setup({
+      job: { status: 'running', attempts: 1, startedAtSec: NOW - 961 },
+    });
     const done = await runExportJob(deps, job);
     assert.equal(done?.status, 'failed');
-    assert.match(done?.reason ?? '', /failed 3 times/);
+    assert.match(done?.reason ?? '', /stopped without finishing.*960 s/);
+    assert.deepEqual(reader.calls, []);
+    assert.equal((await jobs.get('prod', job.id))?.status, 'failed', 'written, not only shown');
+  });
+
+  it('never starts a pending job past its start deadline (its event waited too long)', async () => {
+    const { deps, job, reader } = await setup({ job: { createdAtSec: NOW - 901 } });
+    const done = await runExportJob(deps, job);
+    assert.equal(done?.status, 'failed');
+    assert.match(done?.reason ?? '', /did not start within 900 s/);
     assert.deepEqual(reader.calls, []);
   });
 
-  it('takes over a running job (Lambda retried the invocation) and counts the attempt', async () => {
-    const { deps, job } = await setup({ job: { status: 'running', attempts: 1 } });
+  it('of two claims of one pending job, only the first wins (the claim is conditional on attempts)', async () => {
+    const { deps, job, jobs, objects } = await setup();
+    // The second runner read the job as pending (attempts 0) just before the first claimed it.
+    let interleaved = false;
+    jobs.beforeReplace = (next) => {
+      if (next.status === 'running' && !interleaved) {
+        interleaved = true;
+        const stored = jobs.jobs.get(`prod ${job.id}`)!;
+        jobs.jobs.set(`prod ${job.id}`, { ...stored, status: 'running', attempts: 1, startedAtSec: NOW });
+      }
+    };
     const done = await runExportJob(deps, job);
-    assert.equal(done?.status, 'succeeded');
-    assert.equal(done?.attempts, 2);
+    assert.equal(done?.status, 'running', 'this run lost the claim and left the job to the winner');
+    assert.equal(objects.objects.size, 0);
   });
 
   it('drops its outcome when another run finished the job meanwhile', async () => {
@@ -202,13 +233,25 @@ describe('runExportJob', () => {
     await runExportJob(withCheckpoints, job);
     assert.deepEqual(checkpointer.written, [NOW]);
 
-    const second = { ...job, id: 'k'.repeat(26), status: 'pending' as const, attempts: 0 };
+    const second = {
+      ...job,
+      id: 'k'.repeat(26),
+      status: 'pending' as const,
+      attempts: 0,
+      createdAtSec: NOW + 600,
+    };
     await jobs.create(second);
     tick(600);
     await runExportJob(withCheckpoints, second);
     assert.deepEqual(checkpointer.written, [NOW], 'a checkpoint 10 min old is recent enough');
 
-    const third = { ...job, id: 'm'.repeat(26), status: 'pending' as const, attempts: 0 };
+    const third = {
+      ...job,
+      id: 'm'.repeat(26),
+      status: 'pending' as const,
+      attempts: 0,
+      createdAtSec: NOW + 4200,
+    };
     await jobs.create(third);
     tick(3600);
     checkpointer.writeCheckpoint = async () => {

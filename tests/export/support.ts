@@ -6,7 +6,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ExportJob, ExportStatus } from '../../lib/export/job.ts';
 import type { JobLog } from '../../lib/export/pipeline.ts';
-import type { ExportJobStore, ExportObjectStore, ExportUpload } from '../../lib/export/ports.ts';
+import type {
+  ExportJobStore,
+  ExportObjectStore,
+  ExportUpload,
+  IdempotencyRecord,
+} from '../../lib/export/ports.ts';
 import type {
   Checkpointer,
   CheckpointInfo,
@@ -36,13 +41,32 @@ export class MemoryJobStore implements ExportJobStore {
     const job = this.jobs.get(`${cluster} ${id}`);
     return job && structuredClone(job);
   }
-  async replace(next: ExportJob, from: readonly ExportStatus[]): Promise<boolean> {
+  async replace(next: ExportJob, from: readonly ExportStatus[], attempts?: number): Promise<boolean> {
     this.beforeReplace(next);
     const key = `${next.cluster} ${next.id}`;
     const stored = this.jobs.get(key);
     if (!stored || !from.includes(stored.status)) return false;
+    if (attempts !== undefined && stored.attempts !== attempts) return false;
     this.jobs.set(key, structuredClone(next));
     return true;
+  }
+  async unfinished(cluster: ClusterId): Promise<ExportJob[]> {
+    return [...this.jobs.values()]
+      .filter((j) => j.cluster === cluster && (j.status === 'pending' || j.status === 'running'))
+      .map((j) => structuredClone(j));
+  }
+  readonly keys = new Map<string, IdempotencyRecord>();
+  async getIdempotency(cluster: ClusterId, keyHash: string, nowSec: number) {
+    const r = this.keys.get(`${cluster} ${keyHash}`);
+    return r && r.expiresAtSec > nowSec ? { ...r } : undefined;
+  }
+  async putIdempotency(cluster: ClusterId, record: IdempotencyRecord, nowSec: number, replacing?: string) {
+    const k = `${cluster} ${record.keyHash}`;
+    const old = this.keys.get(k);
+    const free = !old || old.expiresAtSec <= nowSec || (replacing !== undefined && old.jobId === replacing);
+    if (!free) return { ...old };
+    this.keys.set(k, { ...record });
+    return undefined;
   }
 }
 

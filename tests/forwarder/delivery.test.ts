@@ -173,12 +173,12 @@ test('a connection refused or reset endpoint is retried until it is back', async
   assert.equal(ingest.requests.slice(start).filter((r) => r.status === 200).length, 1);
 });
 
-test('a 400 is isolated by splitting: the bad change is dropped and logged, the rest goes through in order', async (t) => {
+test('a 400 naming no change is isolated by splitting: the bad change is dropped and logged, the rest goes through in order', async (t) => {
   const start = ingest.requests.length;
   const { delivery, metrics, log } = setup({ maxBatchChanges: 8 });
   t.after(() => delivery.flush(1000));
   const bad = (c: Change) => c.type === 'applied' && c.object.metadata.name === 'cm-105';
-  ingest.reject(bad, 400);
+  ingest.reject(bad, 400, { named: false });
   await delivery.offer([100, 101, 102, 103, 104, 105, 106, 107].map((i) => change(i)));
   await settle(delivery);
   const accepted = ingest.requests
@@ -194,7 +194,35 @@ test('a 400 is isolated by splitting: the bad change is dropped and logged, the 
     type: 'applied',
     ref: 'v1.ConfigMap ns/cm-105',
     bytes: JSON.stringify(change(105)).length,
+    json: JSON.stringify(change(105)),
   });
+});
+
+test('a 4xx naming the bad change (error.index): that change is dropped at once and the rest resent, in order, in one more post', async (t) => {
+  const start = ingest.requests.length;
+  const { delivery, metrics, log } = setup({ maxBatchChanges: 8 });
+  t.after(() => delivery.flush(1000));
+  for (const [name, status] of [
+    ['cm-202', 422],
+    ['cm-205', 413],
+  ] as const) {
+    ingest.reject((c) => c.type === 'applied' && c.object.metadata.name === name, status);
+  }
+  await delivery.offer([200, 201, 202, 203, 204, 205, 206, 207].map((i) => change(i)));
+  await settle(delivery);
+  const posts = ingest.requests.slice(start);
+  // Refused (names cm-202), refused (names cm-205), accepted: no halving.
+  assert.deepEqual(
+    posts.map((r) => r.status),
+    [422, 413, 200],
+  );
+  assert.deepEqual(names(posts[2]!.changes), ['cm-200', 'cm-201', 'cm-203', 'cm-204', 'cm-206', 'cm-207']);
+  assert.equal(metrics.changesRejected.get({ status: '422' }), 1);
+  assert.equal(metrics.changesRejected.get({ status: '413' }), 1);
+  const dropped = log.records
+    .filter((r) => r.msg === 'ingest rejected a change; it is dropped')
+    .map((r) => (r.change as { ref: string }).ref);
+  assert.deepEqual(dropped, ['v1.ConfigMap ns/cm-202', 'v1.ConfigMap ns/cm-205']);
 });
 
 test('bounded queue: offers wait while the endpoint is down, then everything is delivered in order', async (t) => {

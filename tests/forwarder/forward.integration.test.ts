@@ -245,7 +245,7 @@ test('two kinds with the same names are kept apart', async (t) => {
   assert.deepEqual(h.store().names('v1.ConfigMap'), ['ns/same']);
 });
 
-test('owner chains Pod → ReplicaSet → Deployment are resolved through the API and cached', async (t) => {
+test('owner chains Pod → ReplicaSet → Deployment are resolved through indexes of the owner kinds, without a GET', async (t) => {
   const h = await Harness.start();
   t.after(() => h.close());
   const d = h.sim.apply(deployment('ns', 'web'));
@@ -271,10 +271,90 @@ trackedObjects:
     { gvk: 'apps/v1.Deployment', ns_name: 'ns/web' },
   ]);
   assert.equal(store.kind('apps/v1.Deployment').get('ns/web')?.owners, undefined);
-  // One GET per owner, not per pod.
+  // No GET at all: the owner kinds are listed (metadata only) and watched once each.
+  const gets = h.sim.requests.filter((r) => /\/namespaces\/ns\/(replicasets|deployments)\//.test(r.path));
+  assert.equal(gets.length, 0, gets.map((g) => g.path).join());
+  assert.deepEqual(
+    fw.forwarder
+      .readiness()
+      .ownerIndexes.map((i) => [i.gvk, i.state])
+      .sort(),
+    [
+      ['apps/v1.Deployment', 'ready'],
+      ['apps/v1.ReplicaSet', 'ready'],
+    ],
+  );
+  assert.ok(fw.metrics.ownerLookups.get({ result: 'hit' }) >= 4);
+});
+
+test('owner chains through GETs when indexes are off: one GET per owner, cached, not one per pod', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  const d = h.sim.apply(deployment('ns', 'web'));
+  const rs = h.sim.apply(replicaSetFor(d, '5d8f7c9b6'));
+  for (let i = 0; i < 5; i++) h.sim.apply(podFor(rs, { status: runningStatus(1_700_000_000) }));
+  const fw = await h.forwarder('trackedObjects:\n  v1.Pod: {}\n', { tuning: { ownerIndexes: false } });
+  const store = await h.until((s) => s.names('v1.Pod').length === 5, 'pods');
+  for (const p of store.kind('v1.Pod').values()) {
+    assert.deepEqual(p.owners, [
+      { gvk: 'apps/v1.ReplicaSet', ns_name: 'ns/web-5d8f7c9b6' },
+      { gvk: 'apps/v1.Deployment', ns_name: 'ns/web' },
+    ]);
+  }
   const gets = h.sim.requests.filter((r) => /\/namespaces\/ns\/(replicasets|deployments)\//.test(r.path));
   assert.equal(gets.length, 2, gets.map((g) => g.path).join());
   assert.ok(fw.metrics.ownerLookups.get({ result: 'hit' }) >= 4);
+});
+
+test('owner index: a ReplicaSet created after the index was listed is found (GET on the miss, then the watch keeps it)', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  const d = h.sim.apply(deployment('ns', 'web'));
+  const rs1 = h.sim.apply(replicaSetFor(d, 'aaaa1'));
+  h.sim.apply(podFor(rs1));
+  const fw = await h.forwarder('trackedObjects:\n  v1.Pod: {}\n');
+  await h.until((s) => s.names('v1.Pod').length === 1, 'first pod');
+  // A rollout: a new ReplicaSet and its pods, arriving on two watches.
+  const rs2 = h.sim.apply(replicaSetFor(d, 'bbbb2'));
+  for (let i = 0; i < 20; i++) h.sim.apply(podFor(rs2));
+  const store = await h.until((s) => s.names('v1.Pod').length === 21, 'rollout pods');
+  const owners = [...store.kind('v1.Pod').values()].map((p) => p.owners?.[0]?.ns_name);
+  assert.equal(owners.filter((o) => o === 'ns/web-bbbb2').length, 20);
+  const gets = h.sim.requests.filter((r) => /\/replicasets\/web-bbbb2$/.test(r.path));
+  assert.ok(gets.length <= 1, `${gets.length} GETs of the new ReplicaSet`);
+  assert.ok(fw.forwarder.readiness().ownerIndexes.every((i) => i.state === 'ready'));
+});
+
+test('owner kinds without RBAC permission: no list/watch falls back to GETs; no get either cuts the chain, one warning per kind', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  const d = h.sim.apply(deployment('ns', 'web'));
+  const rs = h.sim.apply(replicaSetFor(d, '5d8f7c9b6'));
+  for (let i = 0; i < 5; i++) h.sim.apply(podFor(rs));
+  // ReplicaSets may be read one by one only; Deployments not at all.
+  h.sim.forbid('apps/v1.ReplicaSet', ['list', 'watch']);
+  h.sim.forbid('apps/v1.Deployment', ['get', 'list', 'watch']);
+  const fw = await h.forwarder('trackedObjects:\n  v1.Pod: {}\n');
+  const store = await h.until((s) => s.names('v1.Pod').length === 5, 'pods despite RBAC');
+  for (const p of store.kind('v1.Pod').values()) {
+    // The chain stops at the Deployment: its name is known from the ReplicaSet's reference.
+    assert.deepEqual(p.owners, [
+      { gvk: 'apps/v1.ReplicaSet', ns_name: 'ns/web-5d8f7c9b6' },
+      { gvk: 'apps/v1.Deployment', ns_name: 'ns/web' },
+    ]);
+  }
+  const warnings = fw.log.records.filter((l) => l.level === 'warn').map((l) => `${l.gvk} ${l.msg}`);
+  assert.equal(warnings.filter((w) => w.startsWith('apps/v1.Deployment no permission to get')).length, 1);
+  assert.equal(warnings.filter((w) => w.startsWith('apps/v1.Deployment no permission to list')).length, 1);
+  assert.equal(warnings.filter((w) => w.startsWith('apps/v1.ReplicaSet no permission to list')).length, 1);
+  const states = Object.fromEntries(fw.forwarder.readiness().ownerIndexes.map((i) => [i.gvk, i.state]));
+  assert.deepEqual(states, { 'apps/v1.ReplicaSet': 'unavailable', 'apps/v1.Deployment': 'unavailable' });
+  // One GET of the ReplicaSet for five pods (cached), one refused GET of the Deployment.
+  const gets = h.sim.requests.filter((r) => /\/namespaces\/ns\/(replicasets|deployments)\//.test(r.path));
+  assert.deepEqual(
+    gets.map((g) => `${g.path.split('/').slice(-2).join('/')} ${g.status}`),
+    ['replicasets/web-5d8f7c9b6 200', 'deployments/web 403'],
+  );
 });
 
 test('skipOwned kinds leave out owned objects, in changes and relist pages', async (t) => {

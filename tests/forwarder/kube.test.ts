@@ -37,12 +37,12 @@ test('kubeconfig: --kubeconfig, then the in-cluster service account, then KUBECO
   await writeFile(join(sa, 'token'), 'sa-token');
   await writeFile(join(sa, 'ca.crt'), '');
   await writeFile(join(sa, 'namespace'), 'tracing');
-  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
-  // client-node's loadFromCluster reads these from the process environment itself.
-  process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
-  process.env.KUBERNETES_SERVICE_PORT = '443';
-  try {
-    const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBECONFIG: other };
+  {
+    const inCluster = {
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      KUBECONFIG: other,
+    };
     const cases: Array<{
       name: string;
       source: Parameters<typeof loadKubeConfig>[0];
@@ -70,19 +70,13 @@ test('kubeconfig: --kubeconfig, then the in-cluster service account, then KUBECO
     ];
     for (const c of cases) {
       const { config, origin } = loadKubeConfig(c.source);
-      assert.equal(config.getCurrentCluster()?.server, c.server, c.name);
+      assert.equal(config.server, c.server, c.name);
       assert.match(origin, c.origin, c.name);
     }
     // The service account token becomes the bearer token.
     const { config } = loadKubeConfig({ env: inCluster, serviceAccountRoot: root });
-    const opts: { headers?: Record<string, string> } = {};
-    await config.applyToHTTPSOptions(opts);
-    assert.equal(opts.headers?.Authorization, 'Bearer sa-token');
-  } finally {
-    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
-    else process.env.KUBERNETES_SERVICE_HOST = saved.host;
-    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
-    else process.env.KUBERNETES_SERVICE_PORT = saved.port;
+    assert.equal((await config.credentials.current(0)).authorization, 'Bearer sa-token');
+    assert.equal(config.namespace, 'tracing');
   }
   assert.throws(() => loadKubeConfig({ kubeconfigPath: join(dir, 'missing'), env: {} }), /kubeconfig/);
 });
@@ -204,4 +198,159 @@ test('splitLines: lines split across chunks, multi-byte characters split across 
       // nothing
     }
   }, /exceeds 1000 bytes/);
+});
+
+test('connections: one keep-alive pool per API server; 200 gets open a handful of TCP connections', async () => {
+  const cm = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  sim.apply(configMap('kube-test', 'pooled'));
+  const transport = new KubeTransport(
+    loadKubeConfig({ kubeconfigPath: join(dir, 'kubeconfig'), env: {} }).config,
+    Date.now,
+    { maxSockets: 4 },
+  );
+  const pooled = new HttpKubeApi(transport);
+  const connectionsBefore = sim.connectionCount;
+  const requestsBefore = sim.requestCount;
+  // In waves of 8 concurrent gets, so the pool is both shared and bounded.
+  for (let wave = 0; wave < 25; wave++) {
+    const got = await Promise.all(Array.from({ length: 8 }, () => pooled.get(cm, 'kube-test', 'pooled')));
+    assert.ok(got.every((o) => o?.metadata.name === 'pooled'));
+  }
+  const requests = sim.requestCount - requestsBefore;
+  const connections = sim.connectionCount - connectionsBefore;
+  assert.ok(requests >= 200, `${requests} requests`);
+  // maxSockets bounds them; without keep-alive this was one connection per request.
+  assert.ok(connections <= 4, `${connections} connections for ${requests} requests`);
+  assert.equal(transport.connections, connections);
+  transport.close();
+});
+
+test('timeouts: a watch whose headers never come fails after openTimeoutMs; a reset is reported', async () => {
+  const { createServer } = await import('node:net');
+  // A fault no real part produces on demand: a server that accepts and never answers, then one
+  // that resets the connection mid-request.
+  let mode: 'silent' | 'reset' = 'silent';
+  const sockets = new Set<import('node:net').Socket>();
+  const blackhole = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    if (mode === 'reset') socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+  const port = (blackhole.address() as import('node:net').AddressInfo).port;
+  const file = join(dir, 'blackhole');
+  await writeFile(file, sim.kubeconfig().replace(sim.url, `http://127.0.0.1:${port}`));
+  const resets: string[] = [];
+  const transport = new KubeTransport(loadKubeConfig({ kubeconfigPath: file, env: {} }).config, Date.now, {
+    openTimeoutMs: 300,
+    onConnectionReset: ({ code }) => resets.push(code),
+  });
+  const silent = new HttpKubeApi(transport);
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  const started = Date.now();
+  await assert.rejects(
+    silent.watch(
+      res,
+      { resourceVersion: '1', timeoutSeconds: 290, allowWatchBookmarks: true },
+      new AbortController().signal,
+    ),
+    (e: unknown) => e instanceof KubeApiError && /no response headers in 300 ms/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 5_000);
+  mode = 'reset';
+  await assert.rejects(silent.list(res, { limit: 1 }), (e: unknown) => e instanceof KubeApiError);
+  assert.deepEqual(resets, ['ECONNRESET']);
+  transport.close();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => blackhole.close(() => resolve()));
+});
+
+test('a rotated service-account token is re-read (trimmed) after a 401, and the request succeeds', async () => {
+  const root = join(dir, 'rotating');
+  const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  await mkdir(sa, { recursive: true });
+  // kubelet writes the token without a newline; a hand-made Secret often has one.
+  await writeFile(join(sa, 'token'), `${sim.token}\n`);
+  const { config } = loadKubeConfig({
+    env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '1' },
+    serviceAccountRoot: root,
+  });
+  // In-cluster means https to the service; point it at the simulator instead, keeping the credentials.
+  const rotating = new HttpKubeApi(new KubeTransport({ ...config, server: sim.url }, Date.now));
+  const ns = (await rotating.resolve('', 'v1', 'Namespace'))!;
+  assert.ok(await rotating.list(ns, { limit: 1 }));
+  const next = sim.rotateToken();
+  await writeFile(join(sa, 'token'), `${next}\n`);
+  const before = sim.requestCount;
+  // Within the minute the old token is still cached: the 401 makes the transport read the file again.
+  assert.ok(await rotating.list(ns, { limit: 1 }));
+  assert.equal(sim.requestCount - before, 2, 'one 401, then one retry with the new token');
+  assert.equal(sim.requests.at(-2)?.status, 401);
+  assert.equal(sim.requests.at(-1)?.status, 200);
+  // Restore the shared simulator's token for the other tests.
+  sim.rotateToken(next);
+});
+
+test('an exec credential plugin: its token is used until it expires, then the plugin runs again; a 401 also refreshes', async () => {
+  let nowMs = Date.now();
+  const state = join(dir, 'exec-state.json');
+  const counter = join(dir, 'exec-runs');
+  await writeFile(counter, '');
+  const plugin = join(dir, 'plugin.mjs');
+  // A plugin as `aws eks get-token` behaves: prints an ExecCredential with a token and its expiry.
+  await writeFile(
+    plugin,
+    `import { readFileSync, appendFileSync } from 'node:fs';
+const info = JSON.parse(process.env.KUBERNETES_EXEC_INFO);
+if (info.kind !== 'ExecCredential' || info.spec.interactive !== false) process.exit(3);
+appendFileSync(${JSON.stringify(counter)}, 'x');
+const { token, expiresAtMs } = JSON.parse(readFileSync(${JSON.stringify(state)}, 'utf8'));
+process.stdout.write(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCredential',
+  status: { token, expirationTimestamp: new Date(expiresAtMs).toISOString() } }));
+`,
+  );
+  const issue = async () => {
+    const token = sim.issueToken(60_000);
+    await writeFile(state, JSON.stringify({ token, expiresAtMs: nowMs + 60_000 }));
+  };
+  await issue();
+  const file = join(dir, 'exec-kubeconfig');
+  await writeFile(
+    file,
+    sim
+      .kubeconfig()
+      .replace(
+        `    token: ${sim.token}`,
+        [
+          '    exec:',
+          '      apiVersion: client.authentication.k8s.io/v1beta1',
+          `      command: ${process.execPath}`,
+          `      args: [${JSON.stringify(plugin)}]`,
+          '      interactiveMode: Never',
+        ].join('\n'),
+      ),
+  );
+  const { config } = loadKubeConfig({ kubeconfigPath: file, env: { PATH: process.env.PATH } });
+  assert.match(config.credentials.describe, /^exec /);
+  const execApi = new HttpKubeApi(new KubeTransport(config, () => nowMs));
+  const ns = (await execApi.resolve('', 'v1', 'Namespace'))!;
+  await execApi.list(ns, { limit: 1 });
+  await execApi.list(ns, { limit: 1 });
+  const { readFile } = await import('node:fs/promises');
+  assert.equal((await readFile(counter, 'utf8')).length, 1, 'one run while the token is valid');
+  // Past its expirationTimestamp: the plugin runs again before the request.
+  nowMs += 61_000;
+  await issue();
+  await execApi.list(ns, { limit: 1 });
+  assert.equal((await readFile(counter, 'utf8')).length, 2);
+  // Revoked early (the server says 401): refreshed at once, and the request succeeds.
+  const { token: current } = JSON.parse(await readFile(state, 'utf8')) as { token: string };
+  sim.revokeToken(current);
+  await issue();
+  await execApi.list(ns, { limit: 1 });
+  assert.equal((await readFile(counter, 'utf8')).length, 3);
+  assert.deepEqual(
+    sim.requests.slice(-2).map((r) => r.status),
+    [401, 200],
+  );
 });

@@ -67,7 +67,7 @@ function run(inputs: WatcherInput[], from: WatcherState = INITIAL_STATE) {
 const brief = (o: WatcherOutput) => {
   switch (o.type) {
     case 'applied':
-      return `applied ${o.object.metadata.namespace}/${o.object.metadata.name}${o.listed ? ' (listed)' : ''}`;
+      return `applied ${o.object.metadata.namespace}/${o.object.metadata.name}${o.listed ? ' (listed)' : ''}${o.resumed ? ' (resumed)' : ''}`;
     case 'deleted':
       return `deleted ${o.object.metadata.namespace}/${o.object.metadata.name}`;
     case 'relisted':
@@ -210,10 +210,10 @@ test('transitions: each input from each state', () => {
     },
     { name: 'watch opened', from: listed, input: { type: 'watchOpened' }, to: watching, failure: false },
     {
-      name: 'HTTP 410 on a continue page restarts the list',
+      name: 'HTTP 410 on a continue page restarts the list, resumed (skipping what was already sent)',
       from: listing,
       input: { type: 'listFailed', status: 410, message: 'expired' },
-      to: { phase: 'empty', cause: 'gone' },
+      to: { phase: 'empty', cause: 'expired' },
       failure: true,
     },
     {
@@ -316,8 +316,8 @@ test('410 mid-list: pages seen so far are not reused, the relist covers only the
   assert.deepEqual(outputs.map(brief), [
     'listStarted initial',
     'applied a/gone-soon (listed)',
-    'listStarted gone',
-    'applied a/x (listed)',
+    'listStarted expired',
+    'applied a/x (listed) (resumed)',
     'relisted [a/x] @20',
   ]);
 });

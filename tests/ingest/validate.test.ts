@@ -469,6 +469,135 @@ const rejections: Rejection[] = [
   },
 ];
 
+// Kubernetes' own limits (apimachinery validation) and DynamoDB's key limits. The first three are
+// the poison changes of issue #12: each made a key DynamoDB refuses (a sort key over 1,024 bytes).
+const subdomain253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+rejections.push(
+  {
+    name: 'an apiVersion of 1,500 characters',
+    mutate: (c) => (objectOf(c, 1).apiVersion = `apps/v${'1'.repeat(1499 - 5)}`),
+    code: 'invalid_value',
+    field: 'changes[1].object.apiVersion',
+    index: 1,
+  },
+  {
+    name: 'a kind of 1,100 characters',
+    mutate: (c) => (objectOf(c, 1).kind = `D${'e'.repeat(1099)}`),
+    code: 'invalid_value',
+    field: 'changes[1].object.kind',
+    index: 1,
+  },
+  {
+    name: 'a lifecycle pod of 509 two-byte characters',
+    mutate: (c) => (at(c, 5).pod = 'é'.repeat(509)),
+    code: 'invalid_value',
+    field: 'changes[5].pod',
+    index: 5,
+  },
+  {
+    name: 'a kind of 64 characters (CRD kinds are DNS-1035 labels)',
+    mutate: (c) => (objectOf(c, 1).kind = `K${'k'.repeat(63)}`),
+    code: 'invalid_value',
+    field: 'changes[1].object.kind',
+    index: 1,
+  },
+  {
+    name: 'a version of 64 characters',
+    mutate: (c) => (objectOf(c, 1).apiVersion = `apps/v${'1'.repeat(63)}`),
+    code: 'invalid_value',
+    field: 'changes[1].object.apiVersion',
+    index: 1,
+  },
+  {
+    name: 'a group of 254 characters',
+    mutate: (c) => (objectOf(c, 1).apiVersion = `${subdomain253}e/v1`),
+    code: 'invalid_value',
+    field: 'changes[1].object.apiVersion',
+    index: 1,
+  },
+  {
+    name: 'a name of 127 two-byte characters (254 bytes)',
+    mutate: (c) => (metaOf(c, 1).name = 'é'.repeat(127)),
+    code: 'invalid_value',
+    field: 'changes[1].object.metadata.name',
+    index: 1,
+  },
+  {
+    name: 'a label value of 64 characters',
+    mutate: (c) => (metaOf(c, 1).labels = { app: 'v'.repeat(64) }),
+    code: 'invalid_value',
+    field: 'changes[1].object.metadata.labels["app"]',
+    index: 1,
+  },
+  {
+    name: 'a label key whose name part has 64 characters',
+    mutate: (c) => (metaOf(c, 1).labels = { [`example.com/${'k'.repeat(64)}`]: 'x' }),
+    code: 'invalid_value',
+    field: `changes[1].object.metadata.labels["example.com/${'k'.repeat(64)}"]`,
+    index: 1,
+  },
+  {
+    name: 'a label value with a space',
+    mutate: (c) => (metaOf(c, 1).labels = { app: 'a b' }),
+    code: 'invalid_value',
+    field: 'changes[1].object.metadata.labels["app"]',
+    index: 1,
+  },
+  {
+    name: 'an annotation key with an uppercase prefix',
+    mutate: (c) => (metaOf(c, 1).annotations = { 'Example.com/a': 'x' }),
+    code: 'invalid_value',
+    field: 'changes[1].object.metadata.annotations["Example.com/a"]',
+    index: 1,
+  },
+  {
+    name: 'annotations over 256 KiB in all',
+    mutate: (c) => (metaOf(c, 1).annotations = { a: 'x'.repeat(200_000), b: 'y'.repeat(62_144) }),
+    code: 'object_too_large',
+    field: 'changes[1].object.metadata.annotations',
+    index: 1,
+  },
+  {
+    name: 'a lifecycle pod with an uppercase name',
+    mutate: (c) => (at(c, 5).pod = 'shop/Web-1'),
+    code: 'invalid_value',
+    field: 'changes[5].pod',
+    index: 5,
+  },
+  {
+    name: 'a relist boundary that is no name',
+    mutate: (c) => (at(c, 4).after = 'a b'),
+    code: 'invalid_value',
+    field: 'changes[4].after',
+    index: 4,
+  },
+  {
+    name: 'a lifecycle whose sort key passes 1,024 bytes (each part within Kubernetes limits)',
+    mutate: (c) => {
+      const lc = at(c, 5);
+      lc.owner = {
+        gvk: `${subdomain253}/v${'1'.repeat(62)}.K${'k'.repeat(62)}`,
+        ns_name: `${'n'.repeat(63)}/${'é'.repeat(126)}`,
+      };
+      lc.pod = `${'n'.repeat(63)}/${subdomain253}`;
+    },
+    code: 'key_too_long',
+    field: 'changes[5].pod',
+    index: 5,
+  },
+);
+
+test('names, GVKs and labels at exactly Kubernetes limits are accepted', () => {
+  const batch = validBatch();
+  const meta = metaOf(batch.changes, 1);
+  meta.name = 'é'.repeat(126); // 252 bytes
+  meta.labels = { [`${subdomain253}/${'k'.repeat(63)}`]: 'v'.repeat(63), empty: '' };
+  objectOf(batch.changes, 1).kind = `K${'k'.repeat(62)}`;
+  objectOf(batch.changes, 1).apiVersion = `${subdomain253}/v${'1'.repeat(62)}`;
+  at(batch.changes, 5).pod = `shop/${subdomain253}`;
+  validateBatch(batch, opts);
+});
+
 describe('validateBatch rejects', () => {
   for (const r of rejections) {
     test(`${r.name} → ${r.code} at ${r.field || '(body)'}`, () => {

@@ -34,6 +34,7 @@ import { type ObjectMatcher, parseFieldSelector, parseLabelSelector, SelectorErr
 import {
   badRequest,
   expired,
+  forbidden,
   injectedFault,
   internalError,
   invalidListOptions,
@@ -76,6 +77,28 @@ export interface SimOptions {
   watchBufferBytes?: number;
   /** Entries kept in `requests` (the oldest are dropped in batches past it); default 100,000. */
   requestLogLimit?: number;
+  /**
+   * etcd compaction on a clock, as kube-apiserver runs it (apiserver pkg/storage/etcd3/compact.go:
+   * every `--etcd-compaction-interval`, 5 min by default, it compacts to the revision it saw at the
+   * previous tick, so history lives between one and two intervals). After it, continue tokens and
+   * resourceVersions older than that revision get 410. Default 300,000 ms; 0 turns it off.
+   */
+  compactionIntervalMs?: number;
+  /**
+   * The watch cache's history window (apiserver pkg/storage/cacher/cacher.go
+   * `DefaultEventFreshDuration` = bookmark frequency 60 s + 15 s = 75 s): a busy kind's cache
+   * drops events older than this, and a watch from a resourceVersion before a dropped event gets
+   * "too old resource version" (410) even though etcd has not compacted yet. Default 75,000; 0 off.
+   */
+  watchCacheWindowMs?: number;
+  /**
+   * How long a watcher that does not read may hold back events before the cacher closes it
+   * (cache_watcher.go "Forcing watcher close due to unresponsiveness" once its buffers are full
+   * and the dispatch time budget, time_budget.go at most 100 ms, is spent). Measured from when
+   * the watcher's socket buffer (`watchBufferBytes`) is full, checked when an event for it
+   * arrives. Default 100 ms.
+   */
+  slowWatcherBudgetMs?: number;
 }
 
 export interface RequestRecord {
@@ -101,7 +124,6 @@ const AGGREGATED_DISCOVERY_TYPE = (v: string) =>
 
 export class KubeSim {
   readonly url: string;
-  readonly token: string;
   readonly requests: RequestRecord[] = [];
   readonly #server: Server;
   readonly #store: SimStore;
@@ -112,10 +134,21 @@ export class KubeSim {
   readonly #faults: Fault[] = [];
   readonly #bookmarkTimer: NodeJS.Timeout;
   #paused = false;
+  /** Accepted bearer tokens and when each stops being accepted (ms on the sim's clock). */
+  readonly #tokens = new Map<string, number>();
+  #token: string;
+  /** Verbs RBAC refuses per kind (forbid). */
+  readonly #forbidden = new Map<string, Set<'get' | 'list' | 'watch'>>();
+  /** Watches still to end at once, without an event (endWatchesAtOnce). */
+  readonly #endAtOnce: Array<{ gvk?: string; times: number }> = [];
+  readonly #compactionTimer: NodeJS.Timeout | undefined;
+  #connections = 0;
+  #requestCount = 0;
 
   private constructor(server: Server, options: SimOptions) {
     this.#server = server;
-    this.token = options.token ?? randomBytes(16).toString('hex');
+    this.#token = options.token ?? randomBytes(16).toString('hex');
+    this.#tokens.set(this.#token, Number.POSITIVE_INFINITY);
     this.#options = {
       watchTimeoutSec: options.watchTimeoutSec ?? 1800,
       compactionWindow: options.compactionWindow ?? 10_000,
@@ -123,6 +156,9 @@ export class KubeSim {
       nowMs: options.nowMs ?? Date.now,
       watchBufferBytes: options.watchBufferBytes ?? 1024 * 1024,
       requestLogLimit: options.requestLogLimit ?? 100_000,
+      compactionIntervalMs: options.compactionIntervalMs ?? 300_000,
+      watchCacheWindowMs: options.watchCacheWindowMs ?? 75_000,
+      slowWatcherBudgetMs: options.slowWatcherBudgetMs ?? 100,
       ...(options.defaultPageLimit !== undefined ? { defaultPageLimit: options.defaultPageLimit } : {}),
     };
     this.#store = new SimStore({
@@ -143,9 +179,59 @@ export class KubeSim {
       for (const set of this.#watchers.values()) for (const w of set) w.bookmark();
     }, this.#options.bookmarkIntervalMs);
     this.#bookmarkTimer.unref();
+    if (this.#options.compactionIntervalMs > 0) {
+      let seenRv = this.#store.currentRv;
+      this.#compactionTimer = setInterval(() => {
+        this.#store.compactTo(seenRv);
+        seenRv = this.#store.currentRv;
+      }, this.#options.compactionIntervalMs);
+      this.#compactionTimer.unref();
+    }
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
     server.on('request', (req, res) => this.#handle(req, res));
+    // Every TCP connection a client opens (a keep-alive client reuses one for many requests).
+    server.on('connection', () => {
+      this.#connections++;
+    });
+  }
+
+  /** The bearer token the kubeconfig carries. */
+  get token(): string {
+    return this.#token;
+  }
+
+  /**
+   * A new token replaces the current one, which is refused from now on (a projected
+   * service-account token the kubelet rotated, after the old one expired). Returns the new one.
+   */
+  rotateToken(next = randomBytes(16).toString('hex')): string {
+    this.#tokens.delete(this.#token);
+    this.#token = next;
+    this.#tokens.set(next, Number.POSITIVE_INFINITY);
+    return next;
+  }
+
+  /** Stops accepting `token` (a revoked or deleted service-account token). */
+  revokeToken(token: string): void {
+    this.#tokens.delete(token);
+  }
+
+  /** An extra token accepted for `ttlMs` (what an exec credential plugin hands out). */
+  issueToken(ttlMs: number): string {
+    const token = randomBytes(16).toString('hex');
+    this.#tokens.set(token, this.#options.nowMs() + ttlMs);
+    return token;
+  }
+
+  /** TCP connections accepted since start: with keep-alive, far fewer than requests. */
+  get connectionCount(): number {
+    return this.#connections;
+  }
+
+  /** Requests received since start (`requests` keeps only the latest). */
+  get requestCount(): number {
+    return this.#requestCount;
   }
 
   static async start(options: SimOptions = {}): Promise<KubeSim> {
@@ -195,6 +281,34 @@ export class KubeSim {
   /** Serves a new kind from now on (a CRD being established); its lists keep kind/apiVersion on items, as CRD lists do. */
   addResource(r: SimResource): void {
     this.#store.addResource(r, true);
+  }
+
+  /**
+   * Stops serving a kind, as when a CRD (or one of its versions) is deleted or an API version is
+   * turned off: discovery no longer lists it, its paths answer 404, and its open watches end
+   * (the apiextensions server tears down the storage of a removed version, which closes them).
+   * Its objects stay in storage; addResource serves them again.
+   */
+  removeResource(gvk: string): void {
+    const res = this.#store.resourceByGvk(gvk);
+    for (const w of this.#watchers.get(res) ?? []) w.end('ended');
+    this.#watchers.delete(res);
+    this.#store.removeResource(gvk);
+  }
+
+  /** RBAC without these verbs on `gvk`: 403 Forbidden, as the authorizer answers. */
+  forbid(gvk: string, verbs: Array<'get' | 'list' | 'watch'>): void {
+    const res = this.#store.resourceByGvk(gvk);
+    this.#forbidden.set(res.gvk, new Set(verbs));
+  }
+
+  /**
+   * The next `times` watches (of `gvk`, or any) end cleanly right after they start, without an
+   * event: what a client sees behind a proxy with a tiny timeout or from a server shutting down
+   * (client-go's reflector calls it a "very short watch" and backs off).
+   */
+  endWatchesAtOnce(opts: { gvk?: string; times: number }): void {
+    this.#endAtOnce.push({ ...opts });
   }
 
   /**
@@ -276,6 +390,7 @@ export class KubeSim {
 
   async close(): Promise<void> {
     clearInterval(this.#bookmarkTimer);
+    if (this.#compactionTimer) clearInterval(this.#compactionTimer);
     for (const w of this.#openWatchers()) w.drop();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
@@ -301,6 +416,7 @@ export class KubeSim {
       status: 0,
     };
     this.requests.push(record);
+    this.#requestCount++;
     const limit = this.#options.requestLogLimit;
     // Trim in batches so a long run does not pay an O(n) shift per request.
     if (this.requests.length > limit + Math.ceil(limit / 10))
@@ -326,7 +442,7 @@ export class KubeSim {
   #route(req: IncomingMessage, url: URL, reply: Reply): Replied {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/healthz' || path === '/livez' || path === '/readyz') return reply.text(200, 'ok');
-    if (req.headers.authorization !== `Bearer ${this.token}`) return reply.status(unauthorized());
+    if (!this.#authorized(req.headers.authorization)) return reply.status(unauthorized());
     const faultIndex = this.#faults.findIndex(
       (f) =>
         (f.method === undefined || f.method.toUpperCase() === req.method) &&
@@ -381,6 +497,10 @@ export class KubeSim {
     const { res, namespace, name } = target;
     const q = url.searchParams;
     const watch = legacyWatch || parseBool(q.get('watch')) === true;
+    const verb = watch ? 'watch' : name !== undefined ? 'get' : 'list';
+    if (this.#forbidden.get(res.gvk)?.has(verb)) {
+      return reply.status(forbidden(verb, res.res.group, res.res.plural, name));
+    }
     // A watch on one object is a collection watch narrowed to its name (as the apiserver does).
     if (watch) return this.#watch(res, namespace, name, q, reply);
     if (name !== undefined) {
@@ -390,6 +510,16 @@ export class KubeSim {
       return reply.raw(200, v.json);
     }
     return this.#list(res, namespace, q, reply);
+  }
+
+  #authorized(header: string | undefined): boolean {
+    if (!header?.startsWith('Bearer ')) return false;
+    const token = header.slice('Bearer '.length);
+    const expiresAtMs = this.#tokens.get(token);
+    if (expiresAtMs === undefined) return false;
+    if (this.#options.nowMs() < expiresAtMs) return true;
+    this.#tokens.delete(token);
+    return false;
   }
 
   /** Maps the path after the group version to a collection or an object. */
@@ -572,6 +702,8 @@ export class KubeSim {
       initialEventsEndBookmark: sendInitialEvents === true && bookmarks,
       timeoutMs: timeoutSec * 1000,
       maxBufferedBytes: this.#options.watchBufferBytes,
+      slowBudgetMs: this.#options.slowWatcherBudgetMs,
+      nowMs: this.#options.nowMs,
     };
     const response = reply.startStream();
     const watchers = this.#watchers.get(res) ?? new Set<Watcher>();
@@ -590,6 +722,25 @@ export class KubeSim {
       // Once the resourceVersion parsed, the watch cache reports errors as an ERROR event on a 200
       // stream and ends it: "too old resource version: <requested> (<oldest available>)".
       watcher.error(expired(`too old resource version: ${rv} (${store.compactedRv})`));
+      return REPLIED;
+    }
+    if (!initialEvents && rv !== undefined && this.#options.watchCacheWindowMs > 0) {
+      const evicted = store.evictedFromWatchCache(
+        res,
+        rv,
+        this.#options.nowMs(),
+        this.#options.watchCacheWindowMs,
+      );
+      if (evicted !== undefined) {
+        // watchCache.getAllEventsSinceLocked: a resourceVersion below the oldest event held is "too old".
+        watcher.error(expired(`too old resource version: ${rv} (${evicted + 1})`));
+        return REPLIED;
+      }
+    }
+    const atOnce = this.#endAtOnce.findIndex((e) => e.gvk === undefined || e.gvk === res.gvk);
+    if (atOnce >= 0) {
+      if (--this.#endAtOnce[atOnce]!.times <= 0) this.#endAtOnce.splice(atOnce, 1);
+      watcher.end('at-once');
       return REPLIED;
     }
     watcher.start();

@@ -71,6 +71,18 @@ export function unauthorized(): KubeStatus {
   return failure(401, 'Unauthorized', 'Unauthorized');
 }
 
+/** RBAC's answer (apiserver endpoints/handlers/responsewriters.ForbiddenStatusError). */
+export function forbidden(verb: string, group: string, plural: string, name: string | undefined): KubeStatus {
+  const what = name === undefined ? plural : `${plural} "${name}"`;
+  const scope = group === '' ? '' : ` in API group "${group}"`;
+  return failure(
+    403,
+    'Forbidden',
+    `${what} is forbidden: User "system:serviceaccount:sktrace:forwarder" cannot ${verb} resource "${plural}"${scope} at the cluster scope`,
+    { group, kind: plural, ...(name !== undefined ? { name } : {}) },
+  );
+}
+
 export function badRequest(message: string): KubeStatus {
   return failure(400, 'BadRequest', message);
 }

@@ -172,11 +172,21 @@ export class HistoryEntry {
   readonly version: StoredVersion;
   /** The version before this change; undefined for ADDED. */
   readonly prev: StoredVersion | undefined;
+  /** When it was committed (the store's clock): the watch cache keeps a time window of events. */
+  readonly atMs: number;
   #lines: Partial<Record<WatchEventType, Buffer>> = {};
   #exit: Buffer | undefined;
 
-  constructor(rv: number, type: WatchEventType, key: string, version: StoredVersion, prev?: StoredVersion) {
+  constructor(
+    rv: number,
+    type: WatchEventType,
+    key: string,
+    version: StoredVersion,
+    atMs: number,
+    prev?: StoredVersion,
+  ) {
     this.rv = rv;
+    this.atMs = atMs;
     this.type = type;
     this.key = key;
     this.version = version;
@@ -272,6 +282,8 @@ export class SimStore {
   readonly #byPath = new Map<string, ResourceState>();
   readonly #history = new History();
   readonly #listeners = new Set<StoreListener>();
+  /** Kinds no longer served (a CRD version removed): their objects stay in storage, as in etcd. */
+  readonly #removed = new Map<string, ResourceState>();
   #rv = 1;
   /** The oldest resourceVersion a watch or a consistent list can still start from. */
   #compactedRv = 1;
@@ -289,7 +301,8 @@ export class SimStore {
   }
 
   addResource(res: SimResource, custom: boolean): ResourceState {
-    const state = new ResourceState(res, custom);
+    const state = this.#removed.get(formatGvk(res)) ?? new ResourceState(res, custom);
+    this.#removed.delete(state.gvk);
     const existing = this.#byGvk.get(state.gvk);
     if (existing) {
       if (existing.res.plural !== res.plural || existing.res.namespaced !== res.namespaced) {
@@ -301,6 +314,15 @@ export class SimStore {
     }
     this.#byGvk.set(state.gvk, state);
     this.#byPath.set(`${state.apiVersion}/${res.plural}`, state);
+    return state;
+  }
+
+  /** Stops serving a kind (discovery and its paths 404); its objects are kept for a later addResource. */
+  removeResource(gvk: string): ResourceState {
+    const state = this.resourceByGvk(gvk);
+    this.#byGvk.delete(state.gvk);
+    this.#byPath.delete(`${state.apiVersion}/${state.res.plural}`);
+    this.#removed.set(state.gvk, state);
     return state;
   }
 
@@ -466,7 +488,7 @@ export class SimStore {
       if (!prev) res.invalidateKeys();
       res.objects.set(key, version);
     }
-    const entry = new HistoryEntry(version.rv, type, key, version, prev);
+    const entry = new HistoryEntry(version.rv, type, key, version, this.#options.nowMs(), prev);
     this.#history.push(entry);
     while (this.#history.length > this.#options.compactionWindow) {
       this.#compactedRv = this.#history.first()!.rv;
@@ -474,6 +496,38 @@ export class SimStore {
     }
     for (const listener of this.#listeners) listener(entry);
     return version;
+  }
+
+  /**
+   * The newest change of `res` after `afterRv` that the watch cache no longer holds because it is
+   * older than `windowMs`, or undefined when every change of `res` after `afterRv` is still there.
+   * A watch from `afterRv` cannot be served without it: 410 "too old resource version".
+   */
+  evictedFromWatchCache(
+    res: ResourceState,
+    afterRv: number,
+    nowMs: number,
+    windowMs: number,
+  ): number | undefined {
+    let evicted: number | undefined;
+    for (let i = 0; i < this.#history.length; i++) {
+      const entry = this.#history.at(i)!;
+      if (entry.atMs >= nowMs - windowMs) break;
+      if (entry.rv > afterRv && entry.resource === res) evicted = entry.rv;
+    }
+    return evicted;
+  }
+
+  /**
+   * Forgets the history up to `rv` (inclusive), as an etcd compaction at that revision: watches
+   * and consistent list pages from older revisions get 410 from now on.
+   */
+  compactTo(rv: number): void {
+    const target = Math.min(rv, this.#rv);
+    if (target <= this.#compactedRv) return;
+    while (this.#history.first() !== undefined && this.#history.first()!.rv <= target)
+      this.#history.dropFirst();
+    this.#compactedRv = target;
   }
 
   /** Forgets all history, as an etcd compaction at the current revision. */

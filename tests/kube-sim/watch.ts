@@ -38,9 +38,19 @@ export interface WatchSpec {
   timeoutMs: number;
   /** Bytes queued on the socket before the watcher waits for it to drain. */
   maxBufferedBytes: number;
+  /** Time a full (blocked) watcher may hold back a new event before it is closed as unresponsive; 0: never. */
+  slowBudgetMs: number;
+  nowMs: () => number;
 }
 
-export type WatchEndReason = 'timeout' | 'ended' | 'dropped' | 'too-slow' | 'error' | 'client-closed';
+export type WatchEndReason =
+  | 'timeout'
+  | 'ended'
+  | 'at-once'
+  | 'dropped'
+  | 'too-slow'
+  | 'error'
+  | 'client-closed';
 
 export class Watcher {
   readonly spec: WatchSpec;
@@ -54,8 +64,9 @@ export class Watcher {
   /** Initial state still to send (a snapshot taken at start), and the next index in it. */
   #initial: StoredVersion[] | undefined;
   #initialIndex = 0;
-  /** Waiting for the socket to drain. */
+  /** Waiting for the socket to drain, since #blockedAtMs. */
   #blocked = false;
+  #blockedAtMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #done = false;
 
@@ -147,6 +158,16 @@ export class Watcher {
     } else if (this.#blocked && this.#cursorRv < this.#store.compactedRv) {
       // What it still has to read is no longer in the history: it cannot catch up.
       this.end('too-slow');
+    } else if (
+      this.#blocked &&
+      this.spec.slowBudgetMs > 0 &&
+      entry.resource === this.spec.res &&
+      this.spec.nowMs() - this.#blockedAtMs > this.spec.slowBudgetMs
+    ) {
+      // The cacher's dispatch cannot hand this watcher its event within the budget: closed, not
+      // waited on forever (cache_watcher.go "Forcing watcher close due to unresponsiveness").
+      // What was already written stays readable; the stream then ends cleanly.
+      this.end('too-slow');
     }
   }
 
@@ -214,7 +235,10 @@ export class Watcher {
   #write(line: Buffer): void {
     const ok = this.#res.write(line);
     // write() returned false, so 'drain' will come; wait for it once the bounded buffer is full.
-    if (!ok && this.#res.writableLength >= this.spec.maxBufferedBytes) this.#blocked = true;
+    if (!ok && this.#res.writableLength >= this.spec.maxBufferedBytes) {
+      this.#blocked = true;
+      this.#blockedAtMs = this.spec.nowMs();
+    }
   }
 
   #finish(reason: WatchEndReason): void {

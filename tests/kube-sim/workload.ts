@@ -500,3 +500,85 @@ export function finishedStatus(
     qosClass: 'Burstable',
   };
 }
+
+/**
+ * managedFields as the apiserver records them (FieldsV1: every set field as `f:<name>`, list
+ * items keyed `k:{"name":…}`): they mirror the object's shape, so they roughly double the size
+ * of a real pod and are most of what a tracer must not send.
+ */
+export function fieldsV1(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const out: Record<string, unknown> = {};
+    for (const item of value) {
+      const key =
+        item && typeof item === 'object' && 'name' in item
+          ? `k:${JSON.stringify({ name: (item as { name: unknown }).name })}`
+          : `v:${JSON.stringify(item)}`;
+      out[key] = fieldsV1(item);
+    }
+    return out;
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = { '.': {} };
+    for (const [k, v] of Object.entries(value)) out[`f:${k}`] = fieldsV1(v);
+    return out;
+  }
+  return {};
+}
+
+/**
+ * A pod as a real cluster stores it, 5–20 KB of JSON: `envBytes` of environment variables (1.5 KB
+ * by default, as the issue's 12,000-pod test had), managedFields for the controller's create and
+ * the kubelet's status updates, a running status with conditions and container statuses.
+ */
+export function realisticPod(
+  owner: KubeObject,
+  opts: PodOptions & { envBytes?: number; startedAtSec?: number } = {},
+): KubeObject {
+  const p = podFor(owner, opts);
+  const envBytes = opts.envBytes ?? 1536;
+  const env: Array<{ name: string; value: string }> = [];
+  for (let i = 0, size = 0; size < envBytes; i++) {
+    const e = { name: `SETTING_${i}`, value: `value-${i}-${'x'.repeat(40)}` };
+    env.push(e);
+    size += e.name.length + e.value.length + 20;
+  }
+  const spec = p.spec as { containers: Array<Record<string, unknown>> };
+  for (const c of spec.containers) c.env = env;
+  const startedAt = opts.startedAtSec ?? 1_700_000_000;
+  const status =
+    opts.status ??
+    (runningStatus(startedAt, { containers: spec.containers.map((c) => String(c.name)) }) as Record<
+      string,
+      unknown
+    >);
+  const metadata = p.metadata as Record<string, unknown>;
+  metadata.annotations = {
+    'kubectl.kubernetes.io/restartedAt': rfc3339(startedAt * 1000),
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': '8080',
+  };
+  metadata.managedFields = [
+    {
+      manager: 'kube-controller-manager',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: rfc3339(startedAt * 1000),
+      fieldsType: 'FieldsV1',
+      fieldsV1: fieldsV1({
+        metadata: { labels: metadata.labels, ownerReferences: metadata.ownerReferences },
+        spec,
+      }),
+    },
+    {
+      manager: 'kubelet',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: rfc3339(startedAt * 1000),
+      fieldsType: 'FieldsV1',
+      fieldsV1: fieldsV1({ status }),
+      subresource: 'status',
+    },
+  ];
+  return { ...p, status };
+}

@@ -17,6 +17,23 @@ export interface ObjectPayload {
 }
 
 /**
+ * Whether a checkpoint run at `nowSec` should write back (touch) the blob of a live object whose
+ * last change was at `changeTs`. Every change re-puts its body (`store`), so a blob is never older
+ * than the newest change naming it, and the bucket expires `bodies/` RetentionDays after the last
+ * put (template.yaml), when every event naming it has expired too. Only a live object's state item
+ * can name a blob for longer, and hourly checkpoints read every live state: they write such a blob
+ * back twice a day, in the hour its age (from the change's ts, at most 300 s of skew younger than
+ * the put) crosses a multiple of 12 hours, so it stays younger than a day — the shortest
+ * RetentionDays — unless checkpoints fail for half a day (CheckpointFailuresAlarm pages first).
+ * Live objects' bodies never expire; bodies no item names any more go by the lifecycle rule.
+ */
+export const BODY_REFRESH_EVERY_SEC = 12 * 3600;
+export function refreshDue(changeTs: number, nowSec: number): boolean {
+  const ageSec = nowSec - changeTs;
+  return ageSec >= BODY_REFRESH_EVERY_SEC && ageSec % BODY_REFRESH_EVERY_SEC < 3600;
+}
+
+/**
  * DynamoDB's item limit is 400 KB (names and values together); bodies above this go to S3, leaving
  * room for keys and attributes. Tests lower it to exercise the blob path with small objects.
  */
@@ -39,7 +56,12 @@ export class Bodies {
     return { enc: CURRENT_ENCODING, ref };
   }
 
-  async load(cluster: ClusterId, body: StoredBody): Promise<unknown> {
+  /**
+   * The body's value. With `touch`, a blob is written back as read (same key, same bytes), which
+   * restarts its age for the bucket's `bodies/` expiry: how a live object's body outlives that
+   * expiry however long the object goes unchanged (see refreshDue).
+   */
+  async load(cluster: ClusterId, body: StoredBody, options: { touch?: boolean } = {}): Promise<unknown> {
     if (body.bytes !== undefined) return decodeBody(body.bytes, body.enc);
     const key = bodyBlobKey(cluster, body.ref ?? '');
     const bytes = await this.#blobs.get(key);
@@ -53,11 +75,16 @@ export class Bodies {
         key,
       });
     }
+    if (options.touch) await this.#blobs.put(key, bytes);
     return decodeBody(bytes, body.enc);
   }
 
-  async loadPayload(cluster: ClusterId, body: StoredBody): Promise<ObjectPayload> {
-    return payloadOf(await this.load(cluster, body), cluster);
+  async loadPayload(
+    cluster: ClusterId,
+    body: StoredBody,
+    options: { touch?: boolean } = {},
+  ): Promise<ObjectPayload> {
+    return payloadOf(await this.load(cluster, body, options), cluster);
   }
 }
 

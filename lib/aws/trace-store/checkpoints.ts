@@ -23,6 +23,7 @@ import { expiresAtSec } from '../../store/rules.ts';
 import { refOf } from '../../trace/gvk.ts';
 import type { ObjectChange } from '../../trace/model.ts';
 import { objKey } from '../../trace/model.ts';
+import { refreshDue } from './bodies.ts';
 import type { StoreContext } from './context.ts';
 import { isExpired, n, num, parseStateItem, s, str } from './items.ts';
 import { readHorizon, readKinds, readLateBatches } from './meta.ts';
@@ -68,7 +69,9 @@ export class Checkpoints {
         const state = parseStateItem(item, gvk);
         newestTs = Math.max(newestTs, state.ts);
         if (!state.live || !state.body) continue;
-        const payload = await bodies.loadPayload(cluster, state.body);
+        const payload = await bodies.loadPayload(cluster, state.body, {
+          touch: refreshDue(state.ts, builtAtSec),
+        });
         objects.push({ ts: state.ts, o: payload.o, w: payload.w });
       }
     }

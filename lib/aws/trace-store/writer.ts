@@ -22,7 +22,7 @@ import type {
   RelistChange,
 } from '../../ingest/wire.ts';
 import { CURRENT_ENCODING, encodeBody } from '../../store/body-codec.ts';
-import { StoreError } from '../../store/errors.ts';
+import { StoreError, StoreRejectedError } from '../../store/errors.ts';
 import {
   BUCKET_SEC,
   bucketOf,
@@ -119,18 +119,22 @@ export class TraceWriterCore {
 
     await this.#meta.recordBatch(cluster, this.#metaInput(batch, nowSec), meter);
 
+    const indexOf = new Map<Change, number>(batch.changes.map((c, i) => [c, i]));
     let segment: Change[] = [];
     for (const change of batch.changes) {
       if (change.type === 'relist') {
-        await this.#applySegment(cluster, segment, nowSec, meter, tally);
+        await this.#applySegment(cluster, segment, nowSec, meter, tally, indexOf);
         segment = [];
-        if (change.lifecycles) await this.#finishVanishedLifecycles(cluster, change, nowSec, meter);
-        else await this.#reconcilePage(cluster, change, nowSec, meter, tally);
+        await naming(indexOf, change, () =>
+          change.lifecycles
+            ? this.#finishVanishedLifecycles(cluster, change, nowSec, meter)
+            : this.#reconcilePage(cluster, change, nowSec, meter, tally),
+        );
       } else {
         segment.push(change);
       }
     }
-    await this.#applySegment(cluster, segment, nowSec, meter, tally);
+    await this.#applySegment(cluster, segment, nowSec, meter, tally, indexOf);
     if (this.#ctx.settings.countChanges) await this.#countChanges(cluster, batch, nowSec, meter);
 
     return {
@@ -211,6 +215,7 @@ export class TraceWriterCore {
     nowSec: number,
     meter: WriteMeter,
     tally: Tally,
+    indexOf: ReadonlyMap<Change, number>,
   ) {
     if (changes.length === 0) return;
     // Lanes: one per object, per lifecycle (owner + pod) and one for config; each runs in order.
@@ -251,17 +256,31 @@ export class TraceWriterCore {
       const item = states.get(`${statePk(cluster, lane.gvk)}\0${lane.nsName}`);
       const state = item ? parseStateItem(item, lane.gvk) : undefined;
       tasks.push(() =>
-        this.#applyObjectLane(cluster, lane.gvk, lane.nsName, lane.changes, state, nowSec, meter, tally),
+        this.#applyObjectLane(
+          cluster,
+          lane.gvk,
+          lane.nsName,
+          lane.changes,
+          state,
+          nowSec,
+          meter,
+          tally,
+          indexOf,
+        ),
       );
     }
     for (const lane of lifecycleLanes.values()) {
       tasks.push(async () => {
-        for (const c of lane) await this.#applyLifecycle(cluster, c, nowSec, meter);
+        for (const c of lane) {
+          await naming(indexOf, c, () => this.#applyLifecycle(cluster, c, nowSec, meter));
+        }
       });
     }
     if (configs.length > 0) {
       tasks.push(async () => {
-        for (const c of configs) await this.#applyConfig(cluster, c, nowSec, meter);
+        for (const c of configs) {
+          await naming(indexOf, c, () => this.#applyConfig(cluster, c, nowSec, meter));
+        }
       });
     }
     await forEachLimit(tasks, this.#ctx.settings.concurrency, (task) => task());
@@ -276,42 +295,59 @@ export class TraceWriterCore {
     nowSec: number,
     meter: WriteMeter,
     tally: Tally,
+    indexOf: ReadonlyMap<Change, number>,
   ): Promise<void> {
-    const { bodies, settings } = this.#ctx;
     let state = initial;
     for (const c of changes) {
-      const order: ChangeOrder = { ts: c.ts, seq: c.seq ?? 0 };
-      const current = effectiveState(state, nowSec);
-      let next: StateRecord;
-      let event: EventRecord;
-      if (c.type === 'applied') {
-        const hash = this.#ctx.specHash(c.object.spec);
-        if (decideApplied(current, { ...order, hash }) !== 'write') {
-          tally.deduplicated++;
-          continue;
-        }
-        const payload: ObjectPayload = { o: c.object, w: ownersOf(c.owners) };
-        const body = await bodies.store(cluster, payload);
-        event = { ts: c.ts, gvk, nsName, type: 'applied', seq: order.seq, body };
-        next = { gvk, nsName, live: true, hash, ts: c.ts, seq: order.seq, body };
-      } else {
-        if (decideDeleted(current, order) !== 'write' || current === undefined) continue;
-        const last = state?.body ? await bodies.loadPayload(cluster, state.body) : undefined;
-        const payload: ObjectPayload = { o: deletionBody(c.object, last?.o), w: last?.w ?? [] };
-        const body = await bodies.store(cluster, payload);
-        event = { ts: c.ts, gvk, nsName, type: 'deleted', seq: order.seq, body };
-        next = {
-          gvk,
-          nsName,
-          live: false,
-          ts: c.ts,
-          seq: order.seq,
-          expiresAtSec: expiresAtSec(c.ts, nowSec, settings.retentionDays),
-        };
-      }
-      event.expiresAtSec = expiresAtSec(c.ts, nowSec, settings.retentionDays);
-      state = await this.#writeEventThenState(cluster, event, next, meter);
+      state = await naming(indexOf, c, () =>
+        this.#applyObjectChange(cluster, gvk, nsName, c, state, nowSec, meter, tally),
+      );
     }
+  }
+
+  /** One change of one object; returns the state now stored. */
+  async #applyObjectChange(
+    cluster: ClusterId,
+    gvk: Gvk,
+    nsName: NsName,
+    c: ObjectChangeIn,
+    state: StateRecord | undefined,
+    nowSec: number,
+    meter: WriteMeter,
+    tally: Tally,
+  ): Promise<StateRecord | undefined> {
+    const { bodies, settings } = this.#ctx;
+    const order: ChangeOrder = { ts: c.ts, seq: c.seq ?? 0 };
+    const current = effectiveState(state, nowSec);
+    let next: StateRecord;
+    let event: EventRecord;
+    if (c.type === 'applied') {
+      const hash = this.#ctx.specHash(c.object.spec);
+      if (decideApplied(current, { ...order, hash }) !== 'write') {
+        tally.deduplicated++;
+        return state;
+      }
+      const payload: ObjectPayload = { o: c.object, w: ownersOf(c.owners) };
+      const body = await bodies.store(cluster, payload);
+      event = { ts: c.ts, gvk, nsName, type: 'applied', seq: order.seq, body };
+      next = { gvk, nsName, live: true, hash, ts: c.ts, seq: order.seq, body };
+    } else {
+      if (decideDeleted(current, order) !== 'write' || current === undefined) return state;
+      const last = state?.body ? await bodies.loadPayload(cluster, state.body) : undefined;
+      const payload: ObjectPayload = { o: deletionBody(c.object, last?.o), w: last?.w ?? [] };
+      const body = await bodies.store(cluster, payload);
+      event = { ts: c.ts, gvk, nsName, type: 'deleted', seq: order.seq, body };
+      next = {
+        gvk,
+        nsName,
+        live: false,
+        ts: c.ts,
+        seq: order.seq,
+        expiresAtSec: expiresAtSec(c.ts, nowSec, settings.retentionDays),
+      };
+    }
+    event.expiresAtSec = expiresAtSec(c.ts, nowSec, settings.retentionDays);
+    return this.#writeEventThenState(cluster, event, next, meter);
   }
 
   /**
@@ -698,6 +734,29 @@ function parsePodSpecHash(value: string): bigint {
       'invalid_pod_spec_hash',
       `pod_spec_hash "${value}" is not a u64`,
       {},
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Runs one change's writes; a store refusal (StoreRejectedError) is re-thrown naming the change,
+ * so the sender's 422 says which change to drop.
+ */
+async function naming<T>(
+  indexOf: ReadonlyMap<Change, number>,
+  change: Change,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const index = indexOf.get(change);
+    if (!(err instanceof StoreRejectedError) || index === undefined || err.context.index !== undefined)
+      throw err;
+    throw new StoreRejectedError(
+      `change ${index} (${change.type}) was refused by the store: ${err.message}`,
+      { ...err.context, field: `changes[${index}]`, index },
       { cause: err },
     );
   }

@@ -131,7 +131,20 @@ async function runForward(opts: ForwardOptions): Promise<void> {
   );
   const forwarder = new Forwarder({
     config,
-    kube: new HttpKubeApi(new KubeTransport(kube.config, runtime.nowMs)),
+    kube: new HttpKubeApi(
+      new KubeTransport(kube.config, runtime.nowMs, {
+        onRequest: () => metrics.kubeRequests.inc(),
+        onConnection: () => metrics.kubeConnections.inc(),
+        onConnectionReset: ({ path, code, message }) => {
+          metrics.kubeConnectionResets.inc();
+          log.warn('connection to the Kubernetes API server reset; the request is retried', {
+            path,
+            code,
+            error: message,
+          });
+        },
+      }),
+    ),
     delivery,
     runtime,
     log,
@@ -146,7 +159,8 @@ async function runForward(opts: ForwardOptions): Promise<void> {
   log.info('forwarder configured', {
     endpoint: opts.endpoint,
     cluster: opts.cluster,
-    kubernetes: kube.config.getCurrentCluster()?.server,
+    kubernetes: kube.config.server,
+    credentials: kube.config.credentials.describe,
     kubeconfig: kube.origin,
     ops: ops.url,
     kinds: [...config.trackedObjects.keys()],

@@ -25,7 +25,7 @@ export class IngestRecorder {
   readonly #sockets = new Set<Socket>();
   readonly requests: RecordedRequest[] = [];
   #faults: Fault[] = [];
-  #rejects: Array<{ match: (c: Change) => boolean; status: number }> = [];
+  #rejects: Array<{ match: (c: Change) => boolean; status: number; named: boolean }> = [];
   #down = false;
   #hung: ServerResponse[] = [];
   #listeners: Array<() => void> = [];
@@ -58,9 +58,13 @@ export class IngestRecorder {
     for (let i = 0; i < times; i++) this.#faults.push({ hang: true });
   }
 
-  /** Any batch holding a matching change is refused whole with `status`, like the real ingest. */
-  reject(match: (c: Change) => boolean, status = 400): void {
-    this.#rejects.push({ match, status });
+  /**
+   * Any batch holding a matching change is refused whole with `status`, like the real ingest;
+   * `named`: the error body names the change (`field`, `index`) as the real ingest does for
+   * problems inside the batch; false for errors that name none (a body limit).
+   */
+  reject(match: (c: Change) => boolean, status = 400, opts: { named?: boolean } = {}): void {
+    this.#rejects.push({ match, status, named: opts.named ?? true });
   }
 
   /** While down, connections are destroyed on arrival (as a dead endpoint or a reset). */
@@ -138,7 +142,12 @@ export class IngestRecorder {
         const bad = changes.findIndex(r.match);
         if (bad >= 0) {
           status = r.status;
-          body = JSON.stringify({ error: { code: 'invalid_change', message: `changes[${bad}] is invalid` } });
+          const error: Record<string, unknown> = {
+            code: 'invalid_change',
+            message: `changes[${bad}] is invalid`,
+          };
+          if (r.named) Object.assign(error, { field: `changes[${bad}]`, index: bad });
+          body = JSON.stringify({ error });
           break;
         }
       }
