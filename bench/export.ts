@@ -1,21 +1,33 @@
 /**
- * Export benchmark: wall time, peak RSS and DynamoDB read units of exporting a one-hour window
- * holding N changes over 5,000 live objects, with no history before the window and with 10× N
- * older changes before it (10 hours of the same objects changing at the same pace), a checkpoint
- * having been written at the window's start as the hourly checkpoint function would.
+ * Export benchmark: wall time, CPU, peak RSS and DynamoDB read units of exporting a one-hour
+ * window holding N changes over 5,000 live objects — the export job's own path, `streamExport`:
+ * the store's reads, assembly, streaming msgpack encoding and the multipart upload to S3 (s3rver)
+ * — with no history before the window and with 10× N older changes before it (10 hours of the
+ * same objects changing at the same pace), a checkpoint having been written at the window's start
+ * as the hourly checkpoint function would. Also the pod-lifecycle read alone (`lifecycles` rows,
+ * `params.lifecycle_history` 0x/10x).
  *
- * Floors, measured in the same run: for time and RSS, msgpack-encoding the same trace already in
- * memory (bench/support/export-child.ts); for read units, one strongly consistent Query of the
- * window's event partitions (the window's items read once, nothing else).
+ * Floors, measured in the same run, each in a fresh process (bench/support/export-child.ts):
+ * - wall: the same window's event items read with the same Queries and parallelism, not decoded
+ *   (raw Query pages), plus msgpack-encoding the same trace in memory;
+ * - CPU: that encoding's CPU;
+ * - peak RSS: the peak RSS of the 10,000-change export with the same history (the target is flat
+ *   memory: 1 M changes within 1.5× of 10,000);
+ * - read units: one strongly consistent Query of the window's event partitions (the window's items
+ *   read once, nothing else).
  *
  * Seeding (docs/benchmarks.md "Export"): cluster metadata, config and every object's last version
  * before the window go through `applyBatch`, then the checkpoint; superseded history and the
  * window's changes are written as the same event items in bulk (bench/support/bulk-history.ts).
- * Sizes that do not fit the time budget are extrapolated and marked `extrapolated: true`.
+ * Cases: BENCH_EXPORT_CASES="N:history,…" (default 10000:0,10000:10,100000:0,100000:10,1000000:0);
+ * 5 runs after a warm-up up to 10,000 changes, 3 at 100,000, 1 (no warm-up) at 1,000,000.
  *
  * Run alone: `npx node --import tsx bench/export.ts [--quick]`.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
@@ -27,16 +39,17 @@ import type { KubeObject } from '../lib/trace/model.ts';
 import { type BenchResult, formatTable, median, resultOf, sig } from './result.ts';
 import { type ChildAws, startChildAws } from './support/aws.ts';
 import { writeHistoryEvents } from './support/bulk-history.ts';
-import type { ExportChildInput, ExportRun } from './support/export-child.ts';
+import type { ExportChildInput, ExportChildRun } from './support/export-child.ts';
+import { benchLifecycles } from './support/lifecycle-bench.ts';
 import { DEPLOYMENT_CONFIG, objectName, sizedDeployment } from './support/objects.ts';
 import { seedChanges } from './support/seed.ts';
 
 const HOUR = 3600;
 const OBJECT_BYTES = 1024;
-const HISTORY_FACTOR = 10;
 const SHARDS = 4;
 const RETENTION_DAYS = 14;
-const RUNS = 5;
+// BENCH_EXPORT_RUNS overrides (profiling); docs/benchmarks.md figures use 5.
+const RUNS = Number(process.env.BENCH_EXPORT_RUNS ?? 5);
 const CHILD = fileURLToPath(new URL('./support/export-child.ts', import.meta.url));
 
 export interface ExportBenchOptions {
@@ -52,7 +65,7 @@ interface Case {
 }
 
 interface Measured extends Case {
-  runs: ExportRun[];
+  runs: Run[];
   /** Read units of the window's event items read once (the read floor). */
   floorReadUnits: number;
   seedMs: number;
@@ -176,37 +189,76 @@ async function windowReadFloor(aws: ChildAws, cluster: string, startTs: number):
   return units;
 }
 
-/** One export run in a fresh process (bench/support/export-child.ts). */
-async function runChild(input: ExportChildInput): Promise<ExportRun> {
+/** One measurement in a fresh process (bench/support/export-child.ts). */
+async function runChild(input: ExportChildInput): Promise<ExportChildRun> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', CHILD, JSON.stringify(input)],
+    [
+      '--expose-gc',
+      '--max-old-space-size=8192',
+      // BENCH_EXPORT_PROFILE=DIR: a V8 CPU profile of each export run (docs/benchmarks.md "export").
+      ...(process.env.BENCH_EXPORT_PROFILE && input.mode === 'export'
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EXPORT_PROFILE}`]
+        : []),
+      '--import',
+      'tsx',
+      CHILD,
+      JSON.stringify(input),
+    ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ExportRun;
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ExportChildRun;
 }
 
-async function measure(aws: ChildAws, c: Case, startTs: number, runs: number): Promise<Measured> {
+interface Run {
+  export: ExportChildRun;
+  readFloor: ExportChildRun;
+  encodeFloor: ExportChildRun;
+}
+
+async function measure(
+  aws: ChildAws,
+  c: Case,
+  startTs: number,
+  runs: number,
+  warmUp: boolean,
+): Promise<Measured> {
   const cluster = `export-${c.windowChanges}-h${c.history}`;
   const seedMs = await seed(aws, cluster, c, startTs);
   const floorReadUnits = await windowReadFloor(aws, cluster, startTs);
-  const out: ExportRun[] = [];
-  for (let r = 0; r < runs; r++) {
-    out.push(
-      await runChild({
-        endpoints: aws.endpoints,
-        tableName: aws.tableName,
-        bucket: aws.bucket,
-        cluster,
-        window: { startTs, endTs: startTs + HOUR },
-      }),
-    );
+  const historyChanges = c.history * c.windowChanges;
+  const input = (mode: ExportChildInput['mode']): ExportChildInput => ({
+    mode,
+    endpoints: aws.endpoints,
+    tableName: aws.tableName,
+    bucket: aws.bucket,
+    cluster,
+    window: { startTs, endTs: startTs + HOUR },
+    recipe: {
+      liveObjects: c.liveObjects,
+      windowChanges: c.windowChanges,
+      objectBytes: OBJECT_BYTES,
+      firstVersion: 2 + Math.ceil(historyChanges / c.liveObjects),
+    },
+  });
+  const out: Run[] = [];
+  for (let r = warmUp ? -1 : 0; r < runs; r++) {
+    const run = {
+      export: await runChild(input('export')),
+      readFloor: await runChild(input('read-floor')),
+      encodeFloor: await runChild(input('encode-floor')),
+    };
+    if (r >= 0) out.push(run);
   }
   // The trace must hold what was seeded, or the figures measure something else.
-  for (const r of out) {
-    if (r.startObjects !== c.liveObjects || r.windowObjects !== c.windowChanges) {
+  for (const { export: e, readFloor, encodeFloor } of out) {
+    if (
+      e.events !== encodeFloor.events ||
+      e.objects !== c.liveObjects ||
+      readFloor.items !== c.windowChanges
+    ) {
       throw new Error(
-        `export of ${cluster} holds ${r.startObjects} start objects and ${r.windowObjects} window changes, expected ${c.liveObjects} and ${c.windowChanges}`,
+        `export of ${cluster}: ${e.events} events and ${e.objects} objects (floor: ${encodeFloor.events} events, ${readFloor.items} items), expected ${c.liveObjects} objects and ${c.windowChanges} items`,
       );
     }
   }
@@ -215,132 +267,90 @@ async function measure(aws: ChildAws, c: Case, startTs: number, runs: number): P
 
 const MB = 1024 * 1024;
 
-function resultsOf(m: Measured): BenchResult[] {
+function resultsOf(m: Measured, rssFloor: number[]): BenchResult[] {
   const params = { window_changes: m.windowChanges, history: `${m.history}x`, live_objects: m.liveObjects };
-  const pick = (f: (r: ExportRun) => number) => m.runs.map(f);
+  const pick = (f: (r: Run) => number) => m.runs.map(f);
   return [
     resultOf(
       'export',
-      { ...params, metric: 'wall' },
+      {
+        ...params,
+        metric: 'wall',
+        floor: 'raw read + encode',
+        read_floor_ms: sig(median(pick((r) => r.readFloor.wallMs))),
+        encode_floor_ms: sig(median(pick((r) => r.encodeFloor.wallMs))),
+        trace_mb: sig(median(pick((r) => r.export.bytes / MB))),
+      },
       'ms',
-      pick((r) => r.wallMs),
-      pick((r) => r.floorMs),
+      pick((r) => r.export.wallMs),
+      pick((r) => r.readFloor.wallMs + r.encodeFloor.wallMs),
     ),
     resultOf(
       'export',
-      { ...params, metric: 'peak_rss' },
+      { ...params, metric: 'cpu', floor: 'encode' },
+      'ms',
+      pick((r) => r.export.cpuMs),
+      pick((r) => r.encodeFloor.cpuMs),
+    ),
+    resultOf(
+      'export',
+      { ...params, metric: 'peak_rss', floor: 'peak_rss at the smallest window, same history' },
       'MB',
-      pick((r) => r.peakRssBytes / MB),
-      pick((r) => r.floorPeakRssBytes / MB),
+      pick((r) => r.export.peakRssBytes / MB),
+      rssFloor.length > 0 ? rssFloor : pick((r) => r.export.peakRssBytes / MB),
     ),
     resultOf(
       'export',
-      { ...params, metric: 'read_units' },
+      { ...params, metric: 'read_units', floor: 'window items read once' },
       'RCU',
-      pick((r) => r.readUnits),
+      pick((r) => r.export.readUnits),
       [m.floorReadUnits],
     ),
   ];
 }
 
-/**
- * A figure not measured, from measured ones: `median` and `floor_median` only (min/max are the
- * estimate too), `runs` 0, `extrapolated: true` and how in `basis`.
- */
-function estimate(
-  template: BenchResult,
-  params: BenchResult['params'],
-  value: number,
-  floor: number,
-  basis: string,
-): BenchResult {
-  return {
-    ...template,
-    params: { ...template.params, ...params, extrapolated: true, basis },
-    median: sig(value),
-    min: sig(value),
-    max: sig(value),
-    runs: 0,
-    floor_median: sig(floor),
-    ratio: floor > 0 ? sig(value / floor) : Number.NaN,
-  };
-}
-
-/**
- * Linear in window changes through two measured sizes (a fixed part — the 5,000 start objects,
- * startup — plus a per-change part); a history factor from the smaller size's with/without ratio.
- */
-function extrapolate(measured: BenchResult[], small: number, large: number, targets: Case[]): BenchResult[] {
-  const find = (n: number, h: string, metric: string) =>
-    measured.find(
-      (r) => r.params.window_changes === n && r.params.history === h && r.params.metric === metric,
-    );
-  const out: BenchResult[] = [];
-  for (const metric of ['wall', 'peak_rss', 'read_units']) {
-    const a = find(small, '0x', metric);
-    const b = find(large, '0x', metric);
-    const aHist = find(small, `${HISTORY_FACTOR}x`, metric);
-    if (!a || !b || !aHist) continue;
-    const at = (n: number, pickValue: (r: BenchResult) => number) => {
-      const slope = (pickValue(b) - pickValue(a)) / (large - small);
-      return pickValue(b) + slope * (n - large);
-    };
-    const historyFactor = aHist.median / a.median;
-    const floorHistoryFactor = aHist.floor_median / a.floor_median;
-    for (const t of targets) {
-      if (find(t.windowChanges, `${t.history}x`, metric)) continue;
-      const value = t.windowChanges === large ? b.median : at(t.windowChanges, (r) => r.median);
-      const floor = t.windowChanges === large ? b.floor_median : at(t.windowChanges, (r) => r.floor_median);
-      const hist = t.history > 0;
-      out.push(
-        estimate(
-          b,
-          { window_changes: t.windowChanges, history: `${t.history}x` },
-          hist ? value * historyFactor : value,
-          hist ? floor * floorHistoryFactor : floor,
-          `linear in window changes through the measured ${small} and ${large}${hist ? `, times the measured ${HISTORY_FACTOR}x/0x ratio at ${small}` : ''}`,
-        ),
-      );
-    }
-  }
-  return out;
+function parseCases(text: string, liveObjects: number): Case[] {
+  return text.split(',').map((part) => {
+    const [n, h] = part.split(':');
+    return { windowChanges: Number(n), history: Number(h ?? 0), liveObjects };
+  });
 }
 
 export async function benchExport(options: ExportBenchOptions): Promise<BenchResult[]> {
   const log = options.log ?? (() => undefined);
   // --quick: 500 live objects (seeding them through applyBatch is most of a small case's time).
   const liveObjects = options.quick ? 500 : 5000;
-  const small = options.quick ? 1000 : 10_000;
-  const large = options.quick ? 4000 : 100_000;
-  const cases: Case[] = [
-    { windowChanges: small, history: 0, liveObjects },
-    { windowChanges: small, history: HISTORY_FACTOR, liveObjects },
-    { windowChanges: large, history: 0, liveObjects },
-  ];
-  const targets: Case[] = (
-    options.quick
-      ? [{ windowChanges: large, history: HISTORY_FACTOR }]
-      : [
-          { windowChanges: large, history: HISTORY_FACTOR },
-          { windowChanges: 1_000_000, history: 0 },
-          { windowChanges: 1_000_000, history: HISTORY_FACTOR },
-        ]
-  ).map((t) => ({ ...t, liveObjects }));
-  const aws = await startChildAws();
+  const cases = parseCases(
+    process.env.BENCH_EXPORT_CASES ??
+      (options.quick ? '1000:0,1000:10,4000:0' : '10000:0,10000:10,100000:0,100000:10,1000000:0'),
+    liveObjects,
+  );
+  // A million window changes and a million older ones are ~3 GB of items: LevelDB on disk, not dynalite's memory store.
+  const dataDir = await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
+  const aws = await startChildAws({ dataDir, maxOldSpaceMb: 8192 });
   const startTs = windowStart(Math.floor(Date.now() / 1000));
   const measured: BenchResult[] = [];
+  const smallest = Math.min(...cases.map((c) => c.windowChanges));
+  const rssAtSmallest = new Map<number, number[]>();
   try {
     for (const c of cases) {
-      const m = await measure(aws, c, startTs, RUNS);
+      const big = c.windowChanges >= 1_000_000;
+      // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).
+      const runs = c.windowChanges >= 1_000_000 ? 1 : c.windowChanges >= 100_000 ? Math.min(3, RUNS) : RUNS;
+      const m = await measure(aws, c, startTs, runs, !big);
+      const rss = m.runs.map((r) => r.export.peakRssBytes / MB);
+      if (c.windowChanges === smallest) rssAtSmallest.set(c.history, rss);
       log(
-        `export ${c.windowChanges} changes, ${c.history}x history: seeded in ${(m.seedMs / 1000).toFixed(0)} s, median wall ${median(m.runs.map((r) => r.wallMs)).toFixed(0)} ms`,
+        `export ${c.windowChanges} changes, ${c.history}x history: seeded in ${(m.seedMs / 1000).toFixed(0)} s, median wall ${median(m.runs.map((r) => r.export.wallMs)).toFixed(0)} ms (read floor ${median(m.runs.map((r) => r.readFloor.wallMs)).toFixed(0)} ms + encode ${median(m.runs.map((r) => r.encodeFloor.wallMs)).toFixed(0)} ms), peak RSS ${median(rss).toFixed(0)} MB`,
       );
-      measured.push(...resultsOf(m));
+      measured.push(...resultsOf(m, rssAtSmallest.get(c.history) ?? rssAtSmallest.get(0) ?? []));
     }
+    measured.push(...(await benchLifecycles(aws, startTs, options.quick, log)));
   } finally {
     await aws.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
-  return [...measured, ...extrapolate(measured, small, large, targets)];
+  return measured;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

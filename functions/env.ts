@@ -93,6 +93,8 @@ export function traceStoreFromEnv(env: FunctionEnv, clients: AwsClients): Dynamo
     dynamo: clients.dynamo,
     tableName,
     blobs: new S3BlobStore(clients.s3, bucket),
+    // Hourly change counts: the exports function sizes a window with them before accepting it.
+    countChanges: true,
     ...(retentionDays === undefined ? {} : { retentionDays }),
   });
 }

@@ -27,9 +27,15 @@ export interface ChildAws {
 
 const CHILD = fileURLToPath(new URL('./aws-child.ts', import.meta.url));
 
-export async function startChildAws(options: { dataDir?: string } = {}): Promise<ChildAws> {
+export async function startChildAws(
+  options: { dataDir?: string; maxOldSpaceMb?: number } = {},
+): Promise<ChildAws> {
   const child: ChildProcess = fork(CHILD, [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      ...(options.maxOldSpaceMb ? [`--max-old-space-size=${options.maxOldSpaceMb}`] : []),
+      '--import',
+      'tsx',
+    ],
     env: { ...process.env, ...(options.dataDir ? { BENCH_DYNAMO_DIR: options.dataDir } : {}) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

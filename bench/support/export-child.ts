@@ -1,43 +1,59 @@
 /**
- * Child-process entry for the export benchmark: one run of the export's read + assembly + msgpack
- * encoding (`assembleExport` then `encodeTrace`, what the export job does before its S3 put) of one
- * window, in a fresh process so its peak RSS is this export's alone (RSS never shrinks back after
- * a run, and the parent holds seeding garbage). Started with --expose-gc.
+ * Child-process entry for the export benchmark, one measurement per process (peak RSS is then
+ * this run's alone: RSS never shrinks back, and the parent holds seeding garbage). Modes:
  *
- * It also measures the floor: msgpack-encoding the same trace again, already in memory; for
- * memory, the process's RSS before the export plus the heap the trace and its encoding hold.
+ * - `export`: what the export job does — `streamExport`: the store's reads, assembly, msgpack
+ *   encoding and the multipart upload to S3 (s3rver) — timed, with this process's CPU, its peak
+ *   RSS (sampled every 10 ms) and the read units;
+ * - `read-floor`: the same window's event items read with the same Queries, in the same order
+ *   and with the same parallelism (`readEventPages`, the reader's own scheduler), and not decoded:
+ *   raw Query pages;
+ * - `encode-floor`: msgpack-encoding the same trace in memory (`encodeTrace`), rebuilt from the
+ *   seeding's recipe in chunks of ~5,000 objects so that 1 M changes fit in memory; only the
+ *   `encodeTrace` calls are timed.
  *
- * Input: one JSON argument (ExportChildInput). Output: one JSON line on stdout (ExportRun).
+ * The benchmark's floor for wall time is read-floor + encode-floor; for CPU, encode-floor's.
+ * Input: one JSON argument (ExportChildInput). Output: one JSON line on stdout (ExportChildRun).
  */
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
-import { assembleExport } from '../../lib/export/pipeline.ts';
+import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
+import { streamExport } from '../../lib/export/pipeline.ts';
 import type { ReadMeter } from '../../lib/store/ports.ts';
 import { encodeTrace } from '../../lib/trace/codec.ts';
-import type { TraceWindow } from '../../lib/trace/model.ts';
+import type { KubeObject, Trace, TraceEvent, TraceWindow } from '../../lib/trace/model.ts';
+import { objectName, sizedDeployment } from './objects.ts';
+
+export interface WindowRecipe {
+  liveObjects: number;
+  windowChanges: number;
+  objectBytes: number;
+  /** Version of the window's first change of each object. */
+  firstVersion: number;
+}
 
 export interface ExportChildInput {
+  mode: 'export' | 'read-floor' | 'encode-floor';
   endpoints: { dynamo: string; s3: string };
   tableName: string;
   bucket: string;
   cluster: string;
   window: TraceWindow;
+  recipe: WindowRecipe;
 }
 
-export interface ExportRun {
+export interface ExportChildRun {
   wallMs: number;
+  cpuMs: number;
   peakRssBytes: number;
   readUnits: number;
-  floorMs: number;
-  floorPeakRssBytes: number;
   events: number;
-  startObjects: number;
-  windowObjects: number;
+  objects: number;
   bytes: number;
+  /** read-floor: items read. */
+  items: number;
 }
-
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 
 /** Samples RSS every 10 ms while `fn` runs (and once at each end): its peak. */
 async function peakRss<T>(fn: () => Promise<T> | T): Promise<{ value: T; peakRssBytes: number }> {
@@ -54,7 +70,12 @@ async function peakRss<T>(fn: () => Promise<T> | T): Promise<{ value: T; peakRss
   }
 }
 
-async function main(input: ExportChildInput): Promise<ExportRun> {
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1000;
+}
+
+async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   const dynamo = makeDynamoClient({ endpoint: input.endpoints.dynamo });
   const s3 = makeS3Client({ endpoint: input.endpoints.s3 });
   const store = new DynamoTraceStore({
@@ -62,46 +83,141 @@ async function main(input: ExportChildInput): Promise<ExportRun> {
     tableName: input.tableName,
     blobs: new S3BlobStore(s3, input.bucket),
   });
+  const objects = new S3ExportObjects({ s3, bucket: input.bucket });
   const filters = { excluded_namespaces: [], excluded_labels: [] };
-  gc();
-  const baseline = memory();
   const meter: ReadMeter = { readUnits: 0 };
+  const cpu = process.cpuUsage();
   const started = performance.now();
-  const exported = await peakRss(async () => {
-    const trace = await assembleExport(store, input.cluster, { window: input.window, filters }, meter);
-    return { trace, bytes: encodeTrace(trace) };
-  });
+  const { value, peakRssBytes } = await peakRss(() =>
+    streamExport(store, input.cluster, { window: input.window, filters }, meter, {
+      objects,
+      key: `exports/${input.cluster}/bench.sktrace`,
+    }),
+  );
   const wallMs = performance.now() - started;
-  const { trace } = exported.value;
-  const floorStarted = performance.now();
-  const floorBytes = encodeTrace(trace);
-  const floorMs = performance.now() - floorStarted;
-  // The floor's memory: the process as it was before the export, plus the trace and its encoding.
-  exported.value.bytes = new Uint8Array(0);
-  gc();
-  const held = memory();
-  const floorPeakRssBytes = baseline.rss + (held.heap - baseline.heap);
-  const [first, ...rest] = trace.events;
+  const cpuMs = cpuMsSince(cpu);
   dynamo.destroy();
   s3.destroy();
   return {
     wallMs,
-    peakRssBytes: exported.peakRssBytes,
+    cpuMs,
+    peakRssBytes,
     readUnits: meter.readUnits,
-    floorMs,
-    floorPeakRssBytes,
-    events: trace.events.length,
-    startObjects: first?.applied_objs.length ?? 0,
-    windowObjects: rest.reduce((sum, e) => sum + e.applied_objs.length, 0),
-    bytes: floorBytes.length,
+    events: value.counts.events,
+    objects: value.counts.objects,
+    bytes: value.counts.bytes,
+    items: 0,
   };
 }
 
-/** RSS, and the JS heap plus buffers outside it (the trace's objects and its encoded bytes). */
-function memory(): { rss: number; heap: number } {
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
+async function runReadFloor(input: ExportChildInput): Promise<ExportChildRun> {
+  const dynamo = makeDynamoClient({ endpoint: input.endpoints.dynamo });
+  const s3 = makeS3Client({ endpoint: input.endpoints.s3 });
+  const store = new DynamoTraceStore({
+    dynamo,
+    tableName: input.tableName,
+    blobs: new S3BlobStore(s3, input.bucket),
+  });
+  const meter: ReadMeter = { readUnits: 0 };
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let items = 0;
+  for await (const page of store.rawEventPages(
+    input.cluster,
+    input.window.startTs,
+    input.window.endTs,
+    meter,
+  )) {
+    items += page.length;
+  }
+  const wallMs = performance.now() - started;
+  dynamo.destroy();
+  s3.destroy();
+  return {
+    wallMs,
+    cpuMs: cpuMsSince(cpu),
+    peakRssBytes: 0,
+    readUnits: meter.readUnits,
+    events: 0,
+    objects: 0,
+    bytes: 0,
+    items,
+  };
+}
+
+/** The trace the export writes, rebuilt from the seeding recipe a chunk at a time; encodeTrace timed. */
+function runEncodeFloor(input: ExportChildInput): ExportChildRun {
+  const { recipe, window } = input;
+  const templates = new Map<number, KubeObject>();
+  // The padding (env digests) depends on the name only: build each object once, vary its version.
+  const version = (i: number, v: number): KubeObject => {
+    let t = templates.get(i);
+    if (!t) {
+      t = sizedDeployment(objectName(i), recipe.objectBytes, 1);
+      templates.set(i, t);
+    }
+    const o = structuredClone(t) as KubeObject & {
+      spec: { replicas: number; template: { metadata: { annotations: Record<string, string> } } };
+    };
+    o.spec.replicas = 1 + (v % 50);
+    o.spec.template.metadata.annotations['bench/version'] = String(v);
+    return o;
+  };
+  let encodeMs = 0;
+  let cpuMs = 0;
+  let bytes = 0;
+  let events = 0;
+  const config = { trackedObjects: { 'apps/v1.Deployment': { podSpecTemplatePaths: ['/spec/template'] } } };
+  const encode = (chunk: TraceEvent[], index: Trace['index']) => {
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    bytes += encodeTrace({ version: 2, config, events: chunk, index, podLifecycles: new Map() }).length;
+    encodeMs += performance.now() - t;
+    cpuMs += cpuMsSince(cpu);
+    events += chunk.length;
+  };
+  const start: KubeObject[] = [];
+  for (let i = 0; i < recipe.liveObjects; i++) start.push(version(i, recipe.firstVersion - 1));
+  encode([{ ts: window.startTs, applied_objs: start, deleted_objs: [] }], new Map());
+  let chunk: TraceEvent[] = [];
+  let inChunk = 0;
+  const span = window.endTs - window.startTs;
+  for (let k = 0; k < recipe.windowChanges; k++) {
+    const ts = window.startTs + Math.floor((k * span) / recipe.windowChanges);
+    const object = version(k % recipe.liveObjects, recipe.firstVersion + Math.floor(k / recipe.liveObjects));
+    const last = chunk.at(-1);
+    if (last?.ts === ts) last.applied_objs.push(object);
+    else {
+      if (inChunk >= 5000) {
+        encode(chunk, new Map());
+        chunk = [];
+        inChunk = 0;
+      }
+      chunk.push({ ts, applied_objs: [object], deleted_objs: [] });
+    }
+    inChunk++;
+  }
+  const index = new Map([['apps/v1.Deployment', new Map<string, bigint>()]]);
+  for (let i = 0; i < recipe.liveObjects; i++)
+    index.get('apps/v1.Deployment')!.set(`bench/${objectName(i)}`, BigInt(i) * 7919n);
+  encode(chunk, index);
+  return {
+    wallMs: encodeMs,
+    cpuMs,
+    peakRssBytes: 0,
+    readUnits: 0,
+    events,
+    objects: recipe.liveObjects,
+    bytes,
+    items: 0,
+  };
 }
 
 const input = JSON.parse(process.argv[2] ?? '{}') as ExportChildInput;
-process.stdout.write(`${JSON.stringify(await main(input))}\n`);
+const run =
+  input.mode === 'export'
+    ? await runExport(input)
+    : input.mode === 'read-floor'
+      ? await runReadFloor(input)
+      : runEncodeFloor(input);
+process.stdout.write(`${JSON.stringify(run)}\n`);

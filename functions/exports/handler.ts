@@ -30,6 +30,7 @@ import {
   newJob,
   newJobId,
 } from '../../lib/export/job.ts';
+import { checkWindowSize, DEFAULT_MAX_WINDOW_CHANGES } from '../../lib/export/limits.ts';
 import { checkWindowRetained } from '../../lib/export/pipeline.ts';
 import type {
   ExportJobStore,
@@ -60,7 +61,9 @@ export interface ExportsDeps {
   launcher: JobLauncher;
   tokens: TokenStore;
   /** For the early retention check (409 before a job is even created); optional. */
-  reader?: Pick<TraceReader, 'retentionHorizon'>;
+  reader?: Pick<TraceReader, 'retentionHorizon' | 'estimateChanges'>;
+  /** Windows estimated above this many changes are refused (lib/export/limits.ts); default DEFAULT_MAX_WINDOW_CHANGES. */
+  maxWindowChanges?: number;
   logger: Logger;
   /** Wall clock, epoch milliseconds. */
   clock: () => number;
@@ -162,6 +165,10 @@ export function makeCreateHandler(deps: ExportsDeps): ExportsHandler {
     }
 
     if (deps.reader) checkWindowRetained(await deps.reader.retentionHorizon(cluster), request.window);
+    if (deps.reader?.estimateChanges) {
+      const estimate = await deps.reader.estimateChanges(cluster, request.window);
+      checkWindowSize(request.window, estimate, deps.maxWindowChanges ?? DEFAULT_MAX_WINDOW_CHANGES);
+    }
     const active = (await deps.jobs.unfinished(cluster)).filter(
       (j) => !isFinal(effectiveJob(j, nowSec, maxRunSec).status),
     );

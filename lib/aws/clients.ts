@@ -4,7 +4,7 @@
  * credentials itself); locally (`sktrace serve`, tests) the endpoints point at dynalite and s3rver,
  * which check no signatures, so placeholder credentials do.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 
 export interface AwsClientOptions {
@@ -83,10 +83,33 @@ function token(count: number, delayMs: number): BackoffToken {
   return { getRetryCount: () => count, getRetryDelay: () => delayMs };
 }
 
+/**
+ * The SDK's default logger (NoOpLogger) has an `info` method, so its logger middleware
+ * (@aws-sdk/core loggerMiddleware: `logger?.info?.({… output: outputFilterSensitiveLog(output)})`)
+ * walks every response through the schema's sensitive-data filter before dropping the line: for a
+ * 1 MB Query page that was a quarter of an export's CPU (docs/benchmarks.md "export"). Without
+ * `info` the optional call skips the walk; like NoOpLogger, this logger writes nothing.
+ */
+type Logger = NonNullable<DynamoDBClientConfig['logger']>;
+const QUIET_LOGGER = {
+  debug: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+} as unknown as Logger;
+
+/**
+ * Binary attributes (bodies) arrive base64 in DynamoDB's JSON; the SDK's decoder first checks each
+ * with a regular expression (~13 % of an export's CPU). Node's decoder alone is enough: a corrupted
+ * body fails to inflate (lib/store/body-codec.ts) and is reported as such.
+ */
+const base64Decoder = (input: string): Uint8Array => Buffer.from(input, 'base64');
+
 function baseConfig(options: AwsClientOptions) {
   const local = options.endpoint !== undefined;
   const retryStrategy = new BackoffRetryStrategy(options.retry);
   return {
+    logger: QUIET_LOGGER,
+    base64Decoder,
     ...(options.region !== undefined || local ? { region: options.region ?? 'us-east-1' } : {}),
     ...(local ? { endpoint: options.endpoint } : {}),
     ...(options.credentials !== undefined

@@ -28,7 +28,7 @@ import type {
   TraceWriter,
 } from '../store/ports.ts';
 import { specHash } from '../trace/hash.ts';
-import type { ObjectChange, TraceWindow } from '../trace/model.ts';
+import type { ObjectChange, ObjectRef, TraceWindow } from '../trace/model.ts';
 import { BackoffRetryStrategy, type RetryPolicyOptions } from './clients.ts';
 import { Bodies, DEFAULT_INLINE_BODY_LIMIT_BYTES } from './trace-store/bodies.ts';
 import { Checkpoints } from './trace-store/checkpoints.ts';
@@ -55,6 +55,8 @@ export interface DynamoTraceStoreOptions {
   lateMarginSec?: number;
   /** Longest a batch can take to apply (default 900 s, Lambda's maximum timeout). */
   maxBatchSec?: number;
+  /** Keep hourly change counts for sizing exports (default false; see StoreSettings). */
+  countChanges?: boolean;
   /** Clock for expiry filtering on reads (unix seconds). Writes take `nowSec` per batch instead. */
   nowSec?: () => number;
   /** Write a change-feed record per batch, for `sktrace tail` (default true; lib/store/feed.ts). */
@@ -88,6 +90,7 @@ export class DynamoTraceStore
       maxBatchSec: options.maxBatchSec ?? 900,
       changeFeed: options.changeFeed ?? true,
       settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
+      countChanges: options.countChanges ?? false,
     };
     const io = new TableIo(options.dynamo, options.tableName, {
       unprocessedRetry: new BackoffRetryStrategy(options.retry),
@@ -121,6 +124,27 @@ export class DynamoTraceStore
     return this.#reader.changesBetween(cluster, fromTs, toTs, meter);
   }
 
+  changeBatches(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<ObjectChange[]> {
+    assertCluster(cluster);
+    return this.#reader.changeBatches(cluster, fromTs, toTs, meter);
+  }
+
+  /** The window's raw event pages, read as changeBatches reads them, undecoded (the benchmark's read floor). */
+  rawEventPages(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<unknown[]> {
+    assertCluster(cluster);
+    return this.#reader.rawEventPages(cluster, fromTs, toTs, meter);
+  }
+
   async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter = { readUnits: 0 }): Promise<LiveSet> {
     assertCluster(cluster);
     return this.#checkpoints.liveAt(cluster, atTs, meter);
@@ -133,6 +157,24 @@ export class DynamoTraceStore
   ): AsyncIterable<StoredOwnerLifecycles> {
     assertCluster(cluster);
     return this.#reader.lifecycles(cluster, window, meter);
+  }
+
+  lifecyclesOf(
+    cluster: ClusterId,
+    owners: ObjectRef[],
+    meter: ReadMeter = { readUnits: 0 },
+  ): AsyncIterable<StoredOwnerLifecycles> {
+    assertCluster(cluster);
+    return this.#reader.lifecyclesOf(cluster, owners, meter);
+  }
+
+  async estimateChanges(
+    cluster: ClusterId,
+    window: TraceWindow,
+    meter: ReadMeter = { readUnits: 0 },
+  ): Promise<number> {
+    assertCluster(cluster);
+    return this.#reader.estimateChanges(cluster, window, meter);
   }
 
   async configAt(

@@ -22,7 +22,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ExportObjectStore } from '../export/ports.ts';
+import type { ExportObjectStore, ExportUpload } from '../export/ports.ts';
 import { toStoreError } from './errors.ts';
 
 const MIB = 1024 * 1024;
@@ -55,55 +55,64 @@ export class S3ExportObjects implements ExportObjectStore {
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    const common = {
-      Bucket: this.#bucket,
-      Key: key,
-      ContentType: 'application/octet-stream',
-      ContentDisposition: `attachment; filename="${key.split('/').at(-1)}"`,
-    };
+    const common = this.#common(key);
     if (bytes.length <= this.#threshold) {
       await this.#send('PutObject', key, () =>
         this.#s3.send(new PutObjectCommand({ ...common, Body: bytes })),
       );
       return;
     }
-    const created = await this.#send('CreateMultipartUpload', key, () =>
-      this.#s3.send(new CreateMultipartUploadCommand(common)),
-    );
-    const uploadId = created.UploadId!;
+    const upload = await this.startUpload(key);
     try {
-      const parts: { ETag: string; PartNumber: number }[] = [];
+      const parts: Promise<void>[] = [];
       for (let at = 0, n = 1; at < bytes.length; at += this.#partBytes, n++) {
-        const body = bytes.subarray(at, Math.min(bytes.length, at + this.#partBytes));
-        const out = await this.#send('UploadPart', key, () =>
-          this.#s3.send(
-            new UploadPartCommand({
-              Bucket: this.#bucket,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: n,
-              Body: body,
-            }),
-          ),
-        );
-        parts.push({ ETag: out.ETag!, PartNumber: n });
+        parts.push(upload.uploadPart(n, bytes.subarray(at, Math.min(bytes.length, at + this.#partBytes))));
+        if (parts.length >= 2) await parts.shift();
       }
-      await this.#send('CompleteMultipartUpload', key, () =>
-        this.#s3.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.#bucket,
-            Key: key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-          }),
-        ),
-      );
+      await Promise.all(parts);
+      await upload.complete();
     } catch (err) {
-      await this.#s3
-        .send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }))
-        .catch(() => undefined);
+      await upload.abort();
       throw err;
     }
+  }
+
+  async startUpload(key: string): Promise<ExportUpload> {
+    const created = await this.#send('CreateMultipartUpload', key, () =>
+      this.#s3.send(new CreateMultipartUploadCommand(this.#common(key))),
+    );
+    const uploadId = created.UploadId!;
+    const ref = { Bucket: this.#bucket, Key: key, UploadId: uploadId };
+    const etags = new Map<number, string>();
+    return {
+      uploadPart: async (partNumber, body) => {
+        const out = await this.#send('UploadPart', key, () =>
+          this.#s3.send(new UploadPartCommand({ ...ref, PartNumber: partNumber, Body: body })),
+        );
+        etags.set(partNumber, out.ETag!);
+      },
+      complete: async () => {
+        // S3 wants the parts listed in ascending order, whatever order they were uploaded in.
+        const parts = [...etags]
+          .sort(([a], [b]) => a - b)
+          .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+        await this.#send('CompleteMultipartUpload', key, () =>
+          this.#s3.send(new CompleteMultipartUploadCommand({ ...ref, MultipartUpload: { Parts: parts } })),
+        );
+      },
+      abort: async () => {
+        await this.#s3.send(new AbortMultipartUploadCommand(ref)).catch(() => undefined);
+      },
+    };
+  }
+
+  #common(key: string) {
+    return {
+      Bucket: this.#bucket,
+      Key: key,
+      ContentType: 'application/octet-stream',
+      ContentDisposition: `attachment; filename="${key.split('/').at(-1)}"`,
+    };
   }
 
   async presign(key: string, ttlSec: number): Promise<string> {

@@ -19,6 +19,7 @@ import { CLUSTER_ID_PATTERN, isValidClusterId } from '../ingest/names.ts';
 import type { Batch, BatchResult } from '../ingest/wire.ts';
 import type { FeedChange } from '../store/ports.ts';
 import type { ExportFilters } from '../trace/model.ts';
+import type { Progress } from './progress.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -371,32 +372,4 @@ export function makeClient(
   return { client, cluster: flags.cluster };
 }
 
-/** One rewritten status line on a terminal; nothing when the stream is not one (logs, pipes). */
-export class Progress {
-  readonly #out: NodeJS.WriteStream;
-  readonly #tty: boolean;
-  #shown = false;
-
-  constructor(out: NodeJS.WriteStream) {
-    this.#out = out;
-    this.#tty = out.isTTY === true;
-  }
-
-  update(line: string): void {
-    if (!this.#tty) return;
-    const width = this.#out.columns ?? 100;
-    this.#out.write(`\r\x1b[2K${line.length >= width ? `${line.slice(0, width - 2)}…` : line}`);
-    this.#shown = true;
-  }
-
-  /** A line worth keeping (a retry): printed on its own line, terminal or not. */
-  note(line: string): void {
-    this.clear();
-    this.#out.write(`${line}\n`);
-  }
-
-  clear(): void {
-    if (this.#shown) this.#out.write('\r\x1b[2K');
-    this.#shown = false;
-  }
-}
+export { Progress } from './progress.ts';

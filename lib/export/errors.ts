@@ -8,6 +8,7 @@ import { SktraceError } from '../errors.ts';
 /** Codes the exports function adds to the shared status table (lib/http/errors.ts). */
 export const EXPORT_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_request: 400,
+  window_too_large: 400,
   not_found: 404,
   window_expired: 409,
   idempotency_in_progress: 409,

@@ -32,6 +32,17 @@ export interface ExportCounts {
   validation?: Record<string, number>;
 }
 
+/** Where a running export is (the job record, every few seconds). */
+export interface ExportProgress {
+  phase: 'lifecycles' | 'start_state' | 'changes' | 'finishing';
+  /** The window's changes read so far. */
+  changesRead: number;
+  /** Bytes of the trace encoded so far (uploaded or in an upload part). */
+  bytesWritten: number;
+  /** The ts of the latest change read: (reachedTs − start_ts) / (end_ts − start_ts) is the share done. */
+  reachedTs?: number;
+}
+
 export interface ExportJob {
   cluster: ClusterId;
   id: string;
@@ -53,6 +64,8 @@ export interface ExportJob {
   counts?: ExportCounts;
   /** DynamoDB read units the export consumed (cost accounting). */
   readUnits?: number;
+  /** While running: how far it got. */
+  progress?: ExportProgress;
   /** The job record's TTL, unix seconds. */
   expiresAtSec: number;
 }
@@ -154,12 +167,16 @@ export function claimed(job: ExportJob, nowSec: number): ExportJob {
   };
 }
 
+export function withProgress(job: ExportJob, progress: ExportProgress, nowSec: number): ExportJob {
+  return { ...job, progress: { ...progress }, updatedAtSec: nowSec };
+}
+
 export function succeeded(
   job: ExportJob,
   result: { key: string; counts: ExportCounts; readUnits: number },
   nowSec: number,
 ): ExportJob {
-  const { reason: _reason, ...rest } = job;
+  const { reason: _reason, progress: _progress, ...rest } = job;
   return {
     ...rest,
     status: 'succeeded',
@@ -172,8 +189,9 @@ export function succeeded(
 }
 
 export function failed(job: ExportJob, reason: string, nowSec: number, readUnits?: number): ExportJob {
+  const { progress: _progress, ...rest } = job;
   return {
-    ...job,
+    ...rest,
     status: 'failed',
     reason,
     updatedAtSec: nowSec,
@@ -218,6 +236,13 @@ export interface ExportJobView {
   url_expires_at?: number;
   counts?: ExportCounts;
   read_units?: number;
+  /** While running: phase, changes read, bytes written, and the latest change's ts reached. */
+  progress?: {
+    phase: ExportProgress['phase'];
+    changes_read: number;
+    bytes_written: number;
+    reached_ts?: number;
+  };
 }
 
 export function jobView(job: ExportJob, signed?: { url: string; expiresAtSec: number }): ExportJobView {
@@ -244,5 +269,14 @@ export function jobView(job: ExportJob, signed?: { url: string; expiresAtSec: nu
     if (job.counts) view.counts = job.counts;
   }
   if (job.readUnits !== undefined) view.read_units = job.readUnits;
+  if (job.progress && !isFinal(job.status)) {
+    const p = job.progress;
+    view.progress = {
+      phase: p.phase,
+      changes_read: p.changesRead,
+      bytes_written: p.bytesWritten,
+      ...(p.reachedTs === undefined ? {} : { reached_ts: p.reachedTs }),
+    };
+  }
   return view;
 }

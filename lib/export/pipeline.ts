@@ -21,10 +21,13 @@ import { SktraceError } from '../errors.ts';
 import { changeTransform } from '../skel/index.ts';
 import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
 import { TraceAssembler } from '../trace/assemble.ts';
-import { encodeTrace } from '../trace/codec.ts';
-import { type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
-import type { Trace, TraceWindow } from '../trace/model.ts';
-import { validationCounts } from '../validation/index.ts';
+import { encodeTraceHead, encodeTraceTail } from '../trace/codec.ts';
+import { exportableConfigDoc, type TracerConfig, tracerConfigFromDoc } from '../trace/config.ts';
+import { gvkOf, refOf } from '../trace/gvk.ts';
+import { overlapsWindow } from '../trace/lifecycle.ts';
+import type { ObjectChange, ObjectRef, Trace, TraceWindow } from '../trace/model.ts';
+import { ownerRefsOf } from '../trace/owners.ts';
+import { TraceValidator } from '../validation/index.ts';
 import { WindowExpiredError } from './errors.ts';
 import {
   CLAIMABLE,
@@ -33,14 +36,17 @@ import {
   DEFAULT_START_DEADLINE_SEC,
   type ExportCounts,
   type ExportJob,
+  type ExportProgress,
   exportKey,
   failed,
   isFinal,
   type JobRef,
   succeeded,
+  withProgress,
 } from './job.ts';
 import type { ExportJobStore, ExportObjectStore } from './ports.ts';
 import type { ExportRequest } from './request.ts';
+import { DEFAULT_TRACE_STREAM, type TraceStreamOptions, TraceStreamWriter } from './trace-stream.ts';
 
 export interface JobLog {
   info(message: string, data: Record<string, unknown>): void;
@@ -58,11 +64,17 @@ export interface ExportJobDeps {
   /** Wall clock, unix seconds. */
   nowSec: () => number;
   log: JobLog;
+  /** Part size and parallelism of the trace's upload (DEFAULT_TRACE_STREAM). */
+  stream?: TraceStreamOptions;
+  /** Least seconds between two progress writes to the job record (default 5). */
+  progressEverySec?: number;
   /** A `running` job older than this has a dead runner (default DEFAULT_MAX_RUN_SEC). */
   maxRunSec?: number;
   /** A `pending` job older than this is never started (default DEFAULT_START_DEADLINE_SEC). */
   startDeadlineSec?: number;
 }
+
+const POD_GVK = 'v1.Pod';
 
 /** One checkpoint per time bucket of the event index (an hour): replay after it stays within one bucket or two. */
 export const DEFAULT_CHECKPOINT_EVERY_SEC = 3600;
@@ -94,29 +106,45 @@ async function configFor(
   return stored ? tracerConfigFromDoc(stored.config) : { trackedObjects: new Map() };
 }
 
-/** Reads the window from the store and assembles its trace. */
-export async function assembleExport(
+/** Where an export is, for the job record and the CLI (lib/export/job.ts `ExportProgress`). */
+export type ProgressSink = (progress: ExportProgress) => void;
+
+/**
+ * Reads the window from the store into an assembler, in the order it wants: horizon, config,
+ * lifecycles, the live set at the start, the window's changes. `afterChange` runs after each
+ * change (the streaming writer's back-pressure).
+ */
+async function feedExport(
   reader: TraceReader,
   cluster: ClusterId,
   request: ExportRequest,
   meter: ReadMeter,
-): Promise<Trace> {
-  const { window, filters } = request;
+  makeAssembler: (config: TracerConfig, transform: ChangeTransform | undefined) => TraceAssembler,
+  progress: { report: ProgressSink; afterChange?: () => Promise<void> | undefined },
+): Promise<TraceAssembler> {
+  const { window } = request;
   const horizon = await reader.retentionHorizon(cluster, meter);
   checkWindowRetained(horizon, window);
   const config = await configFor(reader, cluster, window, meter);
+  // SKEL `transform` of the request (lib/skel), applied by the assembler to every change and
+  // start object before filters, owners and index.
   const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
-  const assembler = new TraceAssembler({ window, filters, config, ...(transform ? { transform } : {}) });
-  // All of them, not only those overlapping the window: a bare pod that finished before the start
-  // leaves the start state, and only its earlier lifecycles say it finished (lib/trace/assemble.ts).
-  // The store reads every lifecycle item either way (they are keyed by owner, not time).
-  for await (const l of reader.lifecycles(cluster, undefined, meter)) {
+  const assembler = makeAssembler(config, transform);
+  const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
+  progress.report(state);
+  // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
+  // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
+  // finished before the start leaves the start state, and only those say it finished
+  // (lib/trace/assemble.ts). A store without `lifecyclesOf` gives them all here.
+  const byWindow = reader.lifecyclesOf !== undefined;
+  for await (const l of reader.lifecycles(cluster, byWindow ? window : undefined, meter)) {
     assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
   }
   const { firstTs } = horizon;
   // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
   // changes in a window that ends before it.
   if (firstTs !== undefined && window.startTs > firstTs) {
+    progress.report({ ...state, phase: 'start_state' });
     const live = await reader.liveAt(cluster, window.startTs, meter);
     if (!live.complete) {
       throw new WindowExpiredError(
@@ -128,20 +156,152 @@ export async function assembleExport(
       );
     }
     for (const change of live.objects) assembler.addStartObject(change);
-  }
-  if (firstTs !== undefined && window.endTs > firstTs) {
-    const fromTs = Math.max(window.startTs, firstTs);
-    for await (const change of reader.changesBetween(cluster, fromTs, window.endTs, meter)) {
-      assembler.addChange(change);
+    if (byWindow) {
+      // As the assembler sees them: after the transform.
+      const bare: ObjectRef[] = [];
+      for (const c of live.objects) {
+        const seen = transform ? transform(c) : c;
+        if (seen && gvkOf(seen.object) === POD_GVK && ownerRefsOf(seen.object).length === 0) {
+          bare.push(refOf(seen.object));
+        }
+      }
+      if (bare.length > 0) {
+        for await (const l of reader.lifecyclesOf!(cluster, bare, meter)) {
+          // Those overlapping the window came above; the rest only tell whether the pod finished.
+          const others = l.lifecycles.filter((lc) => !overlapsWindow(lc, window));
+          if (others.length > 0) assembler.addLifecycles(l.owner, l.podSpecHash, others);
+        }
+      }
     }
   }
+  if (firstTs !== undefined && window.endTs > firstTs) {
+    state.phase = 'changes';
+    progress.report(state);
+    const fromTs = Math.max(window.startTs, firstTs);
+    const batches =
+      reader.changeBatches?.(cluster, fromTs, window.endTs, meter) ??
+      oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
+    let reportedAt = 0;
+    for await (const batch of batches) {
+      for (const change of batch) {
+        assembler.addChange(change);
+        const wait = progress.afterChange?.();
+        if (wait) await wait;
+      }
+      state.changesRead += batch.length;
+      if (batch.length > 0) state.reachedTs = batch[batch.length - 1]!.ts;
+      if (state.changesRead - reportedAt >= 1024) {
+        reportedAt = state.changesRead;
+        progress.report(state);
+      }
+    }
+  }
+  progress.report({ ...state, phase: 'finishing' });
+  return assembler;
+}
+
+type ChangeTransform = (change: ObjectChange) => ObjectChange | undefined;
+
+async function* oneByOne<T>(items: AsyncIterable<T>): AsyncGenerator<T[]> {
+  for await (const item of items) yield [item];
+}
+
+/** Reads the window from the store and assembles its trace in memory (tests, the bench's floor). */
+export async function assembleExport(
+  reader: TraceReader,
+  cluster: ClusterId,
+  request: ExportRequest,
+  meter: ReadMeter,
+): Promise<Trace> {
+  const { window, filters } = request;
+  const assembler = await feedExport(
+    reader,
+    cluster,
+    request,
+    meter,
+    (config, transform) =>
+      new TraceAssembler({ window, filters, config, ...(transform ? { transform } : {}) }),
+    { report: () => undefined },
+  );
   return assembler.finish();
 }
 
-export function countsOf(trace: Trace, bytes: number): ExportCounts {
-  let objects = 0;
-  for (const byName of trace.index.values()) objects += byName.size;
-  return { events: trace.events.length, objects, bytes };
+export interface StreamedExport {
+  counts: ExportCounts;
+}
+
+/**
+ * Reads the window and writes its trace to `objects` under `key` as it goes (lib/export/trace-stream.ts):
+ * memory holds the start state, one record per exported object and a few upload parts, never the
+ * window's events. The bytes equal `encodeTrace(await assembleExport(…))`. On failure the upload is
+ * aborted and nothing is stored.
+ */
+export async function streamExport(
+  reader: TraceReader,
+  cluster: ClusterId,
+  request: ExportRequest,
+  meter: ReadMeter,
+  target: { objects: ExportObjectStore; key: string; stream?: TraceStreamOptions },
+  report: ProgressSink = () => undefined,
+): Promise<StreamedExport> {
+  const { window, filters } = request;
+  let writer: TraceStreamWriter | undefined;
+  // SimKube's validation rules over the events as they go out (the job record keeps the counts).
+  let validator: TraceValidator | undefined;
+  try {
+    const assembler = await feedExport(
+      reader,
+      cluster,
+      request,
+      meter,
+      (config, transform) => {
+        const assembler = new TraceAssembler({
+          window,
+          filters,
+          config,
+          ...(transform ? { transform } : {}),
+          onEvent: (event) => {
+            writer!.writeEvent(event);
+            validator!.checkEvent(event);
+          },
+        });
+        const configDoc = exportableConfigDoc(config);
+        validator = new TraceValidator(configDoc.trackedObjects);
+        writer = new TraceStreamWriter(
+          target.objects,
+          target.key,
+          encodeTraceHead(configDoc),
+          target.stream ?? DEFAULT_TRACE_STREAM,
+        );
+        return assembler;
+      },
+      {
+        report: (p) => report({ ...p, bytesWritten: writer?.bytesWritten ?? 0 }),
+        afterChange: () => (writer!.mustDrain ? writer!.drain() : undefined),
+      },
+    );
+    const tail = assembler.finishStream();
+    const bytes = await writer!.finish(encodeTraceTail(tail));
+    let objects = 0;
+    for (const byName of tail.index.values()) objects += byName.size;
+    const validation = Object.fromEntries(
+      validator!
+        .result()
+        .counts.filter((c) => c.count > 0)
+        .map((c) => [c.code, c.count]),
+    );
+    return {
+      counts: {
+        events: tail.eventCount,
+        objects,
+        bytes,
+        ...(Object.keys(validation).length > 0 ? { validation } : {}),
+      },
+    };
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
 }
 
 /** Reasons shown to the user; only our own, actionable messages pass through verbatim. */
@@ -219,15 +379,15 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
   const meter: ReadMeter = { readUnits: 0 };
   let done: ExportJob;
   try {
-    const trace = await assembleExport(deps.reader, ref.cluster, running, meter);
-    const bytes = encodeTrace(trace);
     const key = exportKey(ref.cluster, ref.id);
-    await deps.objects.put(key, bytes);
-    const validation = validationCounts(trace);
-    const counts = {
-      ...countsOf(trace, bytes.length),
-      ...(Object.keys(validation).length ? { validation } : {}),
-    };
+    const { counts } = await streamExport(
+      deps.reader,
+      ref.cluster,
+      running,
+      meter,
+      { objects: deps.objects, key, ...(deps.stream ? { stream: deps.stream } : {}) },
+      progressRecorder(deps, running),
+    );
     done = succeeded(running, { key, counts, readUnits: meter.readUnits }, deps.nowSec());
     log.info('export succeeded', { ...ref, ...counts, readUnits: meter.readUnits, window: running.window });
   } catch (err) {
@@ -246,6 +406,32 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
   }
   return done;
 }
+
+/**
+ * Records progress in the job record at most every `progressEverySec` (and at each phase change),
+ * one write in the background at a time; a failed write only delays the next one.
+ */
+function progressRecorder(deps: ExportJobDeps, running: ExportJob): ProgressSink {
+  const every = deps.progressEverySec ?? DEFAULT_PROGRESS_EVERY_SEC;
+  let lastSec = Number.NEGATIVE_INFINITY;
+  let lastPhase: ExportProgress['phase'] | undefined;
+  let writing = false;
+  return (progress) => {
+    const nowSec = deps.nowSec();
+    if (writing || (progress.phase === lastPhase && nowSec - lastSec < every)) return;
+    lastSec = nowSec;
+    lastPhase = progress.phase;
+    writing = true;
+    deps.jobs
+      .replace(withProgress(running, progress, nowSec), ['running'], running.attempts)
+      .catch((err: unknown) => deps.log.warn('export progress not recorded', { error: errorData(err) }))
+      .finally(() => {
+        writing = false;
+      });
+  };
+}
+
+export const DEFAULT_PROGRESS_EVERY_SEC = 5;
 
 /** Writes a checkpoint of the cluster's live set unless a recent one exists. Never throws. */
 export async function maybeCheckpoint(

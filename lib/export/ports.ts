@@ -49,8 +49,22 @@ export interface IdempotencyRecord {
 export interface ExportObjectStore {
   /** Stores the trace under `key` (overwriting: a retried job writes the same key). */
   put(key: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Starts a multipart upload to `key` (S3: parts of ≥ 5 MiB but the last, numbered from 1,
+   * uploaded in any order; the object appears, overwriting, only on complete()).
+   */
+  startUpload(key: string): Promise<ExportUpload>;
   /** A URL granting GET of that one key for `ttlSec` seconds, to anyone holding it. */
   presign(key: string, ttlSec: number): Promise<string>;
+}
+
+/** One multipart upload in progress. */
+export interface ExportUpload {
+  uploadPart(partNumber: number, bytes: Uint8Array): Promise<void>;
+  /** Assembles the uploaded parts, in part-number order, into the object. */
+  complete(): Promise<void>;
+  /** Drops the parts uploaded so far (never throws: it runs on a failure path). */
+  abort(): Promise<void>;
 }
 
 /** Starts the job runner for a job without waiting for it. */

@@ -157,6 +157,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamo,
       tableName: LOCAL_TABLE,
       blobs,
+      countChanges: true,
       ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
       // One process writes every feed record here: a second covers a PutItem to dynalite.
       settleMs: options.feedSettleMs ?? 1000,
@@ -170,6 +171,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const uploads = new S3ExportObjects({ s3: aws.s3, bucket: LOCAL_BUCKET });
     const objects: ExportObjectStore = {
       put: (key, bytes) => uploads.put(key, bytes),
+      startUpload: (key) => uploads.startUpload(key),
       presign: (key, ttlSec) => (signing ?? uploads).presign(key, ttlSec),
     };
     const auth = { mode: 'bearer' as const, globalTokenHashes: [hashToken(token)] };

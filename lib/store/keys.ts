@@ -129,6 +129,34 @@ export function parseLifecycleSk(sk: string): {
   };
 }
 
+// Finished lifecycles by the hour they ended (the window index of lifecycles): one item per
+// finished incarnation, in the partition of its end hour, sorted by start, so the lifecycles
+// overlapping a window [S, E) that have finished are in the end-hour partitions from S's hour to
+// (E − 1 + the longest lifecycle's duration)'s, each read only up to start < E (a key condition:
+// read units follow the lifecycles returned, not the partition). Running ones are in the
+// running-lifecycle index. docs/storage.md "Lifecycles by window".
+export function lifecycleEndPk(cluster: ClusterId, endHourStart: number): string {
+  return `LCE#${cluster}#${endHourStart}`;
+}
+export function lifecycleEndSk(
+  startTs: number,
+  ownerGvk: Gvk,
+  ownerNsName: NsName,
+  podSpecHash: bigint,
+  pod: string,
+): string {
+  return `${padTs(startTs)} ${ownerGvk} ${ownerNsName} ${padU64(podSpecHash)} ${pod}`;
+}
+/**
+ * Metadata: the changes posted for one hour bucket (an estimate: counted per batch sent, written
+ * at most once a minute per container), so an export request can be sized before it runs.
+ */
+export function metaChangeCountSk(hourStart: number): string {
+  return `N#${padTs(hourStart)}`;
+}
+/** Metadata: since when (ingest second) this cluster's finished lifecycles have end-hour items, and the longest duration. */
+export const META_LIFECYCLE_LAYOUT_SK = 'LCLAYOUT';
+
 // Running-lifecycle index: one item per running lifecycle, in one partition per cluster, sorted
 // by pod id, so a pods relist page (`lifecycles: true`) finds the running lifecycles of its range
 // with one Query. Written with the Running lifecycle, deleted with its Finished one.

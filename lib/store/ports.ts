@@ -115,14 +115,32 @@ export interface TraceReader {
     toTs: number,
     meter?: ReadMeter,
   ): AsyncIterable<ObjectChange>;
+  /** changesBetween in batches, when the store can (saves an await per change on large windows). */
+  changeBatches?(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter?: ReadMeter,
+  ): AsyncIterable<ObjectChange[]>;
   /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
   liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
-  /** Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it. */
+  /**
+   * Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it
+   * (a store with `lifecyclesOf` reads only those: docs/storage.md "Lifecycles by window").
+   */
   lifecycles(
     cluster: ClusterId,
     window?: TraceWindow,
     meter?: ReadMeter,
   ): AsyncIterable<StoredOwnerLifecycles>;
+  /** Every stored lifecycle of these owners (bare pods alive at a window's start), grouped as `lifecycles`. */
+  lifecyclesOf?(
+    cluster: ClusterId,
+    owners: ObjectRef[],
+    meter?: ReadMeter,
+  ): AsyncIterable<StoredOwnerLifecycles>;
+  /** About how many changes were posted for the window (for sizing an export up front), when the store counts them. */
+  estimateChanges?(cluster: ClusterId, window: TraceWindow, meter?: ReadMeter): Promise<number>;
   /** The config doc in force at `atTs` (the latest posted at or before it). */
   configAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<StoredConfig | undefined>;
   retentionHorizon(cluster: ClusterId, meter?: ReadMeter): Promise<RetentionHorizon>;

@@ -89,12 +89,23 @@ export interface AssemblyOptions {
   filters: ExportFilters;
   config: TracerConfig;
   /**
+   * Streaming: each event is handed over once complete (the start event when the start state is
+   * sealed, a second's event when a later second arrives, the last one in finishStream()) and not
+   * kept, so memory holds the start state and one record per exported object, never the window's
+   * events. Lifecycles must then all be added before the first change (a finished bare pod leaves
+   * the start state, which is emitted at the first change).
+   */
+  onEvent?: (event: TraceEvent) => void;
+  /**
    * Applied to every change and start-state object before anything else (filters, owners, index),
    * as SimKube applies an export request's SKEL `transform` to each event: the changed change, or
    * undefined to drop it. lib/skel `changeTransform` builds one.
    */
   transform?: (change: ObjectChange) => ObjectChange | undefined;
 }
+
+/** Everything of a streamed trace but its events (handed to `onEvent`), and how many there were. */
+export type StreamedTraceTail = Omit<Trace, 'events'> & { eventCount: number };
 
 /** The lifecycles of one owner's pods with one stable pod-spec hash, in launch order. */
 export interface OwnerLifecycles {
@@ -141,18 +152,25 @@ export class TraceAssembler {
   #startObjects: { key: string; object: KubeObject }[] | undefined;
   readonly #objects = new Map<string, ObjectState>();
   readonly #events: TraceEvent[] = [];
+  readonly #onEvent: ((event: TraceEvent) => void) | undefined;
+  /** Streaming: the event of the latest second, not yet handed over. */
+  #current: TraceEvent | undefined;
+  /** Streaming: events handed over so far. */
+  #emitted = 0;
   #lastTs: number | undefined;
 
   readonly #lifecycles = new Map<string, { owner: ObjectRef; bySpecHash: LifecyclesBySpecHash }>();
   /** Bare-pod owner key → whether every lifecycle recorded for it ended before the window. */
   readonly #bareFinishedBeforeStart = new Map<string, boolean>();
   #trace: Trace | undefined;
+  #finished = false;
 
   constructor(options: AssemblyOptions) {
     this.window = validateWindow(options.window);
     this.filters = validateExportFilters(options.filters);
     this.#config = options.config;
     this.#excludedNamespaces = new Set(this.filters.excluded_namespaces);
+    this.#onEvent = options.onEvent;
     this.#transform = options.transform;
   }
 
@@ -233,6 +251,12 @@ export class TraceAssembler {
    */
   addLifecycles(owner: ObjectRef, podSpecHash: bigint, lifecycles: Lifecycle[]): void {
     this.#assertOpen('addLifecycles');
+    if (this.#onEvent && this.#startObjects) {
+      throw new AssemblyOrderError(
+        'a streaming assembly takes lifecycles before the first change (the start state is already out)',
+        { owner: objKey(owner) },
+      );
+    }
     if (lifecycles.length === 0) return;
     const key = objKey(owner);
     if (owner.gvk === POD_GVK) {
@@ -260,6 +284,11 @@ export class TraceAssembler {
   }
 
   get counts(): AssemblyCounts {
+    if (this.#onEvent) {
+      let objects = 0;
+      for (const state of this.#objects.values()) if (state.lastExported) objects++;
+      return { events: (this.#startObjects ? 0 : 1) + this.#emitted + (this.#current ? 1 : 0), objects };
+    }
     if (this.#trace) {
       let objects = 0;
       for (const byName of this.#trace.index.values()) objects += byName.size;
@@ -272,10 +301,38 @@ export class TraceAssembler {
 
   /** The trace. Call once; the assembler accepts nothing afterwards. */
   finish(): Trace {
+    if (this.#onEvent) throw new AssemblyOrderError('a streaming assembly ends with finishStream()');
     this.#assertOpen('finish');
     this.#sealStartState();
     this.#dropFinishedBarePods();
+    const first: TraceEvent = {
+      ts: this.window.startTs,
+      applied_objs: (this.#startObjects ?? []).map((s) => s.object),
+      deleted_objs: [],
+    };
+    this.#trace = { ...this.#tail(), events: [first, ...this.#events] };
+    this.#finished = true;
+    return this.#trace;
+  }
 
+  /** Streaming: hands over the last event and returns the rest of the trace. Call once. */
+  finishStream(): StreamedTraceTail {
+    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
+    this.#assertOpen('finishStream');
+    this.#sealStartState();
+    if (this.#current) this.#emit(this.#current);
+    this.#current = undefined;
+    this.#finished = true;
+    return { ...this.#tail(), eventCount: this.#emitted };
+  }
+
+  #emit(event: TraceEvent): void {
+    this.#emitted++;
+    this.#onEvent!(event);
+  }
+
+  /** Index, lifecycles and config, once every event is known. */
+  #tail(): Omit<Trace, 'events'> {
     const index = new Map<Gvk, Map<NsName, bigint>>();
     for (const [key, state] of this.#objects) {
       if (!state.lastExported) continue;
@@ -293,23 +350,12 @@ export class TraceAssembler {
       if (index.get(entry.owner.gvk)?.has(entry.owner.nsName)) podLifecycles.set(key, entry);
     }
 
-    const first: TraceEvent = {
-      ts: this.window.startTs,
-      applied_objs: (this.#startObjects ?? []).map((s) => s.object),
-      deleted_objs: [],
-    };
-    this.#trace = {
-      version: 2,
-      config: exportableConfigDoc(this.#config),
-      events: [first, ...this.#events],
-      index,
-      podLifecycles,
-    };
-    return this.#trace;
+    return { version: 2, config: exportableConfigDoc(this.#config), index, podLifecycles };
   }
 
   #assertOpen(what: string): void {
-    if (this.#trace) throw new AssemblyOrderError(`${what} after finish(): the trace is already assembled`);
+    if (this.#finished)
+      throw new AssemblyOrderError(`${what} after finish(): the trace is already assembled`);
   }
 
   #verdict(change: ObjectChange, isCreatedOnReplay: (owner: ObjectRef) => boolean): Verdict {
@@ -367,6 +413,15 @@ export class TraceAssembler {
     }
     this.#startObjects = startObjects;
     this.#startChanges.clear();
+    if (this.#onEvent) {
+      // Every lifecycle is in (addLifecycles refuses them from now on), so finished bare pods can
+      // leave the start state before it goes out; their later deletions then find them not live.
+      this.#dropFinishedBarePods();
+      const objects = this.#startObjects.map((s) => s.object);
+      // Handed over, not kept (still marks the start state as sealed).
+      this.#startObjects = [];
+      this.#emit({ ts: this.window.startTs, applied_objs: objects, deleted_objs: [] });
+    }
   }
 
   /**
@@ -405,6 +460,12 @@ export class TraceAssembler {
   }
 
   #eventAt(ts: number): TraceEvent {
+    if (this.#onEvent) {
+      if (this.#current?.ts === ts) return this.#current;
+      if (this.#current) this.#emit(this.#current);
+      this.#current = { ts, applied_objs: [], deleted_objs: [] };
+      return this.#current;
+    }
     const last = this.#events.at(-1);
     if (last && last.ts === ts) return last;
     const event: TraceEvent = { ts, applied_objs: [], deleted_objs: [] };

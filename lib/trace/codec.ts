@@ -518,6 +518,11 @@ export function encodeTrace(trace: Trace): Uint8Array {
   out.value(trace.config);
   out.value('events');
   out.value(trace.events);
+  writeTail(out, trace);
+  return out.concat();
+}
+
+function writeTail(out: ChunkWriter, trace: Pick<Trace, 'index' | 'podLifecycles'>): void {
   out.value('index');
   out.mapHeader(trace.index.size);
   for (const [gvk, byName] of trace.index) {
@@ -542,7 +547,6 @@ export function encodeTrace(trace: Trace): Uint8Array {
       );
     }
   }
-  return out.concat();
 }
 
 /** A u64 as the encoder should see it: a number when exact, so it gets the smallest encoding. */
@@ -618,4 +622,52 @@ function widenForBigIntEncoder(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = widenForBigIntEncoder(x);
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming encoding (exports too large to hold): the same bytes as `encodeTrace`, in pieces.
+// A msgpack array is its header followed by its elements, so `encodeTraceHead` + `encodeArrayHeader
+// (n)` + n events (`encodeTraceEventInto`) + `encodeTraceTail` equals `encodeTrace` of the same
+// trace; the events' count is needed only for the header, which a streaming writer fills in last
+// (lib/export/trace-stream.ts). tests/export/stream.test.ts compares both on random histories.
+
+/** The trace's map header, `version`, `config` and the key `events`: everything before the events array. */
+export function encodeTraceHead(config: TraceConfigDoc): Uint8Array {
+  const out = new ChunkWriter();
+  out.mapHeader(TRACE_FIELDS.length);
+  out.value('version');
+  out.value(TRACE_VERSION);
+  out.value('config');
+  out.value(config);
+  out.value('events');
+  return out.concat();
+}
+
+/** A msgpack array header in its smallest form (fixarray, array16, array32), as the encoder writes it. */
+export function encodeArrayHeader(length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0 || length > 0xffffffff) {
+    throw new RangeError(`${length} is not a msgpack array length`);
+  }
+  if (length < 16) return Uint8Array.of(0x90 | length);
+  if (length < 0x10000) return Uint8Array.of(0xdc, length >>> 8, length & 0xff);
+  return Uint8Array.of(0xdd, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
+}
+
+/**
+ * One event's bytes, handed to `sink` while they are valid: a view of the encoder's own buffer,
+ * reused by the next call (copying it out once is the caller's job — saves a copy per event).
+ */
+export function encodeTraceEventInto(event: TraceEvent, sink: (bytes: Uint8Array) => void): void {
+  sink(
+    hasBigInt(event)
+      ? bigIntEncoder.encodeSharedRef(widenForBigIntEncoder(event))
+      : intEncoder.encodeSharedRef(event),
+  );
+}
+
+/** `index` and `pod_lifecycles`, keys included: everything after the events array. */
+export function encodeTraceTail(trace: Pick<Trace, 'index' | 'podLifecycles'>): Uint8Array {
+  const out = new ChunkWriter();
+  writeTail(out, trace);
+  return out.concat();
 }

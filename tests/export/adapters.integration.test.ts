@@ -46,6 +46,24 @@ describe('S3ExportObjects (s3rver)', () => {
     });
   }
 
+  it('assembles parts uploaded out of order by number (the streamed trace uploads part 1 last), and aborts', async () => {
+    const objects = new S3ExportObjects({ s3: aws.s3, bucket: aws.bucket });
+    const parts = [randomBytes(5 * 1024 * 1024 + 3), randomBytes(5 * 1024 * 1024), randomBytes(1234)];
+    const key = 'exports/prod/out-of-order.sktrace';
+    const upload = await objects.startUpload(key);
+    await Promise.all([upload.uploadPart(3, parts[2]!), upload.uploadPart(2, parts[1]!)]);
+    await upload.uploadPart(1, parts[0]!);
+    await upload.complete();
+    const res = await fetch(await objects.presign(key, 60));
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.concat(parts));
+
+    const dropped = await objects.startUpload('exports/prod/dropped.sktrace');
+    await dropped.uploadPart(2, parts[2]!);
+    await dropped.abort();
+    const gone = await fetch(await objects.presign('exports/prod/dropped.sktrace', 60));
+    assert.equal(gone.status, 404);
+  });
+
   it('caps a presign lifetime at SigV4’s 7 days', async () => {
     const objects = new S3ExportObjects({ s3: aws.s3, bucket: aws.bucket });
     const url = await objects.presign('exports/prod/x.sktrace', 30 * 86_400);

@@ -17,7 +17,7 @@ import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { exportKey, type JobRef, newJob } from '../../lib/export/job.ts';
-import type { ExportObjectStore, JobLauncher } from '../../lib/export/ports.ts';
+import type { ExportObjectStore, ExportUpload, JobLauncher } from '../../lib/export/ports.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { DEPLOYMENT_CONFIG, deployment, recordingLog, silentLogger } from './support.ts';
@@ -76,6 +76,18 @@ class CountingObjects implements ExportObjectStore {
   async put(key: string, bytes: Uint8Array): Promise<void> {
     this.puts.set(key, (this.puts.get(key) ?? 0) + 1);
     await this.inner.put(key, bytes);
+  }
+  /** A multipart upload (a trace larger than one part) counts as one put, on completion. */
+  async startUpload(key: string): Promise<ExportUpload> {
+    const upload = await this.inner.startUpload(key);
+    return {
+      uploadPart: (n, bytes) => upload.uploadPart(n, bytes),
+      complete: async () => {
+        this.puts.set(key, (this.puts.get(key) ?? 0) + 1);
+        await upload.complete();
+      },
+      abort: () => upload.abort(),
+    };
   }
   presign(key: string, ttlSec: number): Promise<string> {
     return this.inner.presign(key, ttlSec);

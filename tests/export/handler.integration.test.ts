@@ -80,6 +80,7 @@ describe('exports function (dynalite + s3rver)', () => {
   let horizon: { firstTs?: number; horizonTs?: number } | undefined;
   let call: (event: APIGatewayProxyEventV2) => Promise<Reply>;
   let urlTtlSec = 3600;
+  let maxWindowChanges: number | undefined;
 
   before(async () => {
     aws = await startLocalAws();
@@ -88,6 +89,7 @@ describe('exports function (dynalite + s3rver)', () => {
       tableName: aws.tableName,
       blobs: new S3BlobStore(aws.s3, aws.bucket),
       nowSec: () => NOW_SEC,
+      countChanges: true,
     });
     const tokens = new DynamoTokenStore({ client: aws.dynamo, tableName: aws.tableName });
     for (const [token, cluster] of [
@@ -124,6 +126,8 @@ describe('exports function (dynalite + s3rver)', () => {
     );
     const reader = {
       retentionHorizon: async () => horizon ?? (await store.retentionHorizon('demo')),
+      estimateChanges: (cluster: string, window: { startTs: number; endTs: number }) =>
+        store.estimateChanges(cluster, window),
     };
     call = async (event) => {
       const handler = makeHandler({
@@ -135,6 +139,7 @@ describe('exports function (dynalite + s3rver)', () => {
         logger: silentLogger(),
         clock: () => NOW_SEC * 1000,
         urlTtlSec,
+        ...(maxWindowChanges === undefined ? {} : { maxWindowChanges }),
         auth: { mode: 'bearer', globalTokenHashes: [hashToken(GLOBAL_TOKEN)] },
       });
       const out = (await handler(event, context())) as APIGatewayProxyStructuredResultV2;
@@ -166,6 +171,22 @@ describe('exports function (dynalite + s3rver)', () => {
     assert.equal(stored?.status, 'pending');
     assert.deepEqual(stored?.window, { startTs: 1_699_998_200, endTs: 1_700_000_000 });
     assert.equal(await jobs.get('other', view.id), undefined, 'the job is under its own cluster only');
+  });
+
+  it('refuses up front (400 window_too_large, no job) a window estimated above what one export does, saying how to split it', async () => {
+    maxWindowChanges = 0;
+    const launches = launcher.launched.length;
+    try {
+      const reply = await call(sample('exports-create-valid.json'));
+      assert.equal(reply.status, 400);
+      const error = reply.body.error as { code: string; message: string; field: string };
+      assert.equal(error.code, 'window_too_large');
+      assert.equal(error.field, 'end_ts');
+      assert.match(error.message, /holds about 1 changes.*split it into \d+ windows of at most \d+ s/);
+      assert.equal(launcher.launched.length, launches);
+    } finally {
+      maxWindowChanges = undefined;
+    }
   });
 
   it('reports the job, then after the run a signed URL to the trace and its counts', async () => {

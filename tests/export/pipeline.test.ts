@@ -93,6 +93,25 @@ describe('runExportJob', () => {
     ]);
   });
 
+  it('records its progress in the job record while running (phase, changes read, bytes), and clears it at the end', async () => {
+    const { deps, job, jobs } = await setup({ window: { startTs: 90, endTs: 300 } });
+    const seen: { phase: string; changesRead: number; bytesWritten: number; reachedTs?: number }[] = [];
+    jobs.beforeReplace = (next) => {
+      if (next.status === 'running' && next.progress) seen.push({ ...next.progress });
+    };
+    const done = await runExportJob({ ...deps, progressEverySec: 0 }, job);
+    assert.equal(done?.status, 'succeeded');
+    // One write per phase (the writes are throttled to one in flight; phases still all show).
+    assert.deepEqual(
+      seen.map((p) => p.phase),
+      ['lifecycles', 'changes', 'finishing'],
+    );
+    assert.equal(seen.at(-1)?.changesRead, HISTORY.length);
+    assert.equal(seen.at(-1)?.reachedTs, 220);
+    assert.ok((seen.at(-1)?.bytesWritten ?? 0) > 0);
+    assert.equal(done?.progress, undefined);
+  });
+
   it('reads no live set for a window starting at or before the first change, and no changes for one ending before it', async () => {
     const early = await setup({ window: { startTs: 50, endTs: 120 } });
     assert.equal((await runExportJob(early.deps, early.job))?.status, 'succeeded');

@@ -6,7 +6,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ExportJob, ExportStatus } from '../../lib/export/job.ts';
 import type { JobLog } from '../../lib/export/pipeline.ts';
-import type { ExportJobStore, ExportObjectStore, IdempotencyRecord } from '../../lib/export/ports.ts';
+import type {
+  ExportJobStore,
+  ExportObjectStore,
+  ExportUpload,
+  IdempotencyRecord,
+} from '../../lib/export/ports.ts';
 import type {
   Checkpointer,
   CheckpointInfo,
@@ -67,8 +72,47 @@ export class MemoryJobStore implements ExportJobStore {
 
 export class MemoryObjects implements ExportObjectStore {
   readonly objects = new Map<string, Uint8Array>();
+  /** Multipart uploads started, completed and aborted (by key), and the parts' sizes by number. */
+  readonly uploads: { key: string; state: 'open' | 'completed' | 'aborted'; parts: Map<number, number> }[] =
+    [];
+  /** S3's rule for every part but the last (5 MiB there; tests of the logic use smaller parts). */
+  minPartBytes = 0;
+  /** When set, uploading this part number fails (an S3 fault stand-in for tests of the abort path). */
+  failPart: number | undefined;
+
   async put(key: string, bytes: Uint8Array): Promise<void> {
     this.objects.set(key, bytes);
+  }
+  async startUpload(key: string): Promise<ExportUpload> {
+    const record = {
+      key,
+      state: 'open' as 'open' | 'completed' | 'aborted',
+      parts: new Map<number, number>(),
+    };
+    this.uploads.push(record);
+    const parts = new Map<number, Uint8Array>();
+    return {
+      uploadPart: async (n, bytes) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (n === this.failPart) throw new Error(`part ${n} failed`);
+        parts.set(n, bytes.slice());
+        record.parts.set(n, bytes.length);
+      },
+      complete: async () => {
+        const numbers = [...parts.keys()].sort((a, b) => a - b);
+        numbers.forEach((n, i) => {
+          if (n !== i + 1) throw new Error(`part ${i + 1} is missing`);
+          if (i < numbers.length - 1 && parts.get(n)!.length < this.minPartBytes) {
+            throw new Error(`part ${n} is ${parts.get(n)!.length} bytes, under ${this.minPartBytes}`);
+          }
+        });
+        this.objects.set(key, Buffer.concat(numbers.map((n) => parts.get(n)!)));
+        record.state = 'completed';
+      },
+      abort: async () => {
+        record.state = 'aborted';
+      },
+    };
   }
   async presign(key: string, ttlSec: number): Promise<string> {
     return `memory://${key}?ttl=${ttlSec}`;

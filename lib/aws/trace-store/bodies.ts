@@ -84,10 +84,15 @@ export class Bodies {
     body: StoredBody,
     options: { touch?: boolean } = {},
   ): Promise<ObjectPayload> {
-    const value = (await this.load(cluster, body, options)) as Partial<ObjectPayload> | null;
-    if (!value || typeof value !== 'object' || !value.o || !Array.isArray(value.w)) {
-      throw new StoreError('store_corrupt_item', 'a stored object body is not {o, w}', { cluster });
-    }
-    return value as ObjectPayload;
+    return payloadOf(await this.load(cluster, body, options), cluster);
   }
+}
+
+/** A decoded object body, checked to be `{o, w}`. */
+export function payloadOf(decoded: unknown, cluster: ClusterId): ObjectPayload {
+  const value = decoded as Partial<ObjectPayload> | null;
+  if (!value || typeof value !== 'object' || !value.o || !Array.isArray(value.w)) {
+    throw new StoreError('store_corrupt_item', 'a stored object body is not {o, w}', { cluster });
+  }
+  return value as ObjectPayload;
 }

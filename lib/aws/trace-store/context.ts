@@ -15,6 +15,11 @@ export interface StoreSettings {
   /** Whether batches write change-feed records (lib/store/feed.ts); readers follow records this old. */
   changeFeed: boolean;
   settleMs: number;
+  /**
+   * Keep hourly change counts (META `N#<hour>`) for sizing exports. An estimate, not idempotent (a
+   * redelivered batch counts again): off by default, on in the deployed functions and `sktrace serve`.
+   */
+  countChanges: boolean;
 }
 
 export interface StoreContext {

@@ -208,6 +208,14 @@ export class TableIo {
 
   /** Pages through a Query (strongly consistent unless told otherwise), item by item. */
   async *query(input: Omit<QueryCommandInput, 'TableName'>, meter: CapacityMeter): AsyncGenerator<Item> {
+    for await (const page of this.queryPages(input, meter)) yield* page;
+  }
+
+  /** Pages through a Query (strongly consistent unless told otherwise), page by page. */
+  async *queryPages(
+    input: Omit<QueryCommandInput, 'TableName'>,
+    meter: CapacityMeter,
+  ): AsyncGenerator<Item[]> {
     let start: Item | undefined;
     do {
       let out: QueryCommandOutput;
@@ -225,7 +233,7 @@ export class TableIo {
         throw toStoreError(err, { operation: 'DynamoDB Query', table: this.tableName });
       }
       meter.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
-      for (const item of out.Items ?? []) yield item;
+      if (out.Items && out.Items.length > 0) yield out.Items;
       start = input.Limit !== undefined ? undefined : out.LastEvaluatedKey;
     } while (start);
   }

@@ -11,18 +11,27 @@ import {
   configPk,
   eventPk,
   eventSkRange,
+  lifecycleEndPk,
   lifecyclePk,
+  META_LIFECYCLE_LAYOUT_SK,
+  metaChangeCountSk,
+  metaPk,
   padTs,
+  padU64,
   parseLifecycleSk,
+  runningLifecyclePk,
+  shardOf,
 } from '../../store/keys.ts';
-import { groupConsecutive, mergeSorted } from '../../store/merge.ts';
+import { forEachLimit, groupConsecutive, mergeSorted } from '../../store/merge.ts';
 import type { ClusterId, ReadMeter, StoredConfig, StoredOwnerLifecycles } from '../../store/ports.ts';
 import { overlapsWindow } from '../../trace/lifecycle.ts';
-import type { Lifecycle, ObjectChange, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
+import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
+import { payloadOf } from './bodies.ts';
 import type { StoreContext } from './context.ts';
 import type { Item } from './io.ts';
 import { isExpired, num, parseBody, parseEventItem, s, str } from './items.ts';
 import { readHorizon } from './meta.ts';
+import { PagePrefetch } from './prefetch.ts';
 
 /** A stored change with the sender's seq (liveAt and checkpoints order changes of one second by it). */
 export interface SeqChange {
@@ -31,6 +40,33 @@ export interface SeqChange {
 }
 
 const NOT_EXPIRED = 'attribute_not_exists(#exp) OR #exp > :now';
+/**
+ * Lifecycles finished up to this long after a cluster's layout record was written may lack
+ * end-hour items (a batch in flight on the previous version, a sender's clock ahead).
+ */
+const LAYOUT_MARGIN_SEC = 900;
+/** End-hour partitions queried at once (a window of a day with long pods spans hundreds). */
+const LIFECYCLE_HOUR_QUERIES = 8;
+/** Owners looked up at once (bare pods alive at a window's start). */
+const OWNER_QUERIES = 16;
+
+interface PodLifecycle {
+  lc: Lifecycle;
+  pod: string;
+}
+
+/** Pages each shard's Query runs ahead of the merge. */
+const PREFETCH_PAGES = 2;
+/** Changes per batch handed to the export. */
+const BATCH_CHANGES = 512;
+
+interface DecodedEvent {
+  ts: number;
+  seq: number;
+  gvk: string;
+  nsName: string;
+  change: ObjectChange;
+}
 
 export class TraceReaderCore {
   readonly #ctx: StoreContext;
@@ -45,20 +81,115 @@ export class TraceReaderCore {
     toTs: number,
     meter: ReadMeter,
   ): AsyncGenerator<ObjectChange> {
-    for await (const c of this.changesWithSeq(cluster, fromTs, toTs, meter)) yield c.change;
+    for await (const batch of this.changeBatchesWithSeq(cluster, fromTs, toTs, meter)) {
+      for (const c of batch) yield c.change;
+    }
   }
 
-  /**
-   * Changes with `fromTs <= ts < toTs`: bucket by bucket, the shards of a bucket queried together
-   * and merged by ts; within a second ordered by the sender's seq (the order it saw the changes),
-   * then GVK and nsName. Holds one page per shard plus one second's changes in memory.
-   */
+  /** changesBetween in batches (one await per batch instead of per change: 1 M changes are 1 M awaits). */
+  async *changeBatches(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter,
+  ): AsyncGenerator<ObjectChange[]> {
+    for await (const batch of this.changeBatchesWithSeq(cluster, fromTs, toTs, meter)) {
+      yield batch.map((c) => c.change);
+    }
+  }
+
   async *changesWithSeq(
     cluster: ClusterId,
     fromTs: number,
     toTs: number,
     meter: ReadMeter,
   ): AsyncGenerator<SeqChange> {
+    for await (const batch of this.changeBatchesWithSeq(cluster, fromTs, toTs, meter)) yield* batch;
+  }
+
+  /**
+   * Changes with `fromTs <= ts < toTs`, in batches: bucket by bucket, the shards of a bucket queried
+   * together (and the next bucket's started meanwhile, `#bucketSources`), each shard's pages
+   * fetched and decoded ahead of the merge; merged by ts; within a second ordered by the sender's
+   * seq (the order it saw the changes), then GVK and nsName. Memory: PREFETCH_PAGES pages per
+   * shard of two buckets, plus one second's changes.
+   */
+  async *changeBatchesWithSeq(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter,
+  ): AsyncGenerator<SeqChange[]> {
+    const decode = (items: Item[]) => this.#decodeEvents(cluster, items);
+    for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, decode)) {
+      const cursors = sources.map((src) => ({ src, page: [] as DecodedEvent[], i: 0, done: false }));
+      const fill = async (c: (typeof cursors)[number]): Promise<void> => {
+        while (c.i >= c.page.length && !c.done) {
+          const page = await c.src.next();
+          if (page === undefined) c.done = true;
+          else {
+            c.page = page;
+            c.i = 0;
+          }
+        }
+      };
+      await Promise.all(cursors.map(fill));
+      let out: SeqChange[] = [];
+      for (;;) {
+        let minTs = Number.POSITIVE_INFINITY;
+        for (const c of cursors) if (!c.done && c.page[c.i]!.ts < minTs) minTs = c.page[c.i]!.ts;
+        if (minTs === Number.POSITIVE_INFINITY) break;
+        const second: DecodedEvent[] = [];
+        for (const c of cursors) {
+          while (!c.done && c.page[c.i]!.ts === minTs) {
+            second.push(c.page[c.i++]!);
+            if (c.i >= c.page.length) await fill(c);
+          }
+        }
+        if (second.length > 1) {
+          second.sort(
+            (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
+          );
+        }
+        for (const r of second) out.push({ change: r.change, seq: r.seq });
+        if (out.length >= BATCH_CHANGES) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length > 0) yield out;
+    }
+  }
+
+  /**
+   * The window's raw event pages with exactly the Queries and parallelism of changeBatchesWithSeq,
+   * nothing decoded: the benchmark's read floor (bench/support/export-child.ts).
+   */
+  async *rawEventPages(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter,
+  ): AsyncGenerator<Item[]> {
+    for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, (items) => items)) {
+      for (const src of sources) {
+        for (let page = await src.next(); page !== undefined; page = await src.next()) yield page;
+      }
+    }
+  }
+
+  /**
+   * Per hour bucket of `[fromTs, toTs)` (from the cluster's first change on), one prefetching
+   * source per shard; the next bucket's sources start when this one's are handed out, so the
+   * Queries of two buckets (2 × shards) run at once and a bucket boundary costs no round trip.
+   */
+  async *#bucketSources<T>(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter,
+    map: (items: Item[]) => T[] | Promise<T[]>,
+  ): AsyncGenerator<PagePrefetch<T>[]> {
     // Nothing is stored before the cluster's first change: don't walk empty buckets back to 1970.
     const { firstTs } = await readHorizon(this.#ctx, cluster, meter);
     if (firstTs === undefined) return;
@@ -67,40 +198,64 @@ export class TraceReaderCore {
     if (from >= toTs) return;
     const { shards } = this.#ctx.settings;
     const nowSec = this.#ctx.nowSec();
-    for (let bucket = bucketOf(from); bucket < toTs; bucket += BUCKET_SEC) {
+    const start = (bucket: number): PagePrefetch<T>[] => {
       const { lo, hi } = eventSkRange(Math.max(from, bucket), Math.min(toTs, bucket + BUCKET_SEC));
-      const sources = Array.from({ length: shards }, (_, shard) =>
-        this.#ctx.io.query(
-          {
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-            FilterExpression: NOT_EXPIRED,
-            ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
-            ExpressionAttributeValues: {
-              ':pk': s(eventPk(cluster, bucket, shard)),
-              ':lo': s(lo),
-              ':hi': s(hi),
-              ':now': { N: String(nowSec) },
-            },
-          },
-          meter,
-        ),
+      return Array.from(
+        { length: shards },
+        (_, shard) =>
+          new PagePrefetch(
+            this.#ctx.io.queryPages(
+              {
+                KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+                FilterExpression: NOT_EXPIRED,
+                ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
+                ExpressionAttributeValues: {
+                  ':pk': s(eventPk(cluster, bucket, shard)),
+                  ':lo': s(lo),
+                  ':hi': s(hi),
+                  ':now': { N: String(nowSec) },
+                },
+              },
+              meter,
+            ),
+            map,
+            PREFETCH_PAGES,
+          ),
       );
-      // The first 10 characters of an event sk are its zero-padded second.
-      const bySecond = groupConsecutive(
-        mergeSorted(sources, (a, b) => compareTsPrefix(str(a, 'sk') ?? '', str(b, 'sk') ?? '')),
-        (item) => (str(item, 'sk') ?? '').slice(0, 10),
-      );
-      for await (const second of bySecond) {
-        const records = second.map(parseEventItem);
-        records.sort(
-          (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
-        );
-        for (const r of records) {
-          const payload = await this.#ctx.bodies.loadPayload(cluster, r.body);
-          yield { change: { ts: r.ts, type: r.type, object: payload.o, owners: payload.w }, seq: r.seq };
-        }
+    };
+    let current: PagePrefetch<T>[] | undefined = start(bucketOf(from));
+    try {
+      for (let bucket = bucketOf(from); bucket < toTs; bucket += BUCKET_SEC) {
+        const next: PagePrefetch<T>[] | undefined =
+          bucket + BUCKET_SEC < toTs ? start(bucket + BUCKET_SEC) : undefined;
+        const sources: PagePrefetch<T>[] = current!;
+        current = next;
+        yield sources;
       }
+    } finally {
+      // Stopped early (a failure downstream): let no Query run on.
+      for (const src of current ?? []) src.close();
     }
+  }
+
+  /** Event items to changes; inline bodies decoded here, as the page arrives (blobs fetched). */
+  async #decodeEvents(cluster: ClusterId, items: Item[]): Promise<DecodedEvent[]> {
+    const out: DecodedEvent[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const r = parseEventItem(items[i]!);
+      const payload =
+        r.body.bytes !== undefined
+          ? payloadOf(decodeBody(r.body.bytes, r.body.enc), cluster)
+          : await this.#ctx.bodies.loadPayload(cluster, r.body);
+      out[i] = {
+        ts: r.ts,
+        seq: r.seq,
+        gvk: r.gvk,
+        nsName: r.nsName,
+        change: { ts: r.ts, type: r.type, object: payload.o, owners: payload.w },
+      };
+    }
+    return out;
   }
 
   /**
@@ -109,6 +264,164 @@ export class TraceReaderCore {
    * are skipped.
    */
   async *lifecycles(
+    cluster: ClusterId,
+    window: TraceWindow | undefined,
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    if (window !== undefined) {
+      const layout = await this.#ctx.io.get({ pk: metaPk(cluster), sk: META_LIFECYCLE_LAYOUT_SK }, meter);
+      const sinceSec = layout === undefined ? undefined : num(layout, 'sinceSec');
+      // Lifecycles finished before `sinceSec` (ingest time) may lack end-hour items: a window
+      // starting before it (plus the margin) is read the old way, whole.
+      if (sinceSec !== undefined && (sinceSec === 0 || window.startTs >= sinceSec + LAYOUT_MARGIN_SEC)) {
+        yield* this.#lifecyclesByWindow(cluster, window, num(layout!, 'maxDurationSec') ?? 0, meter);
+        return;
+      }
+    }
+    yield* this.#allLifecycles(cluster, window, meter);
+  }
+
+  /**
+   * Lifecycles overlapping the window from the window's own partitions (docs/storage.md "Lifecycles
+   * by window"): the running ones from the running-lifecycle index (those started before the
+   * window's end), the finished ones from the end-hour partitions of the window's first hour up to
+   * the hour (end − 1 + longest duration) — no later end can belong to a lifecycle that started
+   * before the end — each read only up to start < end. Same groups and order as the whole read.
+   */
+  async *#lifecyclesByWindow(
+    cluster: ClusterId,
+    window: TraceWindow,
+    maxDurationSec: number,
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    const io = this.#ctx.io;
+    const nowSec = this.#ctx.nowSec();
+    const groups = new Map<
+      string,
+      { owner: ObjectRef; podSpecHash: bigint; byPodStart: Map<string, PodLifecycle> }
+    >();
+    const add = (gvk: string, nsName: string, hash: bigint, pod: string, lc: Lifecycle) => {
+      if (!overlapsWindow(lc, window)) return;
+      const key = `${gvk} ${nsName} ${padU64(hash)}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { owner: { gvk, nsName }, podSpecHash: hash, byPodStart: new Map() };
+        groups.set(key, group);
+      }
+      const id = `${pod} ${lc.startTs}`;
+      // A crash between a Finished write and its index entry's delete leaves both: finished wins.
+      const known = group.byPodStart.get(id);
+      if (!known || known.lc.endTs === undefined) group.byPodStart.set(id, { lc, pod });
+    };
+    for await (const item of io.query(
+      {
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': s(runningLifecyclePk(cluster)) },
+      },
+      meter,
+    )) {
+      const start = num(item, 'startTs');
+      const gvk = str(item, 'ownerGvk');
+      const nsName = str(item, 'ownerNsName');
+      const hash = str(item, 'podSpecHash');
+      const pod = str(item, 'pod');
+      if (start === undefined || !gvk || !nsName || !hash || !pod) continue;
+      add(gvk, nsName, BigInt(hash), pod, { startTs: start });
+    }
+    const hours: number[] = [];
+    const lastHour = bucketOf(Math.min(window.endTs - 1 + maxDurationSec, nowSec));
+    for (let h = bucketOf(window.startTs); h <= lastHour; h += BUCKET_SEC) hours.push(h);
+    const pages: Item[][] = [];
+    await forEachLimit(hours, LIFECYCLE_HOUR_QUERIES, async (hour) => {
+      for await (const page of io.queryPages(
+        {
+          KeyConditionExpression: 'pk = :pk AND sk < :hi',
+          FilterExpression: NOT_EXPIRED,
+          ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
+          ExpressionAttributeValues: {
+            ':pk': s(lifecycleEndPk(cluster, hour)),
+            ':hi': s(padTs(window.endTs)),
+            ':now': { N: String(nowSec) },
+          },
+        },
+        meter,
+      )) {
+        pages.push(page);
+      }
+    });
+    for (const page of pages) {
+      for (const item of page) {
+        const start = num(item, 'startTs');
+        const end = num(item, 'endTs');
+        const gvk = str(item, 'ownerGvk');
+        const nsName = str(item, 'ownerNsName');
+        const hash = str(item, 'podSpecHash');
+        const pod = str(item, 'pod');
+        if (start === undefined || end === undefined || !gvk || !nsName || !hash || !pod) continue;
+        add(gvk, nsName, BigInt(hash), pod, { startTs: start, endTs: end });
+      }
+    }
+    const keys = [...groups.keys()].sort(compareBytewise);
+    for (const key of keys) {
+      const group = groups.get(key)!;
+      const entries = [...group.byPodStart.values()];
+      entries.sort((a, b) => a.lc.startTs - b.lc.startTs || compareBytewise(a.pod, b.pod));
+      yield { owner: group.owner, podSpecHash: group.podSpecHash, lifecycles: entries.map((e) => e.lc) };
+    }
+  }
+
+  /**
+   * Every stored lifecycle of these owners (one Query each, on the owner's shard, by key prefix):
+   * for bare pods alive at a window's start, whose lifecycles before the window say whether they
+   * finished (lib/trace/assemble.ts).
+   */
+  async *lifecyclesOf(
+    cluster: ClusterId,
+    owners: ObjectRef[],
+    meter: ReadMeter,
+  ): AsyncGenerator<StoredOwnerLifecycles> {
+    const nowSec = this.#ctx.nowSec();
+    const found: StoredOwnerLifecycles[][] = owners.map(() => []);
+    await forEachLimit(
+      owners.map((owner, i) => ({ owner, i })),
+      OWNER_QUERIES,
+      async ({ owner, i }) => {
+        const shard = shardOf(owner.gvk, owner.nsName, this.#ctx.settings.shards);
+        const byHash = new Map<bigint, PodLifecycle[]>();
+        for await (const item of this.#ctx.io.query(
+          {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            FilterExpression: NOT_EXPIRED,
+            ExpressionAttributeNames: { '#exp': 'expiresAtSec' },
+            ExpressionAttributeValues: {
+              ':pk': s(lifecyclePk(cluster, shard)),
+              ':prefix': s(`${owner.gvk} ${owner.nsName} `),
+              ':now': { N: String(nowSec) },
+            },
+          },
+          meter,
+        )) {
+          const k = parseLifecycleSk(str(item, 'sk') ?? '');
+          const end = num(item, 'endTs');
+          const lc: Lifecycle = {
+            startTs: num(item, 'startTs') ?? k.startTs,
+            ...(end !== undefined ? { endTs: end } : {}),
+          };
+          const list = byHash.get(k.podSpecHash) ?? [];
+          list.push({ lc, pod: k.pod });
+          byHash.set(k.podSpecHash, list);
+        }
+        for (const [podSpecHash, list] of byHash) {
+          list.sort((a, b) => a.lc.startTs - b.lc.startTs || compareBytewise(a.pod, b.pod));
+          found[i]!.push({ owner, podSpecHash, lifecycles: list.map((e) => e.lc) });
+        }
+      },
+    );
+    for (const list of found) yield* list;
+  }
+
+  /** Every lifecycle item of the cluster (its `LC#` partitions whole), filtered to the window if given. */
+  async *#allLifecycles(
     cluster: ClusterId,
     window: TraceWindow | undefined,
     meter: ReadMeter,
@@ -150,6 +463,32 @@ export class TraceReaderCore {
     }
   }
 
+  /**
+   * The changes posted for `[fromTs, toTs)` by the hourly counts (keys.ts `metaChangeCountSk`),
+   * hours cut by the window counted pro rata: an estimate for sizing an export. One Query.
+   */
+  async estimateChanges(cluster: ClusterId, window: TraceWindow, meter: ReadMeter): Promise<number> {
+    let total = 0;
+    for await (const item of this.#ctx.io.query(
+      {
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: {
+          ':pk': s(metaPk(cluster)),
+          ':lo': s(metaChangeCountSk(bucketOf(window.startTs))),
+          ':hi': s(metaChangeCountSk(bucketOf(window.endTs - 1))),
+        },
+        ConsistentRead: false,
+      },
+      meter,
+    )) {
+      const hour = Number((str(item, 'sk') ?? '').slice(2));
+      const changes = num(item, 'changes') ?? 0;
+      const overlap = Math.min(window.endTs, hour + BUCKET_SEC) - Math.max(window.startTs, hour);
+      total += (changes * Math.max(0, overlap)) / BUCKET_SEC;
+    }
+    return Math.round(total);
+  }
+
   /** The latest config posted at or before `atTs`; the never-expiring latest covers expired history. */
   async configAt(cluster: ClusterId, atTs: number, meter: ReadMeter): Promise<StoredConfig | undefined> {
     const nowSec = this.#ctx.nowSec();
@@ -175,11 +514,4 @@ function configOf(item: Item): StoredConfig {
   const body = parseBody(item);
   const config = body?.bytes ? (decodeBody(body.bytes, body.enc) as TraceConfigDoc) : { trackedObjects: {} };
   return { ts: num(item, 'ts') ?? 0, config };
-}
-
-/** Event sort keys start with the zero-padded second: merge shards on that alone. */
-function compareTsPrefix(a: string, b: string): number {
-  const x = a.slice(0, 10);
-  const y = b.slice(0, 10);
-  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -25,11 +25,18 @@ import { CURRENT_ENCODING, encodeBody } from '../../store/body-codec.ts';
 import { StoreError, StoreRejectedError } from '../../store/errors.ts';
 import type { FeedEntry } from '../../store/feed.ts';
 import {
+  BUCKET_SEC,
+  bucketOf,
   CONFIG_LATEST_SK,
   configPk,
   eventSk,
+  lifecycleEndPk,
+  lifecycleEndSk,
   lifecyclePk,
   lifecycleSk,
+  META_LIFECYCLE_LAYOUT_SK,
+  metaChangeCountSk,
+  metaPk,
   padTs,
   runningLifecyclePk,
   runningLifecycleSk,
@@ -53,7 +60,14 @@ import {
 import { gvkOf, nsNameOf } from '../../trace/gvk.ts';
 import type { Gvk, KubeObject, NsName } from '../../trace/model.ts';
 import type { ObjectPayload } from './bodies.ts';
-import { anyOf, itemAbsent, runningWithStart, storedOrderNotNewer, storedSeqNotAbove } from './conditions.ts';
+import {
+  anyOf,
+  itemAbsent,
+  numberAbsentOr,
+  runningWithStart,
+  storedOrderNotNewer,
+  storedSeqNotAbove,
+} from './conditions.ts';
 import type { StoreContext } from './context.ts';
 import { writeFeed } from './feed.ts';
 import type { CapacityMeter, Item } from './io.ts';
@@ -75,6 +89,9 @@ import type { ClusterMeta } from './meta.ts';
 
 type ObjectChangeIn = AppliedChange | DeletedChange;
 
+/** Least seconds between two writes of one hour's change count from one container. */
+const CHANGE_COUNT_EVERY_SEC = 60;
+
 interface Tally {
   deduplicated: number;
   reconciled_deletions: number;
@@ -89,6 +106,13 @@ interface WriteMeter extends CapacityMeter {
 export class TraceWriterCore {
   readonly #ctx: StoreContext;
   readonly #meta: ClusterMeta;
+  /** Per cluster: the lifecycle layout record as stored (ensured once per container), its longest duration. */
+  readonly #lifecycleLayout = new Map<ClusterId, Promise<{ maxDurationSec: number }>>();
+  /** Per cluster and hour: changes counted but not yet added to the hour's count, and when it was last written. */
+  readonly #changeCounts = new Map<
+    string,
+    { cluster: ClusterId; hour: number; pending: number; writtenAtSec: number }
+  >();
 
   constructor(ctx: StoreContext, meta: ClusterMeta) {
     this.#ctx = ctx;
@@ -118,6 +142,7 @@ export class TraceWriterCore {
       }
     }
     await this.#applySegment(cluster, segment, nowSec, meter, tally, indexOf);
+    if (this.#ctx.settings.countChanges) await this.#countChanges(cluster, batch, nowSec, meter);
     // Last: the record names only events already stored (lib/store/feed.ts).
     if (this.#ctx.settings.changeFeed && tally.fed.length > 0) {
       await writeFeed(this.#ctx, cluster, tally.fed, meter);
@@ -130,6 +155,52 @@ export class TraceWriterCore {
       writeUnits: meter.writeUnits,
       readUnits: meter.readUnits,
     };
+  }
+
+  /**
+   * Adds the batch's changes to its hours' counts (META `N#<hour>`): at most one write per hour
+   * and cluster a minute from a container — an estimate for sizing exports (docs/export-api.md
+   * "Limits"), never read for the trace itself; counts still pending when a container ends are lost.
+   */
+  async #countChanges(cluster: ClusterId, batch: Batch, nowSec: number, meter: WriteMeter): Promise<void> {
+    for (const c of batch.changes) {
+      if (c.type !== 'applied' && c.type !== 'deleted') continue;
+      const hour = bucketOf(c.ts);
+      const key = `${cluster} ${hour}`;
+      const entry = this.#changeCounts.get(key) ?? {
+        cluster,
+        hour,
+        pending: 0,
+        writtenAtSec: Number.NEGATIVE_INFINITY,
+      };
+      entry.pending++;
+      this.#changeCounts.set(key, entry);
+    }
+    for (const [key, entry] of this.#changeCounts) {
+      if (
+        entry.cluster !== cluster ||
+        entry.pending === 0 ||
+        nowSec - entry.writtenAtSec < CHANGE_COUNT_EVERY_SEC
+      )
+        continue;
+      const retentionSec = this.#ctx.settings.retentionDays * 86_400;
+      await this.#ctx.io.update(
+        { pk: metaPk(cluster), sk: metaChangeCountSk(entry.hour) },
+        {
+          expression: 'SET expiresAtSec = :exp ADD changes :n',
+          values: {
+            ':n': n(entry.pending),
+            ':exp': n(Math.max(entry.hour, nowSec) + retentionSec + BUCKET_SEC),
+          },
+        },
+        undefined,
+        meter,
+      );
+      entry.pending = 0;
+      entry.writtenAtSec = nowSec;
+      // Hours long past stay out of memory.
+      if (entry.hour + 2 * BUCKET_SEC < nowSec) this.#changeCounts.delete(key);
+    }
   }
 
   #metaInput(batch: Batch, nowSec: number) {
@@ -474,6 +545,7 @@ export class TraceWriterCore {
    * Running of a lifecycle already Finished indexes nothing.
    */
   async #applyLifecycle(cluster: ClusterId, c: LifecycleChange, nowSec: number, meter: WriteMeter) {
+    await this.#ensureLifecycleLayout(cluster, nowSec, meter);
     const podSpecHash = parsePodSpecHash(c.pod_spec_hash);
     const io = this.#ctx.io;
     const indexKey = {
@@ -544,8 +616,110 @@ export class TraceWriterCore {
       c.end_ts === undefined ? itemAbsent() : anyOf(itemAbsent(), runningWithStart(c.start_ts));
     // A failed condition is a regression (or a redelivery): ignored, the stored lifecycle stands.
     const outcome = await this.#ctx.io.put(item, condition, meter);
-    if (outcome.ok) return item;
-    return outcome.old ?? (await this.#ctx.io.get({ pk: item.pk!.S!, sk: item.sk!.S! }, meter));
+    const stored = outcome.ok
+      ? item
+      : (outcome.old ?? (await this.#ctx.io.get({ pk: item.pk!.S!, sk: item.sk!.S! }, meter)));
+    // The window index of what is stored (a redelivered or retried Finished rewrites the same item,
+    // so a crash between the two writes is repaired by the retry).
+    const storedEnd = stored === undefined ? undefined : num(stored, 'endTs');
+    if (c.end_ts !== undefined && stored !== undefined && storedEnd !== undefined) {
+      const start = num(stored, 'startTs') ?? c.start_ts;
+      await this.#putLifecycleEnd(cluster, c, podSpecHash, start, storedEnd, stored, meter);
+    }
+    return stored;
+  }
+
+  /**
+   * A finished lifecycle's item in the partition of its end hour (keys.ts `lifecycleEndPk`), after
+   * the longest-duration watermark covers it, so a reader that finds the watermark searches far
+   * enough for every end-hour item written.
+   */
+  async #putLifecycleEnd(
+    cluster: ClusterId,
+    c: LifecycleChange,
+    podSpecHash: bigint,
+    startTs: number,
+    endTs: number,
+    stored: Item,
+    meter: WriteMeter,
+  ): Promise<void> {
+    const durationSec = Math.max(0, endTs - startTs);
+    const layout = await this.#lifecycleLayout.get(cluster)!;
+    if (durationSec > layout.maxDurationSec) {
+      // A failed condition means a longer one is stored already: fine either way.
+      await this.#ctx.io.update(
+        { pk: metaPk(cluster), sk: META_LIFECYCLE_LAYOUT_SK },
+        { expression: 'SET maxDurationSec = :d', values: { ':d': n(durationSec) } },
+        numberAbsentOr('maxDurationSec', '<', durationSec),
+        meter,
+      );
+      layout.maxDurationSec = durationSec;
+    }
+    const item: Item = {
+      pk: s(lifecycleEndPk(cluster, bucketOf(endTs))),
+      sk: s(lifecycleEndSk(startTs, c.owner.gvk, c.owner.ns_name, podSpecHash, c.pod)),
+      ownerGvk: s(c.owner.gvk),
+      ownerNsName: s(c.owner.ns_name),
+      podSpecHash: s(podSpecHash.toString()),
+      pod: s(c.pod),
+      startTs: n(startTs),
+      endTs: n(endTs),
+    };
+    if (stored.expiresAtSec) item.expiresAtSec = stored.expiresAtSec;
+    await this.#ctx.io.put(item, undefined, meter);
+  }
+
+  /**
+   * Once per cluster and container, before its first lifecycle write: the metadata record saying
+   * since when finished lifecycles have end-hour items. A cluster with lifecycle items from before
+   * (written by a version without them) gets `sinceSec` = now, and readers fall back to reading
+   * every lifecycle for windows starting before it (plus a margin); a cluster without gets 0.
+   */
+  #ensureLifecycleLayout(
+    cluster: ClusterId,
+    nowSec: number,
+    meter: WriteMeter,
+  ): Promise<{ maxDurationSec: number }> {
+    let known = this.#lifecycleLayout.get(cluster);
+    if (!known) {
+      known = this.#loadLifecycleLayout(cluster, nowSec, meter);
+      this.#lifecycleLayout.set(cluster, known);
+      known.catch(() => this.#lifecycleLayout.delete(cluster));
+    }
+    return known;
+  }
+
+  async #loadLifecycleLayout(
+    cluster: ClusterId,
+    nowSec: number,
+    meter: WriteMeter,
+  ): Promise<{ maxDurationSec: number }> {
+    const io = this.#ctx.io;
+    const key = { pk: metaPk(cluster), sk: META_LIFECYCLE_LAYOUT_SK };
+    const stored = await io.get(key, meter);
+    if (stored) return { maxDurationSec: num(stored, 'maxDurationSec') ?? 0 };
+    let older = false;
+    for (let shard = 0; shard < this.#ctx.settings.shards && !older; shard++) {
+      for await (const _ of io.query(
+        {
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': s(lifecyclePk(cluster, shard)) },
+          Limit: 1,
+        },
+        meter,
+      )) {
+        older = true;
+      }
+    }
+    const outcome = await io.put(
+      { pk: s(key.pk), sk: s(key.sk), sinceSec: n(older ? nowSec : 0) },
+      itemAbsent(),
+      meter,
+    );
+    if (outcome.ok) return { maxDurationSec: 0 };
+    // Lost a race with another container: its record stands (same meaning); re-read its duration.
+    const again = outcome.old ?? (await io.get(key, meter));
+    return { maxDurationSec: (again && num(again, 'maxDurationSec')) ?? 0 };
   }
 
   /**

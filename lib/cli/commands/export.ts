@@ -9,6 +9,7 @@
  * (`skctl export --transform`), checked here first (bad SKEL: exit 2 with line and column). Prints
  * the URL on stdout, and the validation counts of the exported trace (`sktrace validate`'s rules).
  */
+
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -19,6 +20,7 @@ import type { LabelSelector } from '../../trace/model.ts';
 import { parseSelector } from '../../trace/selector.ts';
 import { RULES } from '../../validation/index.ts';
 import { type ClientFlags, clientFlags, makeClient, Progress } from '../client.ts';
+import { formatBytes } from '../progress.ts';
 import { parseNamespaceList, parseTimeArg, SKCTL_EXCLUDED_NAMESPACES } from '../time.ts';
 
 interface ExportOptions extends ClientFlags {
@@ -121,8 +123,26 @@ async function runExport(opts: ExportOptions): Promise<void> {
   const { job, bytes } = await exportTrace(client, cluster, { startTs, endTs }, filters, {
     timeoutMs: timeoutSec * 1000,
     ...(transform === undefined ? {} : { transform }),
-    onStatus: (j, elapsedMs) =>
-      progress.update(`export ${j.id}: ${j.status} (${Math.round(elapsedMs / 1000)} s)`),
+    onStatus: (j, elapsedMs) => {
+      const p = j.progress;
+      const secs = `${Math.round(elapsedMs / 1000)} s`;
+      if (!p) {
+        progress.update(`export ${j.id}: ${j.status}`, secs);
+        return;
+      }
+      // The share of the window's seconds read so far (changes are read in time order).
+      const fraction =
+        p.phase === 'finishing'
+          ? 1
+          : p.phase === 'changes' && p.reached_ts !== undefined
+            ? (p.reached_ts - startTs) / (endTs - startTs)
+            : 0;
+      progress.update(
+        `export ${j.id}: ${p.phase.replace('_', ' ')}`,
+        `${p.changes_read} changes read, ${formatBytes(p.bytes_written)} written, ${secs}`,
+        fraction,
+      );
+    },
   });
   progress.clear();
   // Written beside the target, then renamed: a failed write never leaves half a trace under the name.

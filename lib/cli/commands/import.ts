@@ -49,7 +49,9 @@ async function runImport(files: string[], opts: ImportOptions): Promise<void> {
         onProgress: (p) => {
           sentChanges = p.changesSent;
           progress.update(
-            `${file}: batch ${p.batch}/${p.batches}, ${p.changesSent}/${p.changes} changes (${Math.floor((100 * p.changesSent) / p.changes)}%)`,
+            `import ${file}`,
+            `batch ${p.batch}/${p.batches}, ${p.changesSent}/${p.changes} changes`,
+            p.changes > 0 ? p.changesSent / p.changes : undefined,
           );
         },
       });

@@ -1,0 +1,174 @@
+/**
+ * Writes a trace to the export object store as it is assembled: events are encoded as they come
+ * and cut into multipart-upload parts, so memory holds a bounded number of parts, never the trace.
+ *
+ * The trace is one msgpack map whose `events` array header holds the number of events, known
+ * only at the end, and whose smallest encoding (what sk-tracer writes, and what `encodeTrace`
+ * writes) is 1, 3 or 5 bytes long. So the first part — the head (map header, version, config)
+ * plus the array header plus the first `partBytes` of events — is kept until the end and uploaded
+ * last, with the header then known; parts 2… go out as they fill (S3 takes parts in any order and
+ * assembles them by number; every part but the last must be ≥ 5 MiB, which the first part is, being
+ * `partBytes` of events and more). A window whose events fit in one part is one PutObject.
+ * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (2 +
+ * maxPartsInFlight) × partBytes for the encoding.
+ */
+import { encodeArrayHeader, encodeTraceEventInto } from '../trace/codec.ts';
+import type { TraceEvent } from '../trace/model.ts';
+import type { ExportObjectStore, ExportUpload } from './ports.ts';
+
+const MIB = 1024 * 1024;
+/** S3's smallest part but the last. */
+export const MIN_PART_BYTES = 5 * MIB;
+
+export interface TraceStreamOptions {
+  /** Bytes of events per part (≥ MIN_PART_BYTES against S3; smaller only in tests of the logic). */
+  partBytes: number;
+  /** Parts being uploaded at once; writing waits (drain()) beyond it. */
+  maxPartsInFlight: number;
+}
+
+export const DEFAULT_TRACE_STREAM: TraceStreamOptions = { partBytes: 8 * MIB, maxPartsInFlight: 2 };
+
+export class TraceStreamWriter {
+  readonly #objects: ExportObjectStore;
+  readonly #key: string;
+  readonly #head: Uint8Array;
+  readonly #partBytes: number;
+  readonly #maxInFlight: number;
+
+  /** The first `partBytes` of events, kept until the array header is known. */
+  #first: Uint8Array | undefined;
+  #buf: Uint8Array;
+  #len = 0;
+  #events = 0;
+  #nextPart = 2;
+  #upload: Promise<ExportUpload> | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: { err: unknown } | undefined;
+  #bytes: number;
+  #done = false;
+
+  readonly #append = (bytes: Uint8Array): void => this.#write(bytes);
+
+  constructor(objects: ExportObjectStore, key: string, head: Uint8Array, options: TraceStreamOptions) {
+    if (!(options.partBytes > 0) || !(options.maxPartsInFlight >= 1)) {
+      throw new RangeError('partBytes must be positive and maxPartsInFlight at least 1');
+    }
+    this.#objects = objects;
+    this.#key = key;
+    this.#head = head;
+    this.#partBytes = options.partBytes;
+    this.#maxInFlight = options.maxPartsInFlight;
+    this.#buf = new Uint8Array(this.#partBytes);
+    this.#bytes = head.length;
+  }
+
+  /** Bytes of the trace so far (the events array header counted at the end). */
+  get bytesWritten(): number {
+    return this.#bytes;
+  }
+
+  get eventCount(): number {
+    return this.#events;
+  }
+
+  /** True when parts are queued beyond maxPartsInFlight: await drain() before writing more. */
+  get mustDrain(): boolean {
+    return this.#inFlight.size > this.#maxInFlight || this.#failure !== undefined;
+  }
+
+  /** Appends one event (synchronous; a full part starts uploading). */
+  writeEvent(event: TraceEvent): void {
+    this.#events++;
+    encodeTraceEventInto(event, this.#append);
+  }
+
+  /** Waits until at most maxPartsInFlight parts are uploading; throws an upload's failure. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > this.#maxInFlight) await Promise.race(this.#inFlight);
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  /**
+   * Writes the tail (index, pod_lifecycles) and the held first part, and completes the object.
+   * Returns its size in bytes.
+   */
+  async finish(tail: Uint8Array): Promise<number> {
+    if (this.#done) throw new Error('the trace stream is already finished');
+    this.#done = true;
+    const header = encodeArrayHeader(this.#events);
+    this.#bytes += header.length + tail.length;
+    const rest = this.#buf.subarray(0, this.#len);
+    if (!this.#first) {
+      await this.#objects.put(this.#key, concat([this.#head, header, rest, tail]));
+      return this.#bytes;
+    }
+    this.#startPart(this.#nextPart++, concat([rest, tail]));
+    this.#startPart(1, concat([this.#head, header, this.#first]));
+    this.#first = undefined;
+    await this.#settle();
+    if (this.#failure) throw this.#failure.err;
+    await (await this.#upload!).complete();
+    return this.#bytes;
+  }
+
+  /** Drops what was uploaded (after a failure anywhere in the export). Never throws. */
+  async abort(): Promise<void> {
+    this.#done = true;
+    await this.#settle();
+    if (this.#upload) await this.#upload.then((u) => u.abort()).catch(() => undefined);
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#bytes += bytes.length;
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(bytes.length - at, this.#partBytes - this.#len);
+      this.#buf.set(bytes.subarray(at, at + n), this.#len);
+      this.#len += n;
+      at += n;
+      if (this.#len === this.#partBytes) this.#partFull();
+    }
+  }
+
+  #partFull(): void {
+    const full = this.#buf;
+    this.#buf = new Uint8Array(this.#partBytes);
+    this.#len = 0;
+    if (!this.#first) {
+      this.#first = full;
+      return;
+    }
+    this.#startPart(this.#nextPart++, full);
+  }
+
+  #startPart(partNumber: number, bytes: Uint8Array): void {
+    this.#upload ??= this.#objects.startUpload(this.#key);
+    const upload = this.#upload;
+    const p: Promise<void> = upload
+      .then((u) => u.uploadPart(partNumber, bytes))
+      .catch((err: unknown) => {
+        this.#failure ??= { err };
+      })
+      .finally(() => {
+        this.#inFlight.delete(p);
+      });
+    this.#inFlight.add(p);
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const c of chunks) length += c.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

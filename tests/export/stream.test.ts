@@ -1,0 +1,254 @@
+/**
+ * The streamed export (lib/export/trace-stream.ts, `streamExport`) against the in-memory path it
+ * replaces, kept as the oracle: `encodeTrace(assembleFromHistory(…))` — the whole trace assembled
+ * from the full history with the store's rules, then encoded in one buffer. Random histories
+ * (owner chains, bare pods with lifecycles that end before, inside and after the window, filters)
+ * must give the same bytes, whatever the part size; parts obey S3's rules; a failed part aborts the
+ * upload and stores nothing.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { streamExport } from '../../lib/export/pipeline.ts';
+import { TraceStreamWriter } from '../../lib/export/trace-stream.ts';
+import type { StoredOwnerLifecycles } from '../../lib/store/ports.ts';
+import { assembleFromHistory, TraceAssembler } from '../../lib/trace/assemble.ts';
+import {
+  decodeTrace,
+  encodeArrayHeader,
+  encodeTrace,
+  encodeTraceHead,
+  encodeTraceTail,
+} from '../../lib/trace/codec.ts';
+import { exportableConfigDoc, tracerConfigFromDoc } from '../../lib/trace/config.ts';
+import { refOf } from '../../lib/trace/gvk.ts';
+import type {
+  KubeObject,
+  ObjectChange,
+  OwnerReference,
+  TraceConfigDoc,
+  TraceEvent,
+} from '../../lib/trace/model.ts';
+import { HistoryReader, MemoryObjects } from './support.ts';
+
+const CONFIG_DOC: TraceConfigDoc = {
+  trackedObjects: {
+    'apps/v1.Deployment': { trackLifecycle: true },
+    'apps/v1.ReplicaSet': { trackLifecycle: true },
+    'v1.Pod': { trackLifecycle: true },
+  },
+};
+const config = tracerConfigFromDoc(CONFIG_DOC);
+
+function ownerRef(kind: string, name: string): OwnerReference {
+  return { apiVersion: 'apps/v1', kind, name, uid: `uid-${name}` } as OwnerReference;
+}
+
+function obj(gvk: string, nsName: string, owners?: OwnerReference[]): KubeObject {
+  const dot = gvk.lastIndexOf('.');
+  const [namespace, name] = nsName.split('/');
+  return {
+    apiVersion: gvk.slice(0, dot),
+    kind: gvk.slice(dot + 1),
+    metadata: { name: name!, namespace: namespace!, ...(owners ? { ownerReferences: owners } : {}) },
+    spec: { rev: 1 },
+  };
+}
+
+const universe: KubeObject[] = [];
+for (const ns of ['a', 'b']) {
+  for (let i = 0; i < 2; i++) {
+    universe.push(obj('apps/v1.Deployment', `${ns}/web${i}`));
+    universe.push(obj('v1.ServiceAccount', `${ns}/web${i}`));
+    universe.push(obj('apps/v1.ReplicaSet', `${ns}/web${i}-rs`, [ownerRef('Deployment', `web${i}`)]));
+    universe.push(obj('v1.Pod', `${ns}/web${i}-rs-p`, [ownerRef('ReplicaSet', `web${i}-rs`)]));
+    universe.push(obj('v1.Pod', `${ns}/bare${i}`));
+  }
+}
+const keyOf = (o: KubeObject) => `${refOf(o).gvk} ${refOf(o).nsName}`;
+
+/** Store-consistent: no spec-unchanged re-apply, no deletion of a dead object, one change per object per second. */
+const history = fc
+  .array(
+    fc.record({
+      which: fc.nat(universe.length - 1),
+      del: fc.boolean(),
+      rev: fc.nat(2),
+      label: fc.constantFrom(undefined, 'x', 'y'),
+      pad: fc.nat(3),
+      dt: fc.constantFrom(0, 0, 1, 7, 30),
+    }),
+    { maxLength: 80 },
+  )
+  .map((steps) => {
+    const live = new Map<string, number>();
+    const lastTsOf = new Map<string, number>();
+    const out: ObjectChange[] = [];
+    let ts = 60;
+    for (const s of steps) {
+      ts += s.dt;
+      const base = universe[s.which]!;
+      const key = keyOf(base);
+      if (lastTsOf.get(key) === ts) continue;
+      if (s.del) {
+        if (!live.has(key)) continue;
+        live.delete(key);
+        out.push({ ts, type: 'deleted', object: base, owners: [] });
+      } else {
+        if (live.get(key) === s.rev) continue;
+        live.set(key, s.rev);
+        const version: KubeObject = {
+          ...base,
+          metadata: { ...base.metadata, ...(s.label ? { labels: { team: s.label } } : {}) },
+          // Bodies of different sizes, so events straddle part boundaries at every offset.
+          spec: { rev: s.rev, pad: 'p'.repeat(s.pad * 37) },
+        };
+        out.push({ ts, type: 'applied', object: version, owners: [] });
+      }
+      lastTsOf.set(key, ts);
+    }
+    return out;
+  });
+
+/** Lifecycles of the pods' owners and of bare pods, ending before, in and after the window, or running. */
+const lifecycles = fc
+  .array(
+    fc.record({
+      owner: fc.constantFrom(
+        { gvk: 'apps/v1.ReplicaSet', nsName: 'a/web0-rs' },
+        { gvk: 'apps/v1.Deployment', nsName: 'b/web1' },
+        { gvk: 'v1.Pod', nsName: 'a/bare0' },
+        { gvk: 'v1.Pod', nsName: 'b/bare1' },
+      ),
+      hash: fc.constantFrom(1n, 2n, (1n << 64n) - 1n),
+      startTs: fc.integer({ min: 0, max: 400 }),
+      span: fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined }),
+    }),
+    { maxLength: 8 },
+  )
+  .map((ls) =>
+    ls.map(
+      (l): StoredOwnerLifecycles => ({
+        owner: l.owner,
+        podSpecHash: l.hash,
+        lifecycles: [{ startTs: l.startTs, ...(l.span === undefined ? {} : { endTs: l.startTs + l.span }) }],
+      }),
+    ),
+  );
+
+const filters = fc.record({
+  excluded_namespaces: fc.subarray(['a', 'b']),
+  excluded_labels: fc.subarray([{ matchLabels: { team: 'x' } }]),
+});
+
+const window = fc
+  .record({ startTs: fc.integer({ min: 40, max: 400 }), span: fc.integer({ min: 1, max: 400 }) })
+  .map((w) => ({ startTs: w.startTs, endTs: w.startTs + w.span }));
+
+describe('streamExport', () => {
+  it('writes the same bytes as the in-memory path, in parts S3 accepts, for random histories and windows', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        history,
+        lifecycles,
+        filters,
+        window,
+        fc.constantFrom(7, 64, 500, 1 << 20),
+        async (h, ls, f, w, partBytes) => {
+          const want = encodeTrace(assembleFromHistory(h, w, f, config, ls));
+          const objects = new MemoryObjects();
+          objects.minPartBytes = partBytes;
+          const reader = new HistoryReader(h, CONFIG_DOC, ls);
+          const { counts } = await streamExport(
+            reader,
+            'prod',
+            { window: w, filters: f },
+            { readUnits: 0 },
+            { objects, key: 'k', stream: { partBytes, maxPartsInFlight: 2 } },
+          );
+          const got = objects.objects.get('k');
+          assert.ok(got);
+          assert.deepEqual(Buffer.from(got), Buffer.from(want));
+          assert.equal(counts.bytes, want.length);
+          const trace = decodeTrace(want);
+          assert.equal(counts.events, trace.events.length);
+          // One PutObject when the events fit one part, else one completed multipart upload.
+          const eventBytes =
+            want.length -
+            encodeTraceHead(trace.config).length -
+            encodeArrayHeader(trace.events.length).length -
+            encodeTraceTail(trace).length;
+          assert.deepEqual(
+            objects.uploads.map((u) => u.state),
+            eventBytes >= partBytes ? ['completed'] : [],
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('aborts the multipart upload and stores nothing when a part fails', async () => {
+    const h: ObjectChange[] = [];
+    for (let ts = 100; ts < 160; ts++) {
+      const o = obj('apps/v1.Deployment', `a/d${ts}`);
+      h.push({ ts, type: 'applied', object: { ...o, spec: { pad: 'x'.repeat(100) } }, owners: [] });
+    }
+    const objects = new MemoryObjects();
+    objects.failPart = 3;
+    await assert.rejects(
+      streamExport(
+        new HistoryReader(h, CONFIG_DOC),
+        'prod',
+        { window: { startTs: 90, endTs: 200 }, filters: { excluded_namespaces: [], excluded_labels: [] } },
+        { readUnits: 0 },
+        { objects, key: 'k', stream: { partBytes: 256, maxPartsInFlight: 1 } },
+      ),
+      /part 3 failed/,
+    );
+    assert.equal(objects.objects.size, 0);
+    assert.deepEqual(
+      objects.uploads.map((u) => u.state),
+      ['aborted'],
+    );
+  });
+});
+
+describe('TraceStreamWriter', () => {
+  it('writes the events array header in its smallest form at 15/16, 65,535/65,536 events', async () => {
+    const w = { startTs: 0, endTs: 100_000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    for (const n of [15, 16, 65_535, 65_536]) {
+      // n − 1 seconds with one change each, plus the start event.
+      const changes: ObjectChange[] = [];
+      for (let i = 1; i < n; i++) {
+        changes.push({
+          ts: i,
+          type: 'applied',
+          object: { ...obj('v1.ConfigMap', 'a/c'), spec: { i } },
+          owners: [],
+        });
+      }
+      const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+      const objects = new MemoryObjects();
+      const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+        partBytes: 100_000,
+        maxPartsInFlight: 2,
+      });
+      const assembler = new TraceAssembler({
+        window: w,
+        filters: noFilters,
+        config,
+        onEvent: (e: TraceEvent) => writer.writeEvent(e),
+      });
+      for (const c of changes) {
+        assembler.addChange(c);
+        if (writer.mustDrain) await writer.drain();
+      }
+      const tail = assembler.finishStream();
+      assert.equal(tail.eventCount, n);
+      await writer.finish(encodeTraceTail(tail));
+      assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want), `${n} events`);
+    }
+  });
+});
