@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeHandler as makeJobHandler } from '../../functions/export-job/handler.ts';
 import { makeHandler } from '../../functions/exports/handler.ts';
 import { hashToken } from '../../lib/auth/token.ts';
@@ -20,28 +20,13 @@ import { exportKey, type JobRef, newJob } from '../../lib/export/job.ts';
 import type { ExportObjectStore, ExportUpload, JobLauncher } from '../../lib/export/ports.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { DEPLOYMENT_CONFIG, deployment, recordingLog, silentLogger } from './support.ts';
+import { DEPLOYMENT_CONFIG, deployment, exportsContext, recordingLog, silentLogger } from './support.ts';
 
 const NOW_SEC = 1_700_000_000;
 const TOKEN = `skt_${'g'.repeat(43)}`;
 const NO_FILTERS = { excluded_namespaces: [], excluded_labels: [] };
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'sktrace-exports',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:sktrace-exports',
-    memoryLimitInMB: '512',
-    awsRequestId: 'test',
-    logGroupName: '/aws/lambda/sktrace-exports',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
+const context = () => exportsContext({ memoryLimitInMB: '512', remainingMs: 10_000 });
 
 function postEvent(cluster: string, body: unknown, key?: string): APIGatewayProxyEventV2 {
   const event = JSON.parse(

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeHandler } from '../../functions/exports/handler.ts';
 import { hashToken } from '../../lib/auth/token.ts';
 import { DynamoExportJobStore } from '../../lib/aws/dynamo-export-jobs.ts';
@@ -19,7 +19,7 @@ import { type ExportJobDeps, runExportJob } from '../../lib/export/pipeline.ts';
 import type { JobLauncher } from '../../lib/export/ports.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { DEPLOYMENT_CONFIG, deployment, recordingLog, silentLogger } from './support.ts';
+import { DEPLOYMENT_CONFIG, deployment, exportsContext, recordingLog, silentLogger } from './support.ts';
 
 const NOW_SEC = 1_700_000_000;
 const DEMO_TOKEN = `skt_${'d'.repeat(43)}`;
@@ -30,22 +30,7 @@ function sample(name: string): APIGatewayProxyEventV2 {
   return JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 }
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'sktrace-exports',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:sktrace-exports',
-    memoryLimitInMB: '1024',
-    awsRequestId: 'test',
-    logGroupName: '/aws/lambda/sktrace-exports',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
+const context = () => exportsContext({ memoryLimitInMB: '1024', remainingMs: 30_000 });
 
 function getEvent(cluster: string, id: string, token = DEMO_TOKEN): APIGatewayProxyEventV2 {
   const event = sample('exports-get.json');
