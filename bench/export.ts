@@ -31,13 +31,17 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoTraceStore } from '../lib/aws/dynamo-trace-store.ts';
-import { S3BlobStore } from '../lib/aws/s3-blob-store.ts';
 import type { Change } from '../lib/ingest/wire.ts';
 import { bucketOf, eventPk, eventSkRange } from '../lib/store/keys.ts';
 import type { KubeObject } from '../lib/trace/model.ts';
 import { type BenchResult, formatTable, median, resultOf, sig } from './result.ts';
-import { type ChildAws, startChildAws } from './support/aws.ts';
+import {
+  BENCH_RETENTION_DAYS,
+  BENCH_SHARDS,
+  benchTraceStore,
+  type ChildAws,
+  startChildAws,
+} from './support/aws.ts';
 import { writeHistoryEvents } from './support/bulk-history.ts';
 import type { ExportChildInput, ExportChildRun } from './support/export-child.ts';
 import { benchLifecycles } from './support/lifecycle-bench.ts';
@@ -46,8 +50,6 @@ import { seedChanges } from './support/seed.ts';
 
 const HOUR = 3600;
 const OBJECT_BYTES = 1024;
-const SHARDS = 4;
-const RETENTION_DAYS = 14;
 // BENCH_EXPORT_RUNS overrides (profiling); docs/benchmarks.md figures use 5.
 const RUNS = Number(process.env.BENCH_EXPORT_RUNS ?? 5);
 const CHILD = fileURLToPath(new URL('./support/export-child.ts', import.meta.url));
@@ -102,20 +104,13 @@ function* applied(changes: Iterable<{ ts: number; object: KubeObject }>): Genera
 
 async function seed(aws: ChildAws, cluster: string, c: Case, startTs: number): Promise<number> {
   const started = performance.now();
-  const store = new DynamoTraceStore({
-    dynamo: aws.dynamo,
-    tableName: aws.tableName,
-    blobs: new S3BlobStore(aws.s3, aws.bucket),
-    shards: SHARDS,
-    retentionDays: RETENTION_DAYS,
-    concurrency: 32,
-  });
+  const store = benchTraceStore(aws);
   const target = {
     dynamo: aws.dynamo,
     tableName: aws.tableName,
     cluster,
-    shards: SHARDS,
-    retentionDays: RETENTION_DAYS,
+    shards: BENCH_SHARDS,
+    retentionDays: BENCH_RETENTION_DAYS,
   };
   const historyChanges = c.history * c.windowChanges;
   if (historyChanges === 0) {
@@ -165,7 +160,7 @@ async function seed(aws: ChildAws, cluster: string, c: Case, startTs: number): P
 async function windowReadFloor(aws: ChildAws, cluster: string, startTs: number): Promise<number> {
   let units = 0;
   const { lo, hi } = eventSkRange(startTs, startTs + HOUR);
-  for (let shard = 0; shard < SHARDS; shard++) {
+  for (let shard = 0; shard < BENCH_SHARDS; shard++) {
     let start: Record<string, never> | undefined;
     do {
       const out = await aws.dynamo.send(

@@ -12,26 +12,9 @@ import { pathToFileURL } from 'node:url';
 import { parseSkel, transformTrace } from '../lib/skel/index.ts';
 import type { KubeObject, Trace } from '../lib/trace/model.ts';
 import { validateTrace } from '../lib/validation/index.ts';
+import { SANITIZE_SKEL } from '../tests/support/skel.ts';
 import { deploymentSpec } from './hash.ts';
 import { type BenchResult, formatTable, resultOf } from './result.ts';
-
-// SimKube examples/sanitize.skel (commands only).
-export const SANITIZE_SKEL = `remove(status);
-remove(spec.template.spec.serviceAccount);
-remove(spec.template.spec.serviceAccountName);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.configMapKeyRef), $x);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.secretKeyRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.configMapRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.secretRef), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap), $x);
-`;
 
 const RUNS = 7;
 

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
+import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
+import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 
 export interface CpuSample {
   /** Microseconds of user + system CPU since the child started. */
@@ -23,6 +25,22 @@ export interface ChildAws {
   pid: number;
   cpu(): Promise<CpuSample>;
   close(): Promise<void>;
+}
+
+/** The benches' store layout; seeding that writes the table directly must use the same. */
+export const BENCH_SHARDS = 4;
+export const BENCH_RETENTION_DAYS = 14;
+
+/** The trace store the benches seed and read through: their layout, 32 requests in flight. */
+export function benchTraceStore(aws: ChildAws): DynamoTraceStore {
+  return new DynamoTraceStore({
+    dynamo: aws.dynamo,
+    tableName: aws.tableName,
+    blobs: new S3BlobStore(aws.s3, aws.bucket),
+    shards: BENCH_SHARDS,
+    retentionDays: BENCH_RETENTION_DAYS,
+    concurrency: 32,
+  });
 }
 
 const CHILD = fileURLToPath(new URL('./aws-child.ts', import.meta.url));

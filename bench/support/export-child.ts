@@ -75,7 +75,8 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1000;
 }
 
-async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
+/** Clients to the parent's local AWS and a trace store on them; `close` destroys the clients. */
+function openStore(input: ExportChildInput) {
   const dynamo = makeDynamoClient({ endpoint: input.endpoints.dynamo });
   const s3 = makeS3Client({ endpoint: input.endpoints.s3 });
   const store = new DynamoTraceStore({
@@ -83,6 +84,15 @@ async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
     tableName: input.tableName,
     blobs: new S3BlobStore(s3, input.bucket),
   });
+  const close = () => {
+    dynamo.destroy();
+    s3.destroy();
+  };
+  return { s3, store, close };
+}
+
+async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
+  const { s3, store, close } = openStore(input);
   const objects = new S3ExportObjects({ s3, bucket: input.bucket });
   const filters = { excluded_namespaces: [], excluded_labels: [] };
   const meter: ReadMeter = { readUnits: 0 };
@@ -96,8 +106,7 @@ async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   );
   const wallMs = performance.now() - started;
   const cpuMs = cpuMsSince(cpu);
-  dynamo.destroy();
-  s3.destroy();
+  close();
   return {
     wallMs,
     cpuMs,
@@ -111,13 +120,7 @@ async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
 }
 
 async function runReadFloor(input: ExportChildInput): Promise<ExportChildRun> {
-  const dynamo = makeDynamoClient({ endpoint: input.endpoints.dynamo });
-  const s3 = makeS3Client({ endpoint: input.endpoints.s3 });
-  const store = new DynamoTraceStore({
-    dynamo,
-    tableName: input.tableName,
-    blobs: new S3BlobStore(s3, input.bucket),
-  });
+  const { store, close } = openStore(input);
   const meter: ReadMeter = { readUnits: 0 };
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -131,8 +134,7 @@ async function runReadFloor(input: ExportChildInput): Promise<ExportChildRun> {
     items += page.length;
   }
   const wallMs = performance.now() - started;
-  dynamo.destroy();
-  s3.destroy();
+  close();
   return {
     wallMs,
     cpuMs: cpuMsSince(cpu),

@@ -12,8 +12,6 @@ import {
   type BatchWriteItemCommandOutput,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
-import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import type { LifecycleChange } from '../../lib/ingest/wire.ts';
 import {
   bucketOf,
@@ -25,11 +23,9 @@ import {
 } from '../../lib/store/keys.ts';
 import type { ReadMeter } from '../../lib/store/ports.ts';
 import { type BenchResult, resultOf } from '../result.ts';
-import type { ChildAws } from './aws.ts';
+import { BENCH_RETENTION_DAYS, BENCH_SHARDS, benchTraceStore, type ChildAws } from './aws.ts';
 
 const HOUR = 3600;
-const SHARDS = 4;
-const RETENTION_DAYS = 14;
 const OWNER_GVK = 'apps/v1.ReplicaSet';
 
 function owner(i: number): string {
@@ -43,14 +39,7 @@ export async function benchLifecycles(
   log: (line: string) => void,
 ): Promise<BenchResult[]> {
   const inWindow = quick ? 200 : 2000;
-  const store = new DynamoTraceStore({
-    dynamo: aws.dynamo,
-    tableName: aws.tableName,
-    blobs: new S3BlobStore(aws.s3, aws.bucket),
-    shards: SHARDS,
-    retentionDays: RETENTION_DAYS,
-    concurrency: 32,
-  });
+  const store = benchTraceStore(aws);
   const nowSec = Math.floor(Date.now() / 1000);
   const window = { startTs, endTs: startTs + HOUR };
   const windowLifecycles = (): LifecycleChange[] =>
@@ -82,11 +71,11 @@ export async function benchLifecycles(
       const o = owner(i);
       const hash = BigInt(1000 + (i % 7));
       const pod = `bench/pod-o${i}`;
-      const expiresAtSec = { N: String(Math.max(end, nowSec) + RETENTION_DAYS * 86_400) };
+      const expiresAtSec = { N: String(Math.max(end, nowSec) + BENCH_RETENTION_DAYS * 86_400) };
       requests.push({
         PutRequest: {
           Item: {
-            pk: { S: lifecyclePk(cluster, shardOf(OWNER_GVK, o, SHARDS)) },
+            pk: { S: lifecyclePk(cluster, shardOf(OWNER_GVK, o, BENCH_SHARDS)) },
             sk: { S: lifecycleSk(OWNER_GVK, o, hash, pod, start) },
             startTs: { N: String(start) },
             endTs: { N: String(end) },

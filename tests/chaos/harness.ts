@@ -23,7 +23,16 @@ import type { KubeObject } from '../../lib/trace/model.ts';
 import { KubeSim } from '../kube-sim/server.ts';
 import { type FaultProxy, startFaultProxy } from '../store/fault-proxy.ts';
 import { IngestFaultProxy } from './ingest-proxy.ts';
-import { type Blind, blindUntil, DELETED, judge, traceEntries, truthKey, type Verdict } from './oracle.ts';
+import {
+  type Blind,
+  blindUntil,
+  DELETED,
+  failuresOf,
+  judge,
+  traceEntries,
+  truthKey,
+  type Verdict,
+} from './oracle.ts';
 import { CHAOS_KINDS, ChaosWorkload, gvkOfPath, hashOf, type WorkloadOptions } from './workload.ts';
 
 const CLI = join(import.meta.dirname, '../../lib/cli/sktrace.mjs');
@@ -534,19 +543,7 @@ export function explain(result: CaseResult): string {
   const v = result.verdict;
   const parts = [
     `changes ${v.changes}, required ${v.required}, matched ${v.matched}`,
-    ...(
-      [
-        'lost',
-        'duplicated',
-        'spuriousDeletions',
-        'outOfOrder',
-        'unknown',
-        'finalMismatch',
-        'mistimed',
-      ] as const
-    )
-      .filter((k) => v[k].length > 0)
-      .map((k) => `${k} (${v[k].length}): ${v[k].slice(0, 5).join('; ')}`),
+    ...failuresOf(v).map((k) => `${k} (${v[k].length}): ${v[k].slice(0, 5).join('; ')}`),
     ...result.problems,
   ];
   return parts.join('\n');

@@ -4,19 +4,18 @@ import {
   type Blind,
   blindUntil,
   DELETED,
+  type Failure,
+  failuresOf,
   judge,
   observable,
   type TraceEntry,
   type TruthEntry,
-  type Verdict,
 } from './oracle.ts';
 
 const KEY = 'apps/v1.Deployment shop/web';
 const OTHER = 'apps/v1.StatefulSet shop/web';
 const t = (hash: string, atSec: number): TruthEntry => ({ hash, atMs: atSec * 1000 });
 const e = (hash: string, ts: number): TraceEntry => ({ hash, ts });
-
-type Failure = Exclude<keyof Verdict, 'ok' | 'changes' | 'required' | 'matched'>;
 
 const cases: Array<{
   name: string;
@@ -196,19 +195,7 @@ for (const c of cases) {
       trace: new Map([[KEY, c.trace]]),
       blind: c.blind ?? [],
     });
-    const failed = (
-      [
-        'lost',
-        'duplicated',
-        'spuriousDeletions',
-        'outOfOrder',
-        'unknown',
-        'finalMismatch',
-        'mistimed',
-      ] as const
-    )
-      .filter((k) => v[k].length > 0)
-      .sort();
+    const failed = failuresOf(v).sort();
     assert.deepEqual(failed, [...(c.fails ?? [])].sort(), JSON.stringify(v));
     assert.equal(v.ok, failed.length === 0);
   });

@@ -74,6 +74,21 @@ export interface Verdict {
   mistimed: string[];
 }
 
+/** The verdict's lists of failures: the ways a trace can be wrong. */
+export const FAILURES = [
+  'lost',
+  'duplicated',
+  'spuriousDeletions',
+  'outOfOrder',
+  'unknown',
+  'finalMismatch',
+  'mistimed',
+] as const satisfies readonly (keyof Verdict)[];
+export type Failure = (typeof FAILURES)[number];
+
+/** The failures a verdict holds (non-empty lists), in FAILURES order. */
+export const failuresOf = (v: Verdict): Failure[] => FAILURES.filter((k) => v[k].length > 0);
+
 export const truthKey = (gvk: string, nsName: string) => `${gvk} ${nsName}`;
 
 /** An object's entries in the trace: applied versions by spec hash, deletions as `DELETED`. */

@@ -7,41 +7,25 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeHandler as makeJobHandler } from '../../functions/export-job/handler.ts';
 import { makeHandler } from '../../functions/exports/handler.ts';
 import { hashToken } from '../../lib/auth/token.ts';
 import { DynamoExportJobStore } from '../../lib/aws/dynamo-export-jobs.ts';
 import { DynamoTokenStore } from '../../lib/aws/dynamo-token-store.ts';
-import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
-import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { exportKey, type JobRef, newJob } from '../../lib/export/job.ts';
 import type { ExportObjectStore, ExportUpload, JobLauncher } from '../../lib/export/ports.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { DEPLOYMENT_CONFIG, deployment, recordingLog, silentLogger } from './support.ts';
+import { type LocalAws, localTraceStore, startLocalAws } from '../support/local-aws.ts';
+import { DEPLOYMENT_CONFIG, deployment, exportsContext, recordingLog, silentLogger } from './support.ts';
 
 const NOW_SEC = 1_700_000_000;
 const TOKEN = `skt_${'g'.repeat(43)}`;
 const NO_FILTERS = { excluded_namespaces: [], excluded_labels: [] };
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'sktrace-exports',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:sktrace-exports',
-    memoryLimitInMB: '512',
-    awsRequestId: 'test',
-    logGroupName: '/aws/lambda/sktrace-exports',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
+const context = () => exportsContext({ memoryLimitInMB: '512', remainingMs: 10_000 });
 
 function postEvent(cluster: string, body: unknown, key?: string): APIGatewayProxyEventV2 {
   const event = JSON.parse(
@@ -110,10 +94,7 @@ describe('export guard rails (dynalite + s3rver)', () => {
 
   before(async () => {
     aws = await startLocalAws();
-    store = new DynamoTraceStore({
-      dynamo: aws.dynamo,
-      tableName: aws.tableName,
-      blobs: new S3BlobStore(aws.s3, aws.bucket),
+    store = localTraceStore(aws, {
       nowSec: () => NOW_SEC,
     });
     jobs = new DynamoExportJobStore({ client: aws.dynamo, tableName: aws.tableName });

@@ -6,20 +6,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeHandler } from '../../functions/exports/handler.ts';
 import { hashToken } from '../../lib/auth/token.ts';
 import { DynamoExportJobStore } from '../../lib/aws/dynamo-export-jobs.ts';
 import { DynamoTokenStore } from '../../lib/aws/dynamo-token-store.ts';
-import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
-import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import type { ExportJobView, JobRef } from '../../lib/export/job.ts';
 import { type ExportJobDeps, runExportJob } from '../../lib/export/pipeline.ts';
 import type { JobLauncher } from '../../lib/export/ports.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { DEPLOYMENT_CONFIG, deployment, recordingLog, silentLogger } from './support.ts';
+import { type LocalAws, localTraceStore, startLocalAws } from '../support/local-aws.ts';
+import { DEPLOYMENT_CONFIG, deployment, exportsContext, recordingLog, silentLogger } from './support.ts';
 
 const NOW_SEC = 1_700_000_000;
 const DEMO_TOKEN = `skt_${'d'.repeat(43)}`;
@@ -30,22 +29,7 @@ function sample(name: string): APIGatewayProxyEventV2 {
   return JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 }
 
-function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'sktrace-exports',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:sktrace-exports',
-    memoryLimitInMB: '1024',
-    awsRequestId: 'test',
-    logGroupName: '/aws/lambda/sktrace-exports',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
+const context = () => exportsContext({ memoryLimitInMB: '1024', remainingMs: 30_000 });
 
 function getEvent(cluster: string, id: string, token = DEMO_TOKEN): APIGatewayProxyEventV2 {
   const event = sample('exports-get.json');
@@ -84,10 +68,7 @@ describe('exports function (dynalite + s3rver)', () => {
 
   before(async () => {
     aws = await startLocalAws();
-    store = new DynamoTraceStore({
-      dynamo: aws.dynamo,
-      tableName: aws.tableName,
-      blobs: new S3BlobStore(aws.s3, aws.bucket),
+    store = localTraceStore(aws, {
       nowSec: () => NOW_SEC,
       countChanges: true,
     });

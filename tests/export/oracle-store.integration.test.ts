@@ -21,11 +21,12 @@ import { oracleExport } from './oracle/collect-events.ts';
 import { comparable, type History, historyArb, postHistory, T0 } from './oracle/histories.ts';
 import {
   asTable,
+  sortedLifecycles,
   TABLE_CASES,
   TABLE_CONFIG,
   TABLE_HISTORY,
   TABLE_LIFECYCLES,
-  type TableCase,
+  tableOf,
 } from './oracle/table.ts';
 
 const RUNS = 12;
@@ -49,16 +50,10 @@ describe('export oracle through the store (local stack)', () => {
     await stack?.close();
   });
 
-  const tableOf = (c: TableCase) => ({
-    events: c.events,
-    index: [...c.index].sort(),
-    lifecycles: [...c.lifecycles].sort(),
-  });
   for (const c of TABLE_CASES) {
     test(`the exported trace is the table: ${c.name}`, async () => {
       const { trace } = await exportTrace(client, 'table', c.window, c.filters, { pollMs: 20 });
-      const got = asTable(comparable(trace));
-      assert.deepEqual({ ...got, lifecycles: [...got.lifecycles].sort() }, tableOf(c));
+      assert.deepEqual(sortedLifecycles(asTable(comparable(trace))), tableOf(c));
     });
   }
 

@@ -22,19 +22,13 @@ import { oracleExport } from './oracle/collect-events.ts';
 import { comparable, historyArb } from './oracle/histories.ts';
 import {
   asTable,
+  sortedLifecycles,
   TABLE_CASES,
   TABLE_CONFIG,
   TABLE_HISTORY,
   TABLE_LIFECYCLES,
-  type TableCase,
+  tableOf,
 } from './oracle/table.ts';
-
-const tableOf = (c: TableCase) => ({
-  events: c.events,
-  index: [...c.index].sort(),
-  lifecycles: [...c.lifecycles].sort(),
-});
-const sortedLifecycles = (t: ReturnType<typeof asTable>) => ({ ...t, lifecycles: [...t.lifecycles].sort() });
 
 describe('export oracle: hand-written windows', () => {
   for (const c of TABLE_CASES) {

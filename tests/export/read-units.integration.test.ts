@@ -10,8 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DynamoExportJobStore } from '../../lib/aws/dynamo-export-jobs.ts';
-import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
-import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { newJob } from '../../lib/export/job.ts';
 import { assembleExport, runExportJob } from '../../lib/export/pipeline.ts';
@@ -21,7 +20,7 @@ import { assembleFromHistory } from '../../lib/trace/assemble.ts';
 import { encodeTrace } from '../../lib/trace/codec.ts';
 import { tracerConfigFromDoc } from '../../lib/trace/config.ts';
 import type { ObjectChange, Trace, TraceWindow } from '../../lib/trace/model.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { type LocalAws, localTraceStore, startLocalAws } from '../support/local-aws.ts';
 import { oracleExport } from './oracle/collect-events.ts';
 import { comparable } from './oracle/histories.ts';
 import { DEPLOYMENT_CONFIG, deployment, recordingLog } from './support.ts';
@@ -95,10 +94,7 @@ describe('export read units with 10× older history', () => {
 
   before(async () => {
     aws = await startLocalAws();
-    store = new DynamoTraceStore({
-      dynamo: aws.dynamo,
-      tableName: aws.tableName,
-      blobs: new S3BlobStore(aws.s3, aws.bucket),
+    store = localTraceStore(aws, {
       nowSec: () => clock,
     });
     await ingest('small', history(1));

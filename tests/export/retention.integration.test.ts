@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DynamoExportJobStore } from '../../lib/aws/dynamo-export-jobs.ts';
-import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
+import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { type ExportJob, newJob, newJobId } from '../../lib/export/job.ts';
 import { type ExportJobDeps, runExportJob } from '../../lib/export/pipeline.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import type { TraceWindow } from '../../lib/trace/model.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { type LocalAws, localTraceStore, startLocalAws } from '../support/local-aws.ts';
 import { DEPLOYMENT_CONFIG, deployment, recordingLog } from './support.ts';
 
 const DAY = 86_400;
@@ -46,10 +46,7 @@ describe('exports and retention', () => {
 
   before(async () => {
     aws = await startLocalAws();
-    store = new DynamoTraceStore({
-      dynamo: aws.dynamo,
-      tableName: aws.tableName,
-      blobs: new S3BlobStore(aws.s3, aws.bucket),
+    store = localTraceStore(aws, {
       retentionDays: 1,
       nowSec: () => clock,
     });

@@ -21,7 +21,6 @@ import {
   encodeTraceTail,
 } from '../../lib/trace/codec.ts';
 import { exportableConfigDoc, tracerConfigFromDoc } from '../../lib/trace/config.ts';
-import { refOf } from '../../lib/trace/gvk.ts';
 import type {
   KubeObject,
   ObjectChange,
@@ -29,6 +28,7 @@ import type {
   TraceConfigDoc,
   TraceEvent,
 } from '../../lib/trace/model.ts';
+import { storeConsistentHistory } from '../support/history.ts';
 import { HistoryReader, MemoryObjects } from './support.ts';
 
 const CONFIG_DOC: TraceConfigDoc = {
@@ -65,50 +65,8 @@ for (const ns of ['a', 'b']) {
     universe.push(obj('v1.Pod', `${ns}/bare${i}`));
   }
 }
-const keyOf = (o: KubeObject) => `${refOf(o).gvk} ${refOf(o).nsName}`;
-
-/** Store-consistent: no spec-unchanged re-apply, no deletion of a dead object, one change per object per second. */
-const history = fc
-  .array(
-    fc.record({
-      which: fc.nat(universe.length - 1),
-      del: fc.boolean(),
-      rev: fc.nat(2),
-      label: fc.constantFrom(undefined, 'x', 'y'),
-      pad: fc.nat(3),
-      dt: fc.constantFrom(0, 0, 1, 7, 30),
-    }),
-    { maxLength: 80 },
-  )
-  .map((steps) => {
-    const live = new Map<string, number>();
-    const lastTsOf = new Map<string, number>();
-    const out: ObjectChange[] = [];
-    let ts = 60;
-    for (const s of steps) {
-      ts += s.dt;
-      const base = universe[s.which]!;
-      const key = keyOf(base);
-      if (lastTsOf.get(key) === ts) continue;
-      if (s.del) {
-        if (!live.has(key)) continue;
-        live.delete(key);
-        out.push({ ts, type: 'deleted', object: base, owners: [] });
-      } else {
-        if (live.get(key) === s.rev) continue;
-        live.set(key, s.rev);
-        const version: KubeObject = {
-          ...base,
-          metadata: { ...base.metadata, ...(s.label ? { labels: { team: s.label } } : {}) },
-          // Bodies of different sizes, so events straddle part boundaries at every offset.
-          spec: { rev: s.rev, pad: 'p'.repeat(s.pad * 37) },
-        };
-        out.push({ ts, type: 'applied', object: version, owners: [] });
-      }
-      lastTsOf.set(key, ts);
-    }
-    return out;
-  });
+// Bodies of different sizes (pad), so events straddle part boundaries at every offset.
+const history = storeConsistentHistory(universe, { maxLength: 80, padUnit: 37 });
 
 /** Lifecycles of the pods' owners and of bare pods, ending before, in and after the window, or running. */
 const lifecycles = fc

@@ -4,6 +4,7 @@
  * in tests/export/*.integration.test.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
 import type { ExportJob, ExportStatus } from '../../lib/export/job.ts';
 import type { JobLog } from '../../lib/export/pipeline.ts';
 import type {
@@ -243,3 +244,21 @@ export function deployment(
 }
 
 export const DEPLOYMENT_CONFIG: TraceConfigDoc = { trackedObjects: { 'apps/v1.Deployment': {} } };
+
+/** A Lambda context for the sktrace-exports function, with the given memory and time left. */
+export function exportsContext(opts: { memoryLimitInMB: string; remainingMs: number }): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'sktrace-exports',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:sktrace-exports',
+    memoryLimitInMB: opts.memoryLimitInMB,
+    awsRequestId: 'test',
+    logGroupName: '/aws/lambda/sktrace-exports',
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => opts.remainingMs,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}

@@ -12,13 +12,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts';
-import { httpIngestPoster } from '../../lib/forwarder/ingest-client.ts';
-import { memoryLogger } from '../../lib/forwarder/log.ts';
-import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
-import type { AppliedChange, Change } from '../../lib/ingest/wire.ts';
+import { configMapChange, deliveryOptions, names, startDelivery } from './support/delivery.ts';
 import { IngestRecorder } from './support/ingest-recorder.ts';
-import { eventually, fastRuntime } from './support/runtime.ts';
+import { eventually } from './support/runtime.ts';
 
 let ingest: IngestRecorder;
 before(async () => {
@@ -28,50 +24,11 @@ after(async () => {
   await ingest.close();
 });
 
-const options: DeliveryOptions = {
-  maxBatchBytes: 64 * 1024,
-  maxBatchChanges: 8,
-  lingerMs: 20,
-  maxQueueBytes: 1024 * 1024,
-  stallTimeoutMs: 60_000,
-  backoff: {
-    initialMs: 100,
-    maxMs: 1000,
-    factor: 2,
-    jitter: 0,
-    quietPeriodMs: 60_000,
-    maxRetryAfterMs: 10_000,
-  },
-};
-
-const change = (i: number): AppliedChange => ({
-  type: 'applied',
-  ts: 1_700_000_000 + i,
-  seq: i,
-  object: {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { namespace: 'ns', name: `cm-${i}` },
-    data: { i: String(i) },
-  },
-});
-const names = (changes: Change[]) =>
-  changes.map((c) => (c.type === 'applied' ? c.object.metadata.name : c.type));
+const options = deliveryOptions({ maxBatchChanges: 8 });
+const change = (i: number) => configMapChange(i, { i: String(i) });
 
 function setup() {
-  const runtime = fastRuntime(5);
-  const metrics = new ForwarderMetrics();
-  const log = memoryLogger();
-  const poster = httpIngestPoster({
-    endpoint: `${ingest.url}/`,
-    cluster: 'prod',
-    token: 'sekret',
-    requestTimeoutMs: 10_000,
-    nowMs: runtime.nowMs,
-  });
-  const delivery = new Delivery(options, { poster, runtime, metrics, log });
-  delivery.start();
-  return { delivery, metrics, log, runtime };
+  return startDelivery({ endpoint: `${ingest.url}/`, cluster: 'prod', options });
 }
 
 for (const status of [401, 403, 404]) {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts';
-import { httpIngestPoster } from '../../lib/forwarder/ingest-client.ts';
 import { memoryLogger } from '../../lib/forwarder/log.ts';
 import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
-import type { IngestPoster, IngestResponse, Runtime } from '../../lib/forwarder/ports.ts';
-import type { AppliedChange, Change } from '../../lib/ingest/wire.ts';
+import type { IngestPoster, IngestResponse } from '../../lib/forwarder/ports.ts';
+import type { Change } from '../../lib/ingest/wire.ts';
+import { configMapChange, deliveryOptions, names, startDelivery } from './support/delivery.ts';
 import { IngestRecorder } from './support/ingest-recorder.ts';
-import { eventually, fastRuntime } from './support/runtime.ts';
+import { eventually, fastRuntime, type RecordingRuntime } from './support/runtime.ts';
 
 let ingest: IngestRecorder;
 before(async () => {
@@ -18,53 +18,22 @@ after(async () => {
   await ingest.close();
 });
 
-const options: DeliveryOptions = {
-  maxBatchBytes: 64 * 1024,
-  maxBatchChanges: 3,
-  lingerMs: 20,
-  maxQueueBytes: 1024 * 1024,
-  stallTimeoutMs: 60_000,
-  backoff: {
-    initialMs: 100,
-    maxMs: 1000,
-    factor: 2,
-    jitter: 0,
-    quietPeriodMs: 60_000,
-    maxRetryAfterMs: 10_000,
-  },
-};
-
-const change = (i: number, pad = 0): AppliedChange => ({
-  type: 'applied',
-  ts: 1_700_000_000 + i,
-  seq: i,
-  object: {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { namespace: 'ns', name: `cm-${i}` },
-    data: { pad: 'x'.repeat(pad) },
-  },
-});
-const names = (changes: Change[]) =>
-  changes.map((c) => (c.type === 'applied' ? c.object.metadata.name : c.type));
+const options = deliveryOptions();
+const change = (i: number, pad = 0) => configMapChange(i, { pad: 'x'.repeat(pad) });
 
 /** `requestTimeoutMs`: long by default, so a slow machine never turns a post into a retry. */
 function setup(
   overrides: Partial<DeliveryOptions> = {},
-  runtime: Runtime = fastRuntime(5),
+  runtime: RecordingRuntime = fastRuntime(5),
   requestTimeoutMs = 10_000,
 ) {
-  const metrics = new ForwarderMetrics();
-  const log = memoryLogger();
-  const poster = httpIngestPoster({
+  const { delivery, metrics, log } = startDelivery({
     endpoint: `${ingest.url}/`,
     cluster: 'prod/eu',
-    token: 'sekret',
+    options: { ...options, ...overrides },
+    runtime,
     requestTimeoutMs,
-    nowMs: runtime.nowMs,
   });
-  const delivery = new Delivery({ ...options, ...overrides }, { poster, runtime, metrics, log });
-  delivery.start();
   return { delivery, metrics, log };
 }
 

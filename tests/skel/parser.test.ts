@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Conditional, SkelCommand } from '../../lib/skel/ast.ts';
 import { parseSkel, SkelError } from '../../lib/skel/index.ts';
+import { SANITIZE_SKEL } from '../support/skel.ts';
 
 const only = (text: string, startTs = 1234): SkelCommand => {
   const cmds = parseSkel(text, startTs);
@@ -196,23 +197,7 @@ describe('SKEL commands (ast_test.rs)', () => {
   });
 
   it('SimKube examples/sanitize.skel parses into its 11 commands', () => {
-    const text = `# This file includes a standard set of trace transformations
-remove(status);
-remove(spec.template.spec.serviceAccount);
-remove(spec.template.spec.serviceAccountName);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.configMapKeyRef), $x);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.secretKeyRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.configMapRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.secretRef), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap), $x);
-`;
+    const text = `# This file includes a standard set of trace transformations\n${SANITIZE_SKEL}`;
     const cmds = parseSkel(text, 0);
     assert.equal(cmds.length, 11);
     assert.deepEqual(cmds[0]!.at, { line: 2, column: 1 });

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { makeDynamoClient, makeS3Client, type RetryPolicyOptions } from '../../lib/aws/clients.ts';
+import { DynamoTraceStore, type DynamoTraceStoreOptions } from '../../lib/aws/dynamo-trace-store.ts';
+import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { ensureTable } from '../../lib/aws/table.ts';
 
 const require = createRequire(import.meta.url);
@@ -84,4 +86,17 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A trace store on the local table and bucket; `options` as DynamoTraceStore's (defaults otherwise). */
+export function localTraceStore(
+  aws: LocalAws,
+  options: Omit<DynamoTraceStoreOptions, 'dynamo' | 'tableName' | 'blobs'> = {},
+): DynamoTraceStore {
+  return new DynamoTraceStore({
+    dynamo: aws.dynamo,
+    tableName: aws.tableName,
+    blobs: new S3BlobStore(aws.s3, aws.bucket),
+    ...options,
+  });
 }

@@ -25,6 +25,7 @@ import type {
   Trace,
 } from '../../lib/trace/model.ts';
 import { matchesSelector, SelectorError } from '../../lib/trace/selector.ts';
+import { storeConsistentHistory } from '../support/history.ts';
 
 // --- builders ------------------------------------------------------------------------------------
 
@@ -839,48 +840,7 @@ describe('assembly properties', () => {
     }
   }
   const keyOf = (o: KubeObject) => `${refOf(o).gvk} ${refOf(o).nsName}`;
-
-  /** Store-consistent histories: no spec-unchanged re-apply, no deletion of a dead object, one change per object per second. */
-  const history = fc
-    .array(
-      fc.record({
-        which: fc.nat(universe.length - 1),
-        del: fc.boolean(),
-        rev: fc.nat(2),
-        label: fc.constantFrom(undefined, 'x', 'y'),
-        dt: fc.constantFrom(0, 0, 1, 7, 30),
-      }),
-      { maxLength: 60 },
-    )
-    .map((steps) => {
-      const live = new Map<string, number>();
-      const lastTsOf = new Map<string, number>();
-      const out: ObjectChange[] = [];
-      let ts = 60;
-      for (const s of steps) {
-        ts += s.dt;
-        const base = universe[s.which]!;
-        const key = keyOf(base);
-        if (lastTsOf.get(key) === ts) continue;
-        if (s.del) {
-          if (!live.has(key)) continue;
-          live.delete(key);
-          out.push(deleted(ts, base));
-        } else {
-          if (live.get(key) === s.rev) continue;
-          live.set(key, s.rev);
-          const labels = s.label ? { team: s.label } : undefined;
-          const version: KubeObject = {
-            ...base,
-            metadata: { ...base.metadata, ...(labels ? { labels } : {}) },
-            spec: { rev: s.rev },
-          };
-          out.push(applied(ts, version));
-        }
-        lastTsOf.set(key, ts);
-      }
-      return out;
-    });
+  const history = storeConsistentHistory(universe, { maxLength: 60 });
   const filters = fc.record({
     excluded_namespaces: fc.subarray(['a', 'b']),
     excluded_labels: fc.subarray([

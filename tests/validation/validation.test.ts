@@ -10,6 +10,7 @@ import { parseSkel, traceStartTs, transformTrace } from '../../lib/skel/index.ts
 import { readTraceFile } from '../../lib/trace/codec-file.ts';
 import type { KubeObject, Trace, TraceEvent } from '../../lib/trace/model.ts';
 import { formatSummary, TraceValidator, validateTrace } from '../../lib/validation/index.ts';
+import { SANITIZE_SKEL } from '../support/skel.ts';
 
 const SHARED = fileURLToPath(
   new URL('../../../shared/simkube-traces/validation_trace.json', import.meta.url),
@@ -177,25 +178,6 @@ remove($x := spec.template.spec.volumes[*] | exists($x.configMap), $x);
 
 `;
 
-// SimKube examples/sanitize.skel (its commands; the comment header shortened).
-const SANITIZE_SKEL = `# SimKube examples/sanitize.skel
-remove(status);
-remove(spec.template.spec.serviceAccount);
-remove(spec.template.spec.serviceAccountName);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.configMapKeyRef), $x);
-remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom.secretKeyRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.configMapRef), $x);
-remove($x := spec.template.spec.containers[*].envFrom[*] | exists($x.secretRef), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap)
-    && $y := spec.template.spec.containers[*].volumeMounts[*] | $y.name == $x.name,
-    $y);
-remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);
-remove($x := spec.template.spec.volumes[*] | exists($x.configMap), $x);
-`;
-
 describe('SimKube validation_trace.json (../shared)', () => {
   const present = existsSync(SHARED);
   if (!present) console.log(`# skipped: ${SHARED} is absent`);
@@ -205,7 +187,10 @@ describe('SimKube validation_trace.json (../shared)', () => {
   });
   it('after SimKube examples/sanitize.skel nothing is left to report', { skip: !present }, async () => {
     const trace: Trace = await readTraceFile(SHARED);
-    const clean = transformTrace(trace, parseSkel(SANITIZE_SKEL, traceStartTs(trace)));
+    const clean = transformTrace(
+      trace,
+      parseSkel(`# SimKube examples/sanitize.skel\n${SANITIZE_SKEL}`, traceStartTs(trace)),
+    );
     const r = validateTrace(clean);
     assert.deepEqual(r.findings, []);
     assert.equal(clean.events[0]!.applied_objs.length, 1, 'the deployment stays');

@@ -244,3 +244,16 @@ export function asTable(t: OracleTrace): Omit<TableCase, 'name' | 'window' | 'fi
     ),
   };
 }
+
+/** A table case as the tests compare it: index and lifecycles sorted (their order means nothing). */
+export const tableOf = (c: TableCase) => ({
+  events: c.events,
+  index: [...c.index].sort(),
+  lifecycles: [...c.lifecycles].sort(),
+});
+
+/** `asTable`'s output as the tests compare it with `tableOf`: lifecycles sorted. */
+export const sortedLifecycles = (t: ReturnType<typeof asTable>) => ({
+  ...t,
+  lifecycles: [...t.lifecycles].sort(),
+});
