@@ -104,8 +104,13 @@ test('selecting an object shows its versions and the diff from the version befor
   );
   // Another version by click: the caption names the pair compared.
   await page.click('ol.versions li[data-version="1"]');
+  // A function, not a string: Playwright evaluates a string predicate with eval, which the
+  // page's Content-Security-Policy (no 'unsafe-eval') refuses once it has to poll.
   await page.waitForFunction(
-    "document.querySelector('#diff .caption')?.textContent?.startsWith('version 0')",
+    () =>
+      (globalThis as unknown as Dom).document
+        .querySelector('#diff .caption')
+        ?.textContent?.startsWith('version 0') === true,
   );
   assert.match(page.url(), /v=1/);
   await page.reload();
