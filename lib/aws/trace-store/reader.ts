@@ -313,6 +313,19 @@ export class TraceReaderCore {
       const known = group.byPodStart.get(id);
       if (!known || known.lc.endTs === undefined) group.byPodStart.set(id, { lc, pod });
     };
+    // Running-index items and end-hour items carry the same attributes; only the latter an end.
+    const addItem = (item: Item, finished: boolean) => {
+      const startTs = num(item, 'startTs');
+      const endTs = finished ? num(item, 'endTs') : undefined;
+      const gvk = str(item, 'ownerGvk');
+      const nsName = str(item, 'ownerNsName');
+      const hash = str(item, 'podSpecHash');
+      const pod = str(item, 'pod');
+      if (startTs === undefined || (finished && endTs === undefined) || !gvk || !nsName || !hash || !pod) {
+        return;
+      }
+      add(gvk, nsName, BigInt(hash), pod, endTs === undefined ? { startTs } : { startTs, endTs });
+    };
     for await (const item of io.query(
       {
         KeyConditionExpression: 'pk = :pk',
@@ -320,13 +333,7 @@ export class TraceReaderCore {
       },
       meter,
     )) {
-      const start = num(item, 'startTs');
-      const gvk = str(item, 'ownerGvk');
-      const nsName = str(item, 'ownerNsName');
-      const hash = str(item, 'podSpecHash');
-      const pod = str(item, 'pod');
-      if (start === undefined || !gvk || !nsName || !hash || !pod) continue;
-      add(gvk, nsName, BigInt(hash), pod, { startTs: start });
+      addItem(item, false);
     }
     const hours: number[] = [];
     const lastHour = bucketOf(Math.min(window.endTs - 1 + maxDurationSec, nowSec));
@@ -349,18 +356,7 @@ export class TraceReaderCore {
         pages.push(page);
       }
     });
-    for (const page of pages) {
-      for (const item of page) {
-        const start = num(item, 'startTs');
-        const end = num(item, 'endTs');
-        const gvk = str(item, 'ownerGvk');
-        const nsName = str(item, 'ownerNsName');
-        const hash = str(item, 'podSpecHash');
-        const pod = str(item, 'pod');
-        if (start === undefined || end === undefined || !gvk || !nsName || !hash || !pod) continue;
-        add(gvk, nsName, BigInt(hash), pod, { startTs: start, endTs: end });
-      }
-    }
+    for (const page of pages) for (const item of page) addItem(item, true);
     const keys = [...groups.keys()].sort(compareBytewise);
     for (const key of keys) {
       const group = groups.get(key)!;
