@@ -203,13 +203,15 @@ export class TraceValidator {
       const status = (obj as { status?: unknown }).status;
       if (status !== undefined && status !== null) add('W0000', i, obj);
     });
+    // The compiled pointers of each applied object's kind, looked up once for the five rules.
+    const pointersOf = event.applied_objs.map((obj) => this.#pointers.get(gvkOf(obj)));
     MISSING_RESOURCE_RULES.forEach((rule, r) => {
       // Resources of this event count for its pods (SimKube records them first).
       const seen = this.#seen[r]!;
       for (const obj of event.applied_objs) if (obj.kind === rule.kind) seen.add(nsNameOf(obj));
       for (const obj of event.deleted_objs) if (obj.kind === rule.kind) seen.delete(nsNameOf(obj));
       event.applied_objs.forEach((obj, i) => {
-        const pointers = this.#pointers.get(gvkOf(obj))?.[r];
+        const pointers = pointersOf[i]?.[r];
         if (!pointers) return;
         for (const pointer of pointers) {
           forEachMatch(pointer, 0, obj, (value) => {
