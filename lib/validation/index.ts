@@ -163,8 +163,12 @@ export function validateTrace(trace: Pick<Trace, 'config' | 'events'>): Validati
  * holding the trace). Events must come in trace order.
  */
 export class TraceValidator {
-  /** Per GVK with pod templates, per missing-resource rule, its pointers compiled (compilePointer). */
-  readonly #pointers: Map<Gvk, string[][][][]>;
+  /**
+   * Per GVK with pod templates: its template paths and, per missing-resource rule, the rule's
+   * pointers, compiled (compilePointer). A rule's pointer is followed from each value its template
+   * path reaches: the same values as following their concatenation, the template walked once.
+   */
+  readonly #pointers: Map<Gvk, { templates: string[][][]; byRule: string[][][][] }>;
   /** Per missing-resource rule, the `ns/name` of the present resources of its kind. */
   readonly #seen = MISSING_RESOURCE_RULES.map(() => new Set<string>());
   readonly #findings: Finding[] = [];
@@ -176,10 +180,9 @@ export class TraceValidator {
       Object.entries(trackedObjects).flatMap(([gvk, t]) => {
         const paths = t.podSpecTemplatePaths;
         if (!paths) return [];
-        const byRule = MISSING_RESOURCE_RULES.map((rule) =>
-          paths.flatMap((templatePath) => rule.pointers.map((p) => compilePointer(`${templatePath}${p}`))),
-        );
-        return [[gvk, byRule] as [Gvk, string[][][][]]];
+        const templates = paths.map(compilePointer);
+        const byRule = MISSING_RESOURCE_RULES.map((rule) => rule.pointers.map(compilePointer));
+        return [[gvk, { templates, byRule }] as const];
       }),
     );
   }
@@ -203,21 +206,35 @@ export class TraceValidator {
       const status = (obj as { status?: unknown }).status;
       if (status !== undefined && status !== null) add('W0000', i, obj);
     });
-    // The compiled pointers of each applied object's kind, looked up once for the five rules.
-    const pointersOf = event.applied_objs.map((obj) => this.#pointers.get(gvkOf(obj)));
+    // Per applied object, its kind's compiled pointers and the pod templates each of its template
+    // paths reaches, found once for the five rules.
+    const templatesOf = event.applied_objs.map((obj) => {
+      const compiled = this.#pointers.get(gvkOf(obj));
+      if (!compiled) return undefined;
+      const reached = compiled.templates.map((template) => {
+        const values: unknown[] = [];
+        forEachMatch(template, 0, obj, (v) => values.push(v));
+        return values;
+      });
+      return { byRule: compiled.byRule, reached };
+    });
     MISSING_RESOURCE_RULES.forEach((rule, r) => {
       // Resources of this event count for its pods (SimKube records them first).
       const seen = this.#seen[r]!;
       for (const obj of event.applied_objs) if (obj.kind === rule.kind) seen.add(nsNameOf(obj));
       for (const obj of event.deleted_objs) if (obj.kind === rule.kind) seen.delete(nsNameOf(obj));
       event.applied_objs.forEach((obj, i) => {
-        const pointers = pointersOf[i]?.[r];
-        if (!pointers) return;
-        for (const pointer of pointers) {
-          forEachMatch(pointer, 0, obj, (value) => {
-            const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
-            if (!seen.has(ref)) add(rule.code, i, obj, ref);
-          });
+        const templates = templatesOf[i];
+        if (!templates) return;
+        const visit = (value: unknown) => {
+          const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
+          if (!seen.has(ref)) add(rule.code, i, obj, ref);
+        };
+        // Template path, then the rule's pointer, then each template reached: `matches` order.
+        for (const reached of templates.reached) {
+          for (const pointer of templates.byRule[r]!) {
+            for (const template of reached) forEachMatch(pointer, 0, template, visit);
+          }
         }
       });
     });
