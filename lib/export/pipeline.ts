@@ -114,9 +114,9 @@ export type ProgressSink = (progress: ExportProgress) => void;
  * lifecycles, the live set at the start, the window's changes. `afterChange` runs after each
  * change (the streaming writer's back-pressure).
  *
- * The reads start together, as soon as the horizon says the window is retained: config,
- * lifecycles, the live set (checkpoint + replay) and the window's first change pages (primed: the
- * reader's prefetch runs while the rest is read). They used to run one after the other, a fixed
+ * The reads start together: horizon, config and lifecycles at once, then, as soon as the horizon
+ * says the window is retained, the live set (checkpoint + replay) and the window's first change
+ * pages (primed: the reader's prefetch runs while the rest is read). They used to run one after the other, a fixed
  * cost the size of several round trips plus the checkpoint's download and decoding ahead of the
  * first window page: at 10,000 changes that was most of the export's overhead over reading the
  * window (docs/benchmarks.md "export"). Consumption keeps the assembler's order.
@@ -130,9 +130,6 @@ async function feedExport(
   progress: { report: ProgressSink; afterChange?: () => Promise<void> | undefined },
 ): Promise<TraceAssembler> {
   const { window } = request;
-  const horizon = await reader.retentionHorizon(cluster, meter);
-  checkWindowRetained(horizon, window);
-  const { firstTs } = horizon;
   // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
   // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
   // finished before the start leaves the start state, and only those say it finished
@@ -140,10 +137,16 @@ async function feedExport(
   const byWindow = reader.lifecyclesOf !== undefined;
   const pending = new Pending();
   try {
+    // Config and lifecycles do not depend on the horizon: asked for with it (a refused window
+    // wastes their few reads); the live set and the changes wait for its verdict.
+    const horizonRead = pending.track(reader.retentionHorizon(cluster, meter));
     const configRead = pending.track(configFor(reader, cluster, window, meter));
     const lifecyclesRead = pending.track(
       collect(reader.lifecycles(cluster, byWindow ? window : undefined, meter)),
     );
+    const horizon = await horizonRead;
+    checkWindowRetained(horizon, window);
+    const { firstTs } = horizon;
     // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
     // changes in a window that ends before it.
     const liveRead =
@@ -472,16 +475,18 @@ export async function runExportJob(deps: ExportJobDeps, ref: JobRef): Promise<Ex
 
 /**
  * Records progress in the job record at most every `progressEverySec` (and at each phase change),
- * one write in the background at a time; a failed write only delays the next one.
+ * one write in the background at a time; a failed write only delays the next one. A phase change
+ * reported while a write is in flight is written when that write ends (the reads run together, so
+ * phases can follow each other faster than a write).
  */
 function progressRecorder(deps: ExportJobDeps, running: ExportJob): ProgressSink {
   const every = deps.progressEverySec ?? DEFAULT_PROGRESS_EVERY_SEC;
   let lastSec = Number.NEGATIVE_INFINITY;
   let lastPhase: ExportProgress['phase'] | undefined;
   let writing = false;
-  return (progress) => {
+  let queued: ExportProgress | undefined;
+  const write = (progress: ExportProgress): void => {
     const nowSec = deps.nowSec();
-    if (writing || (progress.phase === lastPhase && nowSec - lastSec < every)) return;
     lastSec = nowSec;
     lastPhase = progress.phase;
     writing = true;
@@ -490,7 +495,20 @@ function progressRecorder(deps: ExportJobDeps, running: ExportJob): ProgressSink
       .catch((err: unknown) => deps.log.warn('export progress not recorded', { error: errorData(err) }))
       .finally(() => {
         writing = false;
+        const next = queued;
+        queued = undefined;
+        if (next) write(next);
       });
+  };
+  return (progress) => {
+    const phaseChanged = progress.phase !== lastPhase;
+    if (writing) {
+      // The sink's argument may be mutated afterwards: keep a copy.
+      if (phaseChanged || queued !== undefined) queued = { ...progress };
+      return;
+    }
+    if (!phaseChanged && deps.nowSec() - lastSec < every) return;
+    write(progress);
   };
 }
 
