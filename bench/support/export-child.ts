@@ -93,20 +93,34 @@ function openStore(input: ExportChildInput) {
 }
 
 /**
- * BENCH_EXPORT_PHASES=FILE: each phase change of the export (lib/export/job.ts `ExportProgress`)
- * appended to FILE with its ms since the start — where a small window's fixed cost goes.
+ * BENCH_EXPORT_PHASES=FILE: each phase change of the export (lib/export/job.ts `ExportProgress`),
+ * and every ~10,000 changes read, appended to FILE with its ms since the start and the process's
+ * memory — where a small window's fixed cost goes, and what a large one's peak RSS is made of.
  */
 function phaseLog(started: number): ProgressSink {
   const file = process.env.BENCH_EXPORT_PHASES;
   if (!file) return () => undefined;
   let last: string | undefined;
+  let loggedAt = 0;
+  const mb = (n: number) => Math.round(n / 1e6);
   return (p) => {
-    if (p.phase === last) return;
+    // Each phase change, and memory every ~10,000 changes read (where peak RSS comes from).
+    if (p.phase === last && p.changesRead - loggedAt < 10_000) return;
     last = p.phase;
-    appendFileSync(
-      file,
-      `${JSON.stringify({ pid: process.pid, phase: p.phase, ms: Math.round(performance.now() - started) })}\n`,
-    );
+    loggedAt = p.changesRead;
+    const m = process.memoryUsage();
+    const line = {
+      pid: process.pid,
+      phase: p.phase,
+      ms: Math.round(performance.now() - started),
+      changesRead: p.changesRead,
+      rssMb: mb(m.rss),
+      heapUsedMb: mb(m.heapUsed),
+      heapTotalMb: mb(m.heapTotal),
+      externalMb: mb(m.external),
+      arrayBuffersMb: mb(m.arrayBuffers),
+    };
+    appendFileSync(file, `${JSON.stringify(line)}\n`);
   };
 }
 
