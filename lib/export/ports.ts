@@ -60,6 +60,7 @@ export interface ExportObjectStore {
 
 /** One multipart upload in progress. */
 export interface ExportUpload {
+  /** Once the promise has settled the caller may reuse `bytes`: keep no reference (copy if needed). */
   uploadPart(partNumber: number, bytes: Uint8Array): Promise<void>;
   /** Assembles the uploaded parts, in part-number order, into the object. */
   complete(): Promise<void>;
