@@ -16,6 +16,7 @@
  * Input: one JSON argument (ExportChildInput). Output: one JSON line on stdout (ExportChildRun).
  */
 import { appendFileSync } from 'node:fs';
+import { tuneExportHeap } from '../../functions/export-job/heap.ts';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
@@ -125,6 +126,8 @@ function phaseLog(started: number): ProgressSink {
 }
 
 async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
+  // As the export job function runs (functions/export-job/handler.ts).
+  tuneExportHeap();
   const { s3, store, close } = openStore(input);
   const objects = new S3ExportObjects({ s3, bucket: input.bucket });
   const filters = { excluded_namespaces: [], excluded_labels: [] };

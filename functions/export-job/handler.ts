@@ -15,6 +15,7 @@ import type { ExportJob } from '../../lib/export/job.ts';
 import { type ExportJobDeps, runExportJob } from '../../lib/export/pipeline.ts';
 import { isValidClusterId } from '../../lib/ingest/names.ts';
 import { exportJobDepsFromEnv } from './deps.ts';
+import { tuneExportHeap } from './heap.ts';
 
 /** The launcher's payload (lib/aws/lambda-launcher.ts ExportJobInvocation). */
 export interface ExportInvocation {
@@ -48,6 +49,9 @@ export function makeHandler(deps: ExportJobDeps): ExportJobHandler {
 let coldStart: ExportJobHandler | undefined;
 
 export const handler: ExportJobHandler = async (event, context) => {
-  if (!coldStart) coldStart = makeHandler(exportJobDepsFromEnv(process.env));
+  if (!coldStart) {
+    tuneExportHeap();
+    coldStart = makeHandler(exportJobDepsFromEnv(process.env));
+  }
   return coldStart(event, context);
 };
