@@ -262,6 +262,19 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   const smallest = Math.min(...cases.map((c) => c.windowChanges));
   const rssAtSmallest = new Map<number, number[]>();
   try {
+    // BENCH_EXPORT_SEED_ONLY=1 (with BENCH_EXPORT_DATA_DIR): fill the seed cache, measure nothing.
+    if (process.env.BENCH_EXPORT_SEED_ONLY === '1') {
+      if (!cache) throw new Error('BENCH_EXPORT_SEED_ONLY needs BENCH_EXPORT_DATA_DIR');
+      for (const c of cases) {
+        const cluster = exportCluster(c);
+        if (cache.seeded(cluster)) continue;
+        const started = performance.now();
+        await seedExportCase(aws, cluster, c, startTs);
+        await cache.record(cluster, startTs, performance.now() - started);
+        log(`export ${cluster}: seeded in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      }
+      return [];
+    }
     for (const c of cases) {
       const big = c.windowChanges >= 1_000_000;
       // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).

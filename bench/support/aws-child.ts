@@ -80,7 +80,18 @@ process.on(
     }
     if (msg.load !== undefined && msg.target && msg.spread) {
       const id = msg.load;
-      loadHistoryEvents(writer, msg.target, msg.spread, { workers: LOAD_WORKERS }).then(
+      const started = performance.now();
+      let reported = 0;
+      const onProgress = (written: number) => {
+        // A line per million items: a 10× history of 1 M window changes takes minutes.
+        if (written - reported < 1_000_000) return;
+        reported = written;
+        const perSec = (written / (performance.now() - started)) * 1000;
+        process.stderr.write(
+          `direct load ${msg.target?.cluster}: ${written} items, ${perSec.toFixed(0)} items/s\n`,
+        );
+      };
+      loadHistoryEvents(writer, msg.target, msg.spread, { workers: LOAD_WORKERS, onProgress }).then(
         (written) => process.send?.({ load: id, written }),
         (err: unknown) => process.send?.({ load: id, error: String((err as Error)?.stack ?? err) }),
       );

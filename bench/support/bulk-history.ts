@@ -119,7 +119,7 @@ export async function loadHistoryEvents(
   writer: DirectItemWriter,
   target: HistoryTarget,
   changes: ChangeSpread,
-  options: { workers: number },
+  options: { workers: number; onProgress?: (written: number) => void },
 ): Promise<number> {
   const info = await writer.tableInfo();
   const blocks: { fromK: number; toK: number }[] = [];
@@ -137,6 +137,7 @@ export async function loadHistoryEvents(
       await writing;
       writing = writer.putEntries(entries);
       written += entries.length;
+      options.onProgress?.(written);
     }
     await writing;
   };
