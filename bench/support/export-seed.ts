@@ -173,8 +173,12 @@ export class SeedCache {
   }
 
   /** Opens `dir`, emptying it first when it was seeded by code that writes something else. */
-  static async open(dir: string, log: (line: string) => void): Promise<SeedCache> {
-    const fingerprint = await seedingFingerprint();
+  static async open(
+    dir: string,
+    log: (line: string) => void,
+    fingerprintOf: () => Promise<string> = seedingFingerprint,
+  ): Promise<SeedCache> {
+    const fingerprint = await fingerprintOf();
     let manifest: Manifest | undefined;
     try {
       manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
