@@ -16,6 +16,8 @@ export type ForwarderVariant = 'tsx' | 'bundle';
 
 export interface ForwarderChild {
   pid: number;
+  /** The V8 inspector's WebSocket URL (started with `inspect` only). */
+  inspector: string | undefined;
   /** Base URL of its /healthz, /readyz, /metrics. */
   ops: string;
   sample(): Promise<ProcSample>;
@@ -138,6 +140,7 @@ export async function startForwarder(s: ForwarderStart): Promise<ForwarderChild>
   const pid = child.pid!;
   return {
     pid,
+    inspector,
     ops,
     sample: () => procSample(pid),
     async metric(name, label) {

@@ -409,7 +409,7 @@ class KindLoop {
 
   /** Lists and watches until stopped (false) or until the kind is no longer served (true). */
   async #loop(resource: ApiResource): Promise<boolean> {
-    const { kube, runtime, metrics } = this.#fw.deps;
+    const { kube, runtime } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
@@ -430,24 +430,9 @@ class KindLoop {
       const progress = this.#progress;
       let failure: Failure | undefined;
       if (request.type === 'list') {
-        let result: StepResult;
-        try {
-          const page = await pages.get(request.continueToken);
-          const input: WatcherInput = {
-            type: 'listPage',
-            items: page.items,
-            resourceVersion: page.resourceVersion,
-          };
-          if (page.continueToken) input.continueToken = page.continueToken;
-          result = step(this.#state, input, options);
-        } catch (err) {
-          if (signal.aborted) return false;
-          pages.clear();
-          result = step(this.#state, failedInput('listFailed', err), options);
-          metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
-        }
-        failure = result.failure;
-        await this.#apply(result, options);
+        const listed = await this.#listPage(pages, request.continueToken, options);
+        if (listed === 'stopped') return false;
+        failure = listed;
       } else {
         pages.clear();
         failure = await this.#watch(resource, request, options);
@@ -474,6 +459,39 @@ class KindLoop {
       if (failure && !signal.aborted) await this.#wait(backoff, failure);
     }
     return false;
+  }
+
+  /**
+   * One list page: fetched (or taken from those fetched ahead), stepped and handed on. Its own
+   * frame: #loop's stays suspended for the whole of each watch (minutes), and a suspended async
+   * frame keeps its dead locals — the last page's 500 parsed objects (~10 MB of heap at 20 KB
+   * pods) were retained until the next list (heap snapshot at 10,000 pods: 82,000 empty
+   * managedFields objects still referenced).
+   */
+  async #listPage(
+    pages: PagesAhead,
+    continueToken: string | undefined,
+    options: WatcherOptions,
+  ): Promise<Failure | undefined | 'stopped'> {
+    const { metrics } = this.#fw.deps;
+    let result: StepResult;
+    try {
+      const page = await pages.get(continueToken);
+      const input: WatcherInput = {
+        type: 'listPage',
+        items: page.items,
+        resourceVersion: page.resourceVersion,
+      };
+      if (page.continueToken) input.continueToken = page.continueToken;
+      result = step(this.#state, input, options);
+    } catch (err) {
+      if (this.#fw.stopSignal.aborted) return 'stopped';
+      pages.clear();
+      result = step(this.#state, failedInput('listFailed', err), options);
+      metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
+    }
+    await this.#apply(result, options);
+    return result.failure;
   }
 
   /**
