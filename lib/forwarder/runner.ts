@@ -40,8 +40,17 @@ import {
 } from './watcher.ts';
 
 export interface ForwarderTuning {
-  /** Items per list page. */
+  /** Most items per list page. */
   pageLimit: number;
+  /**
+   * Size a list page aims at: after the first page (at most `firstPageLimit` items), each page's
+   * limit is what fits these many bytes at the previous page's bytes per item, within
+   * [1, pageLimit]. A 500-pod page of 9 KB pods is 4.5 MB of JSON and ~15 MB parsed, held twice
+   * (one page fetched ahead): the largest transient allocation of a big list.
+   */
+  listPageBytes: number;
+  /** Items of a list's first page, before the objects' size is known. */
+  firstPageLimit: number;
   /** Asked of the server per watch; kube-rs uses 290 s, under the usual 300 s proxy limits. */
   watchTimeoutSec: number;
   /** Silence tolerated past watchTimeoutSec before a watch counts as dead. */
@@ -72,6 +81,8 @@ export interface ForwarderTuning {
 
 export const DEFAULT_TUNING: ForwarderTuning = {
   pageLimit: 500,
+  listPageBytes: 1024 * 1024,
+  firstPageLimit: 100,
   watchTimeoutSec: 290,
   watchIdleMarginSec: 30,
   relistPageSize: 500,
@@ -414,16 +425,19 @@ class KindLoop {
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
     const metadata: { metadataOnly?: true } = this.#index ? { metadataOnly: true } : {};
+    const t = this.#fw.tuning;
+    const sizes = new PageSizes(t.pageLimit, t.firstPageLimit, t.listPageBytes);
     const pages = new PagesAhead(
       (continueToken) =>
         kube.list(
           resource,
           continueToken
-            ? { limit: options.pageLimit, continueToken, ...metadata }
-            : { limit: options.pageLimit, ...metadata },
+            ? { limit: sizes.next(), continueToken, ...metadata }
+            : { limit: sizes.first(), ...metadata },
           signal,
         ),
-      this.#fw.tuning.listPagesAhead,
+      t.listPagesAhead,
+      (page) => sizes.observe(page),
     );
     while (!signal.aborted) {
       const request = nextRequest(this.#state, options);
@@ -680,8 +694,17 @@ class PagesAhead {
   readonly #ahead: number;
   #pending = new Map<string, Promise<ListPage>>();
 
-  constructor(fetch: (continueToken: string | undefined) => Promise<ListPage>, ahead: number) {
-    this.#fetch = fetch;
+  /** `fetched` sees every page as it arrives, before the next one is requested. */
+  constructor(
+    fetch: (continueToken: string | undefined) => Promise<ListPage>,
+    ahead: number,
+    fetched: (page: ListPage) => void,
+  ) {
+    this.#fetch = (continueToken) =>
+      fetch(continueToken).then((page) => {
+        fetched(page);
+        return page;
+      });
     this.#ahead = ahead;
   }
 
@@ -712,6 +735,39 @@ class PagesAhead {
 
   clear(): void {
     this.#pending = new Map();
+  }
+}
+
+/**
+ * The limit of each list page, aiming at `targetBytes` per page: the first page asks for
+ * `firstLimit` items, each later one for as many as fit `targetBytes` at the bytes per item seen
+ * so far, within [1, maxLimit]. Kubernetes takes any limit with a continue token (the token
+ * carries the position, not the page size).
+ */
+export class PageSizes {
+  readonly #maxLimit: number;
+  readonly #firstLimit: number;
+  readonly #targetBytes: number;
+  #bytesPerItem: number | undefined;
+
+  constructor(maxLimit: number, firstLimit: number, targetBytes: number) {
+    this.#maxLimit = maxLimit;
+    this.#firstLimit = Math.max(1, Math.min(firstLimit, maxLimit));
+    this.#targetBytes = targetBytes;
+  }
+
+  first(): number {
+    return this.#firstLimit;
+  }
+
+  next(): number {
+    if (this.#bytesPerItem === undefined) return this.#firstLimit;
+    return Math.max(1, Math.min(this.#maxLimit, Math.floor(this.#targetBytes / this.#bytesPerItem)));
+  }
+
+  observe(page: Pick<ListPage, 'items' | 'bytes'>): void {
+    if (page.bytes === undefined || page.items.length === 0) return;
+    this.#bytesPerItem = page.bytes / page.items.length;
   }
 }
 

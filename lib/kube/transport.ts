@@ -193,7 +193,9 @@ export class KubeTransport {
   }
 
   /** A GET read whole and parsed as JSON; 404 gives undefined when `allow404`. */
-  async getJson(req: KubeRequest & { allow404?: boolean }): Promise<unknown> {
+  async getJson(
+    req: KubeRequest & { allow404?: boolean; onBodyBytes?: (bytes: number) => void },
+  ): Promise<unknown> {
     let res: IncomingMessage;
     try {
       res = await this.open(req);
@@ -224,7 +226,9 @@ export class KubeTransport {
     } finally {
       clearTimeout(timer);
     }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const body = Buffer.concat(chunks);
+    req.onBodyBytes?.(body.length);
+    const text = body.toString('utf8');
     try {
       return JSON.parse(text);
     } catch (err) {
