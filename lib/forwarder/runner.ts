@@ -46,7 +46,10 @@ export interface ForwarderTuning {
    * Size a list page aims at: after the first page (at most `firstPageLimit` items), each page's
    * limit is what fits these many bytes at the previous page's bytes per item, within
    * [1, pageLimit]. A 500-pod page of 9 KB pods is 4.5 MB of JSON and ~15 MB parsed, held twice
-   * (one page fetched ahead): the largest transient allocation of a big list.
+   * (one page fetched ahead): the largest transient allocation of a big list. 256 KiB (~28 such
+   * pods) mostly dies in V8's young generation (2 MiB semi-spaces): against 1 MiB pages, a
+   * 10,000-pod list took ~10 % less CPU and ~4 MiB less RSS, for 4x the requests (~3,500 for
+   * 100,000 pods, on the same keep-alive connection).
    */
   listPageBytes: number;
   /** Items of a list's first page, before the objects' size is known. */
@@ -81,7 +84,7 @@ export interface ForwarderTuning {
 
 export const DEFAULT_TUNING: ForwarderTuning = {
   pageLimit: 500,
-  listPageBytes: 1024 * 1024,
+  listPageBytes: 256 * 1024,
   firstPageLimit: 100,
   watchTimeoutSec: 290,
   watchIdleMarginSec: 30,
