@@ -8,7 +8,6 @@
  * list. It becomes `unavailable` when the kind cannot be listed (not served, or no RBAC
  * permission to list/watch it): lookups then fall back to GETs, cached per owner.
  */
-import { nsNameOf } from '../trace/gvk.ts';
 import type { Gvk, KubeObject, NsName, OwnerReference } from '../trace/model.ts';
 import { validRefs } from './owners.ts';
 import type { WatcherOutput } from './watcher.ts';
@@ -49,8 +48,13 @@ export function decodeOwner(encoded: string): IndexedOwner {
 
 export class OwnerIndex {
   readonly gvk: Gvk;
-  /** nsName → encodeOwner(…). */
-  readonly #entries = new Map<NsName, string>();
+  /**
+   * namespace ('' for cluster-scoped) → name → encodeOwner(…). Keyed by the object's own name
+   * string under one shared namespace string, rather than by a built `namespace/name` (a
+   * concatenation and a namespace copy per entry, ~56 B).
+   */
+  readonly #entries = new Map<string, Map<string, string>>();
+  #size = 0;
   #state: OwnerIndexState = 'starting';
   #reason: string | undefined;
   #waiters: Array<() => void> = [];
@@ -68,12 +72,34 @@ export class OwnerIndex {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   get(nsName: NsName): IndexedOwner | undefined {
-    const encoded = this.#entries.get(nsName);
+    const slash = nsName.indexOf('/');
+    const encoded =
+      slash >= 0
+        ? this.#entries.get(nsName.slice(0, slash))?.get(nsName.slice(slash + 1))
+        : this.#entries.get('')?.get(nsName);
     return encoded === undefined ? undefined : decodeOwner(encoded);
+  }
+
+  #set(namespace: string, name: string, encoded: string): void {
+    let names = this.#entries.get(namespace);
+    if (!names) {
+      names = new Map();
+      this.#entries.set(namespace, names);
+    }
+    const size = names.size;
+    names.set(name, encoded);
+    this.#size += names.size - size;
+  }
+
+  #delete(namespace: string, name: string): void {
+    const names = this.#entries.get(namespace);
+    if (!names?.delete(name)) return;
+    this.#size--;
+    if (names.size === 0) this.#entries.delete(namespace);
   }
 
   /** The object as a lookup returns it: only what owner chains read (uid, ownerReferences). */
@@ -96,15 +122,19 @@ export class OwnerIndex {
         const uid = typeof metadata.uid === 'string' ? metadata.uid : undefined;
         // The four fields chains need, copied into one string: nothing of the object stays referenced.
         const refs = validRefs(output.object);
-        this.#entries.set(nsNameOf(output.object), encodeOwner({ uid, refs }));
+        this.#set(metadata.namespace ?? '', metadata.name ?? '', encodeOwner({ uid, refs }));
         return true;
       }
       case 'deleted':
-        this.#entries.delete(nsNameOf(output.object));
+        this.#delete(output.object.metadata.namespace ?? '', output.object.metadata.name ?? '');
         return true;
       case 'relisted': {
         const live = new Set(output.nsNames);
-        for (const n of this.#entries.keys()) if (!live.has(n)) this.#entries.delete(n);
+        for (const [namespace, names] of [...this.#entries]) {
+          for (const name of [...names.keys()]) {
+            if (!live.has(namespace ? `${namespace}/${name}` : name)) this.#delete(namespace, name);
+          }
+        }
         this.#settle('ready');
         return true;
       }
@@ -117,6 +147,7 @@ export class OwnerIndex {
   markUnavailable(reason: string): void {
     this.#reason = reason;
     this.#entries.clear();
+    this.#size = 0;
     this.#settle('unavailable');
   }
 

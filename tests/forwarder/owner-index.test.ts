@@ -82,3 +82,37 @@ test('lookups give uid and ownerReferences (only the four fields); deletes and r
   await index.handle({ type: 'relisted', nsNames: ['ns/web-3'], resourceVersion: '12' });
   assert.deepEqual([index.get('ns/web-1'), index.size], [undefined, 1]);
 });
+
+test('the same name in two namespaces and a cluster-scoped owner are kept apart; size counts each', async () => {
+  const index = new OwnerIndex('apps/v1.ReplicaSet');
+  const obj = (namespace: string | undefined, name: string, uid: string): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: namespace ? { namespace, name, uid } : { name, uid },
+  });
+  for (const [ns, name, uid] of [
+    ['a', 'web', 'u-a'],
+    ['b', 'web', 'u-b'],
+    [undefined, 'web', 'u-cluster'],
+    ['a', 'api', 'u-a-api'],
+  ] as const) {
+    await index.handle({ type: 'applied', listed: true, object: obj(ns, name, uid) });
+  }
+  assert.equal(index.size, 4);
+  assert.deepEqual(
+    ['a/web', 'b/web', 'web', 'a/api'].map((n) => index.get(n)?.uid),
+    ['u-a', 'u-b', 'u-cluster', 'u-a-api'],
+  );
+  // Applying the same object again replaces it: the size does not grow.
+  await index.handle({ type: 'applied', listed: false, object: obj('a', 'web', 'u-a2') });
+  assert.equal(index.size, 4);
+  await index.handle({ type: 'deleted', object: obj('b', 'web', 'u-b') });
+  await index.handle({ type: 'deleted', object: obj('b', 'web', 'u-b') });
+  assert.equal(index.size, 3);
+  await index.handle({ type: 'relisted', nsNames: ['web', 'a/api'], resourceVersion: '3' });
+  assert.deepEqual(
+    ['a/web', 'b/web', 'web', 'a/api'].map((n) => index.get(n)?.uid),
+    [undefined, undefined, 'u-cluster', 'u-a-api'],
+  );
+  assert.equal(index.size, 2);
+});
