@@ -1,0 +1,210 @@
+/**
+ * A CPU profile of the forwarder bundle under the `forwarder_throughput` watch phase, for
+ * docs/benchmarks.md's breakdown of where its CPU per watch event goes. Not part of `npm run bench`:
+ *
+ *   npx node --import tsx bench/forwarder/profile-watch.ts [events=40000] [out.cpuprofile]
+ *
+ * The same set-up as throughput.ts (10,000 Deployments, counting endpoint, spec updates as fast as
+ * the forwarder takes them), the child started with `--inspect=127.0.0.1:0`; the V8 sampling
+ * profiler (`Profiler.start`/`stop` over the inspector protocol) runs only while the updates
+ * stream, so start-up and the first list are not in it. Prints self time per category and the
+ * top functions; writes the profile (open it in Chrome DevTools) when a path is given.
+ */
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildBundle, FORWARDER_BUNDLE } from '../../deploy/build.ts';
+import { KubeSim } from '../../tests/kube-sim/server.ts';
+import { startForwarder } from './child.ts';
+import { CountingIngest } from './counting-ingest.ts';
+import { DEPLOYMENT_CONFIG, DeploymentFleet } from './fleet.ts';
+import { until } from './proc.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** A tiny inspector-protocol client over the WebSocket of `--inspect`. */
+async function inspector(url: string) {
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener('open', () => resolve(), { once: true });
+    ws.addEventListener('error', () => reject(new Error(`cannot reach the inspector at ${url}`)), {
+      once: true,
+    });
+  });
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  ws.addEventListener('message', (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: { message: string } };
+    if (msg.id === undefined) return;
+    const p = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (msg.error) p?.reject(new Error(`inspector: ${msg.error.message}`));
+    else p?.resolve(msg.result);
+  });
+  return {
+    call: (method: string, params: Record<string, unknown> = {}) =>
+      new Promise<unknown>((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/** Self time per node id, in µs. */
+function selfTimes(p: Profile): Map<number, number> {
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i + 1] ?? 0;
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
+  }
+  return self;
+}
+
+/**
+ * Where a function's self time goes in the breakdown. The bundle is minified, so our own
+ * functions are told apart by their call stack: the nearest ancestor with a recognisable name.
+ */
+const CATEGORIES: [string, RegExp][] = [
+  ['GC', /^\(garbage collector\)$/],
+  ['idle', /^\(idle\)$/],
+  ['program (V8/native, unattributed)', /^\(program\)$/],
+];
+
+export function summarise(p: Profile, top = 40): string {
+  const self = selfTimes(p);
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  let total = 0;
+  let idle = 0;
+  const perFn = new Map<string, number>();
+  const perCat = new Map<string, number>();
+  for (const [id, us] of self) {
+    const n = byId.get(id)!;
+    const f = n.callFrame;
+    if (f.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    total += us;
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    perFn.set(name, (perFn.get(name) ?? 0) + us);
+    let cat = CATEGORIES.find(([, re]) => re.test(f.functionName))?.[0];
+    if (!cat) {
+      // Walk up to the first frame that names a category (a native like JSON.parse, or ours).
+      const chain: string[] = [];
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const cf = byId.get(at)!.callFrame;
+        chain.push(cf.functionName || '(anonymous)');
+      }
+      cat = chain.slice(0, 6).join(' < ');
+    }
+    perCat.set(cat, (perCat.get(cat) ?? 0) + us);
+  }
+  const pct = (us: number) => `${((100 * us) / total).toFixed(1)} %`;
+  const lines = [
+    `busy ${(total / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms`,
+    '',
+    'top self time:',
+  ];
+  for (const [name, us] of [...perFn].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`${pct(us).padStart(7)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
+  }
+  lines.push('', 'by stack (self frame < callers):');
+  for (const [cat, us] of [...perCat].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`${pct(us).padStart(7)}  ${cat}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const events = Number(process.argv[2] ?? 40_000);
+  const out = process.argv[3];
+  const objects = 10_000;
+  const dir = await mkdtemp(join(tmpdir(), 'sktrace-profile-watch-'));
+  const sim = await KubeSim.start();
+  const ingest = await CountingIngest.start();
+  try {
+    const fleet = new DeploymentFleet(sim, objects);
+    // Not minified, so the profile names our functions; V8 runs the same code either way.
+    const bundle = (await buildBundle(FORWARDER_BUNDLE, { outDir: dir, sourcemap: false, minify: false }))
+      .file;
+    const port = await freePort();
+    const fw = await startForwarder({
+      entry: bundle,
+      dir,
+      configYaml: DEPLOYMENT_CONFIG,
+      endpoint: ingest.url,
+      cluster: 'bench',
+      kubeconfigPath: await sim.writeKubeconfig(dir),
+      nodeArgs: [`--inspect=127.0.0.1:${port}`],
+    });
+    try {
+      await until(
+        () => ingest.counts.relist > 0 && ingest.counts.applied >= objects,
+        120_000,
+        'the first list',
+      );
+      const url = await inspectorUrl(port);
+      const ins = await inspector(url);
+      await ins.call('Profiler.enable');
+      await ins.call('Profiler.setSamplingInterval', { interval: 250 });
+      const before = ingest.counts.applied;
+      const s0 = await fw.sample();
+      await ins.call('Profiler.start');
+      const t0 = performance.now();
+      await fleet.pump(events, () => ingest.counts.applied - before);
+      await until(() => ingest.counts.applied - before >= events, 300_000, 'the updates', 2);
+      const wallMs = performance.now() - t0;
+      const { profile } = (await ins.call('Profiler.stop')) as { profile: Profile };
+      const s1 = await fw.sample();
+      ins.close();
+      process.stdout.write(
+        `${events} events in ${wallMs.toFixed(0)} ms; CPU ${((s1.cpuUs - s0.cpuUs) / events).toFixed(1)} µs/event (with the profiler on)\n`,
+      );
+      process.stdout.write(`${summarise(profile)}\n`);
+      if (out) await writeFile(out, JSON.stringify(profile));
+    } finally {
+      await fw.close();
+    }
+  } finally {
+    await ingest.close();
+    await sim.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A loopback port free a moment ago, for the child's `--inspect` (read back from /json/list). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function inspectorUrl(port: number): Promise<string> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
+  return targets[0]!.webSocketDebuggerUrl;
+}
+
+await main();
