@@ -3,6 +3,7 @@
  * docs/benchmarks.md's breakdown of where its CPU per watch event goes. Not part of `npm run bench`:
  *
  *   npx node --import tsx bench/forwarder/profile-watch.ts [events=40000] [out.cpuprofile]
+ *   npx node --import tsx bench/forwarder/profile-watch.ts saved.cpuprofile   (summarise one)
  *
  * The same set-up as throughput.ts (10,000 Deployments, counting endpoint, spec updates as fast as
  * the forwarder takes them), the child started with `--inspect=127.0.0.1:0`; the V8 sampling
@@ -11,7 +12,7 @@
  * top functions; writes the profile (open it in Chrome DevTools) when a path is given.
  */
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,26 @@ interface Profile {
   startTime: number;
   endTime: number;
 }
+
+/** Sums the child's GC pauses by kind (1 scavenge, 2 mark-compact, 4 incremental, 8 weak callbacks). */
+const GC_WATCH = `{
+  const v8 = process.getBuiltinModule('v8');
+  const gc = (globalThis.__sktraceGc = { survivedMiB: 0 });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const k = ({ 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' })[e.detail.kind] ?? e.detail.kind;
+      const g = (gc[k] ??= { ms: 0, count: 0 });
+      g.ms = Math.round((g.ms + e.duration) * 10) / 10;
+      g.count++;
+      if (k === 'minor') {
+        // What a scavenge left in new space (survivors, copied once more at the next one); read a
+        // moment after the GC, so an approximation.
+        const young = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space');
+        gc.survivedMiB = Math.round((gc.survivedMiB + young.space_used_size / 2 ** 20) * 10) / 10;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
+}`;
 
 /** A tiny inspector-protocol client over the WebSocket of `--inspect`. */
 async function inspector(url: string) {
@@ -63,6 +84,38 @@ async function inspector(url: string) {
       }),
     close: () => ws.close(),
   };
+}
+
+interface HeapSampleNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapSampleNode[];
+}
+interface HeapSample {
+  head: HeapSampleNode;
+}
+
+/** Live bytes by allocating stack (innermost 5 frames). */
+function summariseHeap(p: HeapSample, top = 25): string {
+  const byStack = new Map<string, number>();
+  let total = 0;
+  const walk = (n: HeapSampleNode, stack: string[]) => {
+    const here = [n.callFrame.functionName || '(anonymous)', ...stack];
+    if (n.selfSize > 0) {
+      const key = here.slice(0, 5).join(' < ');
+      byStack.set(key, (byStack.get(key) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, here);
+  };
+  walk(p.head, []);
+  const lines = [`live sampled bytes ${(total / 2 ** 20).toFixed(1)} MiB, by allocation stack:`];
+  for (const [k, b] of [...byStack].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(
+      `${((100 * b) / total).toFixed(1).padStart(5)} %  ${(b / 1024).toFixed(0).padStart(6)} KiB  ${k}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /** Self time per node id, in µs. */
@@ -133,6 +186,11 @@ export function summarise(p: Profile, top = 40): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2]?.endsWith('.cpuprofile')) {
+    // Summarise a profile written before (this script's, or `node --cpu-prof`'s).
+    process.stdout.write(`${summarise(JSON.parse(await readFile(process.argv[2], 'utf8')) as Profile)}\n`);
+    return;
+  }
   const events = Number(process.argv[2] ?? 40_000);
   const out = process.argv[3];
   const objects = 10_000;
@@ -152,7 +210,14 @@ async function main(): Promise<void> {
       endpoint: ingest.url,
       cluster: 'bench',
       kubeconfigPath: await sim.writeKubeconfig(dir),
-      nodeArgs: [`--inspect=127.0.0.1:${port}`],
+      // PROFILE_NODE_ARGS: more V8 flags for the child, e.g. the image's
+      // `--max-semi-space-size=2 --max-old-space-size=192`.
+      // PROFILE_FORWARD_ARGS: more `sktrace forward` options, e.g. `--max-queue-bytes 1048576`.
+      extraArgs: (process.env.PROFILE_FORWARD_ARGS ?? '').split(/\s+/).filter(Boolean),
+      nodeArgs: [
+        `--inspect=127.0.0.1:${port}`,
+        ...(process.env.PROFILE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      ],
     });
     try {
       await until(
@@ -166,19 +231,57 @@ async function main(): Promise<void> {
       await ins.call('Profiler.setSamplingInterval', { interval: 250 });
       const before = ingest.counts.applied;
       const s0 = await fw.sample();
-      await ins.call('Profiler.start');
+      // GC pauses by kind while the updates stream (perf_hooks' `gc` entries, in the child).
+      await ins.call('Runtime.evaluate', { expression: GC_WATCH });
+      // PROFILE=0: CPU per event only, without the profiler's own cost.
+      // PROFILE=heap: instead, what is still alive of what was allocated during the run (the
+      // sampling heap profiler without the objects GC collected), by allocation stack.
+      const profiling = process.env.PROFILE !== '0' && process.env.PROFILE !== 'heap';
+      const heap = process.env.PROFILE === 'heap';
+      if (profiling) await ins.call('Profiler.start');
+      if (heap) await ins.call('HeapProfiler.startSampling', { samplingInterval: 4096 });
+      let liveSample: HeapSample | undefined;
+      const heapAt = setTimeout(() => {
+        // Mid-stream: what is alive then is what the scavenger copies.
+        void (ins.call('HeapProfiler.getSamplingProfile') as Promise<{ profile: HeapSample }>).then(
+          (r) => {
+            liveSample = r.profile;
+          },
+          (err: unknown) => process.stderr.write(`heap sample: ${String(err)}\n`),
+        );
+      }, 2000);
       const t0 = performance.now();
+      // The delivery queue's depth, sampled while the updates stream (what stays alive in it).
+      const depths: number[] = [];
+      const sampler = setInterval(() => {
+        void fw.metric('sktrace_forwarder_queue_bytes').then((b) => depths.push(b));
+      }, 100);
       await fleet.pump(events, () => ingest.counts.applied - before);
+      clearInterval(sampler);
+      clearTimeout(heapAt);
       await until(() => ingest.counts.applied - before >= events, 300_000, 'the updates', 2);
       const wallMs = performance.now() - t0;
-      const { profile } = (await ins.call('Profiler.stop')) as { profile: Profile };
+      const profile = profiling
+        ? ((await ins.call('Profiler.stop')) as { profile: Profile }).profile
+        : undefined;
       const s1 = await fw.sample();
-      ins.close();
       process.stdout.write(
-        `${events} events in ${wallMs.toFixed(0)} ms; CPU ${((s1.cpuUs - s0.cpuUs) / events).toFixed(1)} µs/event (with the profiler on)\n`,
+        `${events} events in ${wallMs.toFixed(0)} ms; CPU ${((s1.cpuUs - s0.cpuUs) / events).toFixed(1)} µs/event ${profiling ? ' (with the profiler on)' : ''}\n`,
       );
-      process.stdout.write(`${summarise(profile)}\n`);
-      if (out) await writeFile(out, JSON.stringify(profile));
+      const gc = (await ins.call('Runtime.evaluate', {
+        expression: 'JSON.stringify(globalThis.__sktraceGc)',
+        returnByValue: true,
+      })) as { result: { value: string } };
+      if (heap) await ins.call('HeapProfiler.stopSampling');
+      ins.close();
+      if (liveSample) process.stdout.write(`${summariseHeap(liveSample)}\n`);
+      depths.sort((a, b) => a - b);
+      process.stdout.write(
+        `delivery queue KiB, median ${(depths[depths.length >> 1]! / 1024).toFixed(0)}, max ${(depths.at(-1)! / 1024).toFixed(0)} (${depths.length} samples)\n`,
+      );
+      process.stdout.write(`GC pauses (ms, count) by kind: ${gc.result.value}\n`);
+      if (profile) process.stdout.write(`${summarise(profile)}\n`);
+      if (profile && out) await writeFile(out, JSON.stringify(profile));
     } finally {
       await fw.close();
     }

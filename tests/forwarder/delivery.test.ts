@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { BatchBodyWriter, Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts';
+import { BatchBodyWriter, Delivery, type DeliveryOptions, JsonArena } from '../../lib/forwarder/delivery.ts';
 import { memoryLogger } from '../../lib/forwarder/log.ts';
 import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import type { IngestPoster, IngestResponse } from '../../lib/forwarder/ports.ts';
@@ -117,6 +117,7 @@ test('BatchBodyWriter: each body equals JSON.stringify({changes}), for batches s
   // in bytes, with 2–4-byte UTF-8 characters so that bytes and string length differ: a buffer
   // sized by string length instead of bytes, or not grown, truncates a body here.
   const writer = new BatchBodyWriter();
+  const arena = new JsonArena();
   const chars = ['a', 'é', '€', '😀'];
   let seed = 7;
   const rand = (n: number) => {
@@ -135,12 +136,39 @@ test('BatchBodyWriter: each body equals JSON.stringify({changes}), for batches s
       changes.push(ch);
       bytes += Buffer.byteLength(JSON.stringify(ch)) + 1;
     }
-    const queued = changes.map((c) => {
-      const json = JSON.stringify(c);
-      return { json, bytes: Buffer.byteLength(json) };
-    });
+    const queued = changes.map((c) => arena.add(c, 0));
     const body = writer.write(queued);
     assert.ok(body.equals(Buffer.from(JSON.stringify({ changes }))), `batch of ~${target} bytes`);
+    arena.release(queued);
+  }
+});
+
+test('JsonArena: every change still queued reads back as its JSON while others are released and their chunks reused', () => {
+  // Oracle: JSON.stringify of each change, kept aside. Adds of 10 B to 300 KB (above the chunk
+  // size), multi-byte text, releases mostly in queue order (sent batches) and sometimes out of
+  // order (an offer that gave up): reusing a chunk that still holds a live change shows here.
+  const arena = new JsonArena();
+  let seed = 11;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const live: { q: ReturnType<JsonArena['add']>; json: string }[] = [];
+  for (let i = 0; i < 4000; i++) {
+    const size = rand(20) === 0 ? 1 + rand(300_000) : 1 + rand(3000);
+    const c = configMapChange(i, { v: `${'€😀'.repeat(rand(3))}${'x'.repeat(size)}` });
+    live.push({ q: arena.add(c, i), json: JSON.stringify(c) });
+    const r = rand(10);
+    if (r < 3 && live.length > 0) {
+      arena.release(live.splice(0, 1 + rand(Math.min(live.length, 400))).map((e) => e.q));
+    } else if (r === 3 && live.length > 0) {
+      arena.release(live.splice(rand(live.length), 1).map((e) => e.q));
+    }
+    if (i % 50 === 0 || r < 4) {
+      for (const e of live) assert.equal(arena.json(e.q), e.json, `change after step ${i}`);
+    }
   }
 });
 
