@@ -24,7 +24,7 @@ import { gzip } from 'node:zlib';
 import type { Change, ChangeType } from '../ingest/wire.ts';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import type { Logger } from './log.ts';
-import type { ForwarderMetrics } from './metrics.ts';
+import type { ForwarderMetrics, Series } from './metrics.ts';
 import type { IngestPoster, Runtime } from './ports.ts';
 
 const gzipAsync = promisify(gzip);
@@ -101,6 +101,13 @@ export class Delivery {
   #flushing = false;
   #loop: Promise<void> | undefined;
   readonly #arena = new JsonArena();
+  /**
+   * Series updated per change (metrics.ts `series`); `changes_sent` by type created on first
+   * use, so /metrics shows only the change types that were sent.
+   */
+  readonly #sent: Partial<Record<ChangeType, Series>> = {};
+  readonly #queueChanges: Series;
+  readonly #queueBytes: Series;
   readonly #body = new BatchBodyWriter();
 
   constructor(
@@ -113,6 +120,8 @@ export class Delivery {
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#backoff = new Backoff(options.backoff, deps.runtime.random);
+    this.#queueChanges = deps.metrics.queueChanges.series();
+    this.#queueBytes = deps.metrics.queueBytes.series();
   }
 
   /** Changes held (queued and in flight). */
@@ -247,8 +256,8 @@ export class Delivery {
   }
 
   #gauges(): void {
-    this.#metrics.queueChanges.set({}, this.depth);
-    this.#metrics.queueBytes.set({}, this.#bytes);
+    this.#queueChanges.set(this.depth);
+    this.#queueBytes.set(this.#bytes);
   }
 
   async #run(): Promise<void> {
@@ -352,7 +361,8 @@ export class Delivery {
       if (status !== undefined && status >= 200 && status < 300) {
         this.#backoff.reset();
         this.#metrics.batchesSent.inc();
-        for (const q of batch) this.#metrics.changesSent.inc({ type: q.type });
+        for (const q of batch)
+          (this.#sent[q.type] ??= this.#metrics.changesSent.series({ type: q.type })).inc();
         this.#metrics.lastSuccessSec.set({}, Math.floor(this.#runtime.nowMs() / 1000));
         return true;
       }
