@@ -255,6 +255,15 @@ export class Delivery {
     this.#gauges();
   }
 
+  #sentSeries(type: ChangeType): Series {
+    let s = this.#sent[type];
+    if (!s) {
+      s = this.#metrics.changesSent.series({ type });
+      this.#sent[type] = s;
+    }
+    return s;
+  }
+
   #gauges(): void {
     this.#queueChanges.set(this.depth);
     this.#queueBytes.set(this.#bytes);
@@ -361,8 +370,7 @@ export class Delivery {
       if (status !== undefined && status >= 200 && status < 300) {
         this.#backoff.reset();
         this.#metrics.batchesSent.inc();
-        for (const q of batch)
-          (this.#sent[q.type] ??= this.#metrics.changesSent.series({ type: q.type })).inc();
+        for (const q of batch) this.#sentSeries(q.type).inc();
         this.#metrics.lastSuccessSec.set({}, Math.floor(this.#runtime.nowMs() / 1000));
         return true;
       }
