@@ -29,6 +29,14 @@ import type { IngestPoster, Runtime } from './ports.ts';
 
 const gzipAsync = promisify(gzip);
 
+/**
+ * zlib level 3, the strongest of zlib's fast (greedy) levels, rather than the default 6. Measured
+ * on 500-change batches (zlib in one process, median of 15): bench Deployments 2.28 -> 0.85 µs per
+ * change for 26 -> 28 compressed bytes; kube-sim realistic pods (3.4 KB sanitised) 8.0 -> 2.2 µs
+ * for 45 -> 48 bytes. Compression runs on the libuv pool but is the forwarder's CPU all the same.
+ */
+const GZIP_LEVEL = 3;
+
 export interface DeliveryOptions {
   /** Largest batch, in bytes of JSON before compression. */
   maxBatchBytes: number;
@@ -349,7 +357,7 @@ export class Delivery {
 
   /** Sends until accepted or isolated-and-rejected; false only when abandoned at shutdown. */
   async #send(batch: Queued[]): Promise<boolean> {
-    const body = await gzipAsync(this.#body.write(batch));
+    const body = await gzipAsync(this.#body.write(batch), { level: GZIP_LEVEL });
     for (;;) {
       if (this.#abandon.signal.aborted) return false;
       let status: number | undefined;
