@@ -242,6 +242,7 @@ async function main(): Promise<void> {
       if (heap) await ins.call('HeapProfiler.startSampling', { samplingInterval: 4096 });
       let liveSample: HeapSample | undefined;
       const heapAt = setTimeout(() => {
+        if (!heap) return;
         // Mid-stream: what is alive then is what the scavenger copies.
         void (ins.call('HeapProfiler.getSamplingProfile') as Promise<{ profile: HeapSample }>).then(
           (r) => {
