@@ -155,13 +155,18 @@ export class Delivery {
    * queued, and the caller must make up for them (its kind relists).
    */
   offer(changes: readonly Change[]): Promise<boolean> {
-    if (this.#closed) return Promise.resolve(false);
+    if (this.#closed) return QUEUED_NOT;
     const nowMs = this.#runtime.nowMs();
-    const items = changes.map((c) => this.#arena.add(c, nowMs));
-    const bytes = items.reduce((sum, q) => sum + q.bytes, 0);
+    const items: Queued[] = [];
+    let bytes = 0;
+    for (const c of changes) {
+      const q = this.#arena.add(c, nowMs);
+      items.push(q);
+      bytes += q.bytes;
+    }
     if (this.#waiters.length === 0 && this.#fits(bytes)) {
       this.#push(items, bytes);
-      return Promise.resolve(true);
+      return QUEUED;
     }
     return new Promise((resolve) => {
       const waiter: Waiter = { items, bytes, resolve, cancel: new AbortController(), done: false };
@@ -231,7 +236,7 @@ export class Delivery {
   }
 
   #push(items: Queued[], bytes: number): void {
-    this.#queue.push(...items);
+    for (const q of items) this.#queue.push(q);
     this.#bytes += bytes;
     this.#gauges();
     const pending = this.#queue.length - this.#head;
@@ -416,6 +421,10 @@ export class Delivery {
     }
   }
 }
+
+// offer()'s answers when it need not wait, made once: an offer per watch event.
+const QUEUED = Promise.resolve(true);
+const QUEUED_NOT = Promise.resolve(false);
 
 const BODY_HEAD = Buffer.from('{"changes":[');
 const BODY_TAIL = Buffer.from(']}');
