@@ -288,6 +288,10 @@ export class Delivery {
       const pending = this.#queue.length - this.#head;
       if (pending === 0) {
         if (this.#closed) return;
+        // Nothing queued: give back the kept buffers (~1.5 MiB after a busy spell), so a quiet
+        // forwarder's RSS does not keep its peak's. A burst re-allocates them.
+        this.#arena.trim();
+        this.#body.trim();
         await new Promise<void>((resolve) => {
           this.#wakeSender = resolve;
         });
@@ -428,6 +432,7 @@ const QUEUED_NOT = Promise.resolve(false);
 
 const BODY_HEAD = Buffer.from('{"changes":[');
 const BODY_TAIL = Buffer.from(']}');
+const INITIAL_BODY_BYTES = 64 * 1024;
 /** The body buffer is kept up to this size between batches (a batch is at most 512 KiB of JSON). */
 const MAX_RETAINED_BODY_BYTES = 2 * 1024 * 1024;
 
@@ -440,7 +445,12 @@ const MAX_RETAINED_BODY_BYTES = 2 * 1024 * 1024;
  * before writing the next), so the bytes are never overwritten while zlib reads them.
  */
 export class BatchBodyWriter {
-  #buf = Buffer.allocUnsafe(64 * 1024);
+  #buf = Buffer.allocUnsafe(INITIAL_BODY_BYTES);
+
+  /** Drops a grown buffer (the next batch grows a new one as needed). */
+  trim(): void {
+    if (this.#buf.length > INITIAL_BODY_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BODY_BYTES);
+  }
 
   /** The body of `batch`: a view of the shared buffer, valid until the next call. */
   write(batch: readonly Queued[]): Buffer {
@@ -533,6 +543,12 @@ export class JsonArena {
   /** The JSON of `q`, decoded (for logs and tests). */
   json(q: Queued): string {
     return q.chunk.buf.toString('utf8', q.start, q.start + q.bytes);
+  }
+
+  /** Drops the spare chunks, and the current one if it holds no queued change. */
+  trim(): void {
+    this.#spare.length = 0;
+    if (this.#current && this.#current.live === 0) this.#current = undefined;
   }
 
   /** Frees the bytes of changes that left the queue (sent, rejected, or never queued). */

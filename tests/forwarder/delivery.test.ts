@@ -166,6 +166,7 @@ test('JsonArena: every change still queued reads back as its JSON while others a
     } else if (r === 3 && live.length > 0) {
       arena.release(live.splice(rand(live.length), 1).map((e) => e.q));
     }
+    if (r === 9 && rand(4) === 0) arena.trim(); // as when the queue drains (here it may not have)
     if (i % 50 === 0 || r < 4) {
       for (const e of live) assert.equal(arena.json(e.q), e.json, `change after step ${i}`);
     }
