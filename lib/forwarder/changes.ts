@@ -31,6 +31,8 @@ import { validRefs } from './owners.ts';
 import { relistPages } from './relist.ts';
 import type { WatcherOutput } from './watcher.ts';
 
+const HANDLED = Promise.resolve(true);
+
 /** Queues changes together; false when delivery gave up (nothing of them was queued). */
 export type ChangeSink = (changes: Change[]) => Promise<boolean>;
 
@@ -140,27 +142,33 @@ export class KindChanges {
   }
 
   /** Handles one watcher output; false when delivery gave up (the kind must relist). */
-  async handle(output: WatcherOutput): Promise<boolean> {
+  handle(output: WatcherOutput): Promise<boolean> {
+    // Not async itself: an async function returning another's promise costs extra microtask
+    // turns per watch event, and a watch event's change is the common case.
     switch (output.type) {
-      case 'applied': {
-        if (!output.listed) return this.#applied(output.object, false);
-        const nsName = nsNameOf(output.object);
-        const rv = output.object.metadata.resourceVersion;
-        if (output.resumed && typeof rv === 'string' && this.#listedRvs.get(nsName) === rv) {
-          this.#series.deduplicated.inc();
-          return true;
-        }
-        const ok = await this.#applied(output.object, !output.resumed);
-        if (ok && typeof rv === 'string') this.#listedRvs.set(nsName, rv);
-        return ok;
-      }
+      case 'applied':
+        return output.listed
+          ? this.#listed(output.object, output.resumed === true)
+          : this.#applied(output.object, false);
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
         return this.#relisted(output.nsNames);
       default:
-        return true;
+        return HANDLED;
     }
+  }
+
+  async #listed(object: KubeObject, resumed: boolean): Promise<boolean> {
+    const nsName = nsNameOf(object);
+    const rv = object.metadata.resourceVersion;
+    if (resumed && typeof rv === 'string' && this.#listedRvs.get(nsName) === rv) {
+      this.#series.deduplicated.inc();
+      return true;
+    }
+    const ok = await this.#applied(object, !resumed);
+    if (ok && typeof rv === 'string') this.#listedRvs.set(nsName, rv);
+    return ok;
   }
 
   async #applied(obj: KubeObject, listed: boolean): Promise<boolean> {
