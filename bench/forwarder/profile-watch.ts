@@ -3,7 +3,7 @@
  * docs/benchmarks.md's breakdown of where its CPU per watch event goes. Not part of `npm run bench`:
  *
  *   npx node --import tsx bench/forwarder/profile-watch.ts [events=40000] [out.cpuprofile]
- *   npx node --import tsx bench/forwarder/profile-watch.ts saved.cpuprofile   (summarise one)
+ *   npx node --import tsx bench/forwarder/profile-watch.ts saved.cpuprofile [events]   (summarise one)
  *
  * The same set-up as throughput.ts (10,000 Deployments, counting endpoint, spec updates as fast as
  * the forwarder takes them), the child started with `--inspect=127.0.0.1:0`; the V8 sampling
@@ -144,7 +144,11 @@ const STAGES: { stage: string; names: RegExp; ours?: boolean }[] = [
       /^(sip\w+|specHash|hash|finish|value|object|string|number|float|bigint|u64|ensure|reset|utf16OrderIsUtf8Order)$/,
     ours: true,
   },
-  { stage: 'queue: JSON.stringify + UTF-8 into the arena', names: /^add$/, ours: true },
+  {
+    stage: 'queue: JSON.stringify of each change (+ UTF-8 into the arena)',
+    names: /^(add|toQueued)$/,
+    ours: true,
+  },
   {
     stage: 'delivery: batch body, gzip, POST',
     names:
@@ -177,7 +181,7 @@ function stageOf(frames: ProfileNode['callFrame'][]): string {
   return 'other (V8, Node internals)';
 }
 
-export function summarise(p: Profile, top = 40): string {
+export function summarise(p: Profile, events?: number, top = 40): string {
   const self = selfTimes(p);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -221,9 +225,9 @@ export function summarise(p: Profile, top = 40): string {
   for (const [stack, us] of [...perStack].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     lines.push(`${pct(us).padStart(7)}  ${stack}`);
   }
-  lines.push('', 'by stage (| stage | share of busy time |):');
+  lines.push('', `by stage (| stage | share of busy time |${events ? ' busy µs per event |' : ''}):`);
   for (const [stage, us] of [...perStage].sort((a, b) => b[1] - a[1])) {
-    lines.push(`| ${stage} | ${pct(us)} |`);
+    lines.push(`| ${stage} | ${pct(us)} |${events ? ` ${(us / events).toFixed(1)} |` : ''}`);
   }
   return lines.join('\n');
 }
@@ -231,7 +235,11 @@ export function summarise(p: Profile, top = 40): string {
 async function main(): Promise<void> {
   if (process.argv[2]?.endsWith('.cpuprofile')) {
     // Summarise a profile written before (this script's, or `node --cpu-prof`'s).
-    process.stdout.write(`${summarise(JSON.parse(await readFile(process.argv[2], 'utf8')) as Profile)}\n`);
+    // A second argument: the events the profile covers, for a µs-per-event column.
+    const events = process.argv[3] ? Number(process.argv[3]) : undefined;
+    process.stdout.write(
+      `${summarise(JSON.parse(await readFile(process.argv[2], 'utf8')) as Profile, events)}\n`,
+    );
     return;
   }
   const events = Number(process.argv[2] ?? 40_000);
@@ -324,7 +332,7 @@ async function main(): Promise<void> {
         `delivery queue KiB, median ${(depths[depths.length >> 1]! / 1024).toFixed(0)}, max ${(depths.at(-1)! / 1024).toFixed(0)} (${depths.length} samples)\n`,
       );
       process.stdout.write(`GC pauses (ms, count) by kind: ${gc.result.value}\n`);
-      if (profile) process.stdout.write(`${summarise(profile)}\n`);
+      if (profile) process.stdout.write(`${summarise(profile, events)}\n`);
       if (profile && out) await writeFile(out, JSON.stringify(profile));
     } finally {
       await fw.close();
