@@ -251,8 +251,17 @@ async function main(): Promise<void> {
   try {
     const fleet = new DeploymentFleet(sim, objects);
     // Not minified, so the profile names our functions; V8 runs the same code either way.
-    const bundle = (await buildBundle(FORWARDER_BUNDLE, { outDir: dir, sourcemap: false, minify: false }))
-      .file;
+    // PROFILE_ROOT: build the forwarder from another checkout (e.g. an older commit, for a
+    // before/after pair under the same load).
+    const rootDir = process.env.PROFILE_ROOT;
+    const bundle = (
+      await buildBundle(FORWARDER_BUNDLE, {
+        outDir: dir,
+        sourcemap: false,
+        minify: false,
+        ...(rootDir ? { rootDir } : {}),
+      })
+    ).file;
     const port = await freePort();
     const fw = await startForwarder({
       entry: bundle,
