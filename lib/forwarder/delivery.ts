@@ -475,10 +475,19 @@ export class BatchBodyWriter {
       if (grown <= MAX_RETAINED_BODY_BYTES) this.#buf = buf;
     }
     let at = BODY_HEAD.copy(buf, 0);
-    for (let i = 0; i < batch.length; i++) {
-      if (i > 0) buf[at++] = 0x2c; // ','
-      const q = batch[i]!;
-      at += q.chunk.buf.copy(buf, at, q.start, q.start + q.bytes);
+    // Changes queued one after the other sit in their chunk as `json,json,…`: each run of them is
+    // copied at once (a copy per change cost ~1 µs of call overhead each).
+    let i = 0;
+    while (i < batch.length) {
+      const first = batch[i]!;
+      let end = first.start + first.bytes;
+      i++;
+      while (i < batch.length && batch[i]!.chunk === first.chunk && batch[i]!.start === end + 1) {
+        end = batch[i]!.start + batch[i]!.bytes;
+        i++;
+      }
+      at += first.chunk.buf.copy(buf, at, first.start, end);
+      if (i < batch.length) buf[at++] = 0x2c; // ','
     }
     at += BODY_TAIL.copy(buf, at);
     return buf.subarray(0, at);
@@ -538,14 +547,17 @@ export class JsonArena {
   add(change: Change, atMs: number): Queued {
     const json = JSON.stringify(change);
     // A UTF-16 code unit is at most 3 UTF-8 bytes: count exactly only when that bound does not fit.
+    // Each change is followed by a comma, so that changes queued one after the other are one run
+    // of body bytes (BatchBodyWriter copies a run at once).
     let chunk = this.#current;
-    if (!chunk || chunk.used + json.length * 3 > chunk.buf.length) {
-      const bytes = Buffer.byteLength(json, 'utf8');
+    if (!chunk || chunk.used + json.length * 3 + 1 > chunk.buf.length) {
+      const bytes = Buffer.byteLength(json, 'utf8') + 1;
       if (!chunk || chunk.used + bytes > chunk.buf.length) chunk = this.#chunkFor(bytes);
     }
     const start = chunk.used;
     const bytes = chunk.buf.write(json, start, 'utf8');
-    chunk.used += bytes;
+    chunk.buf[start + bytes] = 0x2c; // ','
+    chunk.used += bytes + 1;
     chunk.live++;
     return { chunk, start, bytes, atMs, type: change.type };
   }
