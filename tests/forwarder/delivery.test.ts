@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { BatchBodyWriter, Delivery, type DeliveryOptions, JsonArena } from '../../lib/forwarder/delivery.ts';
+import { Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts';
 import { memoryLogger } from '../../lib/forwarder/log.ts';
 import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import type { IngestPoster, IngestResponse } from '../../lib/forwarder/ports.ts';
+import { BatchBodyWriter, JsonArena } from '../../lib/forwarder/queued-bytes.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
 import { configMapChange, deliveryOptions, names, startDelivery } from './support/delivery.ts';
 import { IngestRecorder } from './support/ingest-recorder.ts';
