@@ -16,11 +16,15 @@
  * - read units: one strongly consistent Query of the window's event partitions (the window's items
  *   read once, nothing else).
  *
- * Seeding (docs/benchmarks.md "Export"): cluster metadata, config and every object's last version
- * before the window go through `applyBatch`, then the checkpoint; superseded history and the
- * window's changes are written as the same event items in bulk (bench/support/bulk-history.ts).
- * Cases: BENCH_EXPORT_CASES="N:history,…" (default 10000:0,10000:10,100000:0,100000:10,1000000:0);
- * 5 runs after a warm-up up to 10,000 changes, 3 at 100,000, 1 (no warm-up) at 1,000,000.
+ * Seeding (bench/support/export-seed.ts, docs/benchmarks.md "export"): cluster metadata, config and
+ * every object's last version before the window go through `applyBatch`, then the checkpoint;
+ * superseded history and the window's changes are the same event items written straight into
+ * dynalite's LevelDB (bench/support/bulk-history.ts, dynalite-direct.ts): ~14 minutes here for the
+ * 11 M items of 1,000,000 changes with 10× history. BENCH_EXPORT_DATA_DIR=DIR keeps the seeded data
+ * for later runs (re-seeded when what seeding writes changes); BENCH_EXPORT_SEED_ONLY=1 only seeds.
+ * Cases: BENCH_EXPORT_CASES="N:history,…" (default: 10,000, 100,000 and 1,000,000 changes, each
+ * with 0x and 10x history); 5 runs after a warm-up up to 10,000 changes, 3 at 100,000, 1 (no
+ * warm-up) at 1,000,000.
  *
  * Run alone: `npx node --import tsx bench/export.ts [--quick]`.
  */
@@ -31,25 +35,21 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
-import type { Change } from '../lib/ingest/wire.ts';
 import { bucketOf, eventPk, eventSkRange } from '../lib/store/keys.ts';
-import type { KubeObject } from '../lib/trace/model.ts';
 import { type BenchResult, formatTable, median, resultOf, sig } from './result.ts';
-import {
-  BENCH_RETENTION_DAYS,
-  BENCH_SHARDS,
-  benchTraceStore,
-  type ChildAws,
-  startChildAws,
-} from './support/aws.ts';
-import { writeHistoryEvents } from './support/bulk-history.ts';
+import { BENCH_SHARDS, type ChildAws, startChildAws } from './support/aws.ts';
 import type { ExportChildInput, ExportChildRun } from './support/export-child.ts';
+import {
+  type ExportCase,
+  exportCluster,
+  HOUR,
+  OBJECT_BYTES,
+  SeedCache,
+  seedExportCase,
+  windowFirstVersion,
+} from './support/export-seed.ts';
 import { benchLifecycles } from './support/lifecycle-bench.ts';
-import { DEPLOYMENT_CONFIG, objectName, sizedDeployment } from './support/objects.ts';
-import { seedChanges } from './support/seed.ts';
 
-const HOUR = 3600;
-const OBJECT_BYTES = 1024;
 // BENCH_EXPORT_RUNS overrides (profiling); docs/benchmarks.md figures use 5.
 const RUNS = Number(process.env.BENCH_EXPORT_RUNS ?? 5);
 const CHILD = fileURLToPath(new URL('./support/export-child.ts', import.meta.url));
@@ -59,12 +59,7 @@ export interface ExportBenchOptions {
   log?: (line: string) => void;
 }
 
-interface Case {
-  windowChanges: number;
-  /** Changes before the window, as a multiple of the window's. */
-  history: number;
-  liveObjects: number;
-}
+type Case = ExportCase;
 
 interface Measured extends Case {
   runs: Run[];
@@ -76,84 +71,6 @@ interface Measured extends Case {
 /** The window: a whole hour two days ago, inside the default 14-day retention. */
 function windowStart(nowSec: number): number {
   return Math.floor((nowSec - 2 * 86_400) / HOUR) * HOUR;
-}
-
-/** `count` changes evenly over `[fromTs, fromTs + spanSec)`, round-robin over the live objects. */
-function* spread(
-  count: number,
-  fromTs: number,
-  spanSec: number,
-  firstVersion: number,
-  liveObjects: number,
-  skip = (_k: number) => false,
-): Generator<{ ts: number; object: KubeObject }> {
-  for (let k = 0; k < count; k++) {
-    if (skip(k)) continue;
-    const i = k % liveObjects;
-    const version = firstVersion + Math.floor(k / liveObjects);
-    yield {
-      ts: fromTs + Math.floor((k * spanSec) / count),
-      object: sizedDeployment(objectName(i), OBJECT_BYTES, version),
-    };
-  }
-}
-
-function* applied(changes: Iterable<{ ts: number; object: KubeObject }>): Generator<Change> {
-  for (const c of changes) yield { type: 'applied', ts: c.ts, object: c.object };
-}
-
-async function seed(aws: ChildAws, cluster: string, c: Case, startTs: number): Promise<number> {
-  const started = performance.now();
-  const store = benchTraceStore(aws);
-  const target = {
-    dynamo: aws.dynamo,
-    tableName: aws.tableName,
-    cluster,
-    shards: BENCH_SHARDS,
-    retentionDays: BENCH_RETENTION_DAYS,
-  };
-  const historyChanges = c.history * c.windowChanges;
-  if (historyChanges === 0) {
-    // Every object created two hours before the window and never changed since: the start state
-    // is 5,000 objects, all in the checkpoint, none in its replay margin.
-    const fromTs = startTs - 2 * HOUR;
-    await seedChanges(
-      store,
-      cluster,
-      [
-        { type: 'config', ts: fromTs, config: DEPLOYMENT_CONFIG },
-        ...applied(spread(c.liveObjects, fromTs, 300, 1, c.liveObjects)),
-      ],
-      { maxChanges: 2500 },
-    );
-  } else {
-    const spanSec = c.history * HOUR;
-    const fromTs = startTs - spanSec;
-    const lastVersions = (k: number) => k >= historyChanges - c.liveObjects;
-    // The first change through applyBatch records the cluster's first ts, kind and config.
-    const [first] = spread(1, fromTs, spanSec, 1, c.liveObjects);
-    await seedChanges(
-      store,
-      cluster,
-      [{ type: 'config', ts: fromTs, config: DEPLOYMENT_CONFIG }, ...applied([first!])],
-      { maxChanges: 2500 },
-    );
-    // Superseded versions in bulk; then each object's last version before the window as ingest writes it.
-    await writeHistoryEvents(
-      target,
-      spread(historyChanges, fromTs, spanSec, 1, c.liveObjects, (k) => k === 0 || lastVersions(k)),
-      { concurrency: 4 },
-    );
-    const last = [...spread(historyChanges, fromTs, spanSec, 1, c.liveObjects, (k) => !lastVersions(k))];
-    await seedChanges(store, cluster, applied(last), { maxChanges: 2500 });
-  }
-  // The hourly checkpoint function's run at the window's start.
-  await store.writeCheckpoint(cluster, { nowSec: startTs });
-  const firstVersion = 1 + Math.ceil(historyChanges / c.liveObjects);
-  await writeHistoryEvents(target, spread(c.windowChanges, startTs, HOUR, firstVersion + 1, c.liveObjects), {
-    concurrency: 4,
-  });
-  return performance.now() - started;
 }
 
 /** Read units of the window's event items, read once: the partitions of its bucket, all shards. */
@@ -214,14 +131,26 @@ interface Run {
 async function measure(
   aws: ChildAws,
   c: Case,
-  startTs: number,
+  defaultStartTs: number,
   runs: number,
   warmUp: boolean,
+  cache: SeedCache | undefined,
+  log: (line: string) => void,
 ): Promise<Measured> {
-  const cluster = `export-${c.windowChanges}-h${c.history}`;
-  const seedMs = await seed(aws, cluster, c, startTs);
+  const cluster = exportCluster(c);
+  let seeded = cache?.seeded(cluster);
+  if (seeded) {
+    log(
+      `export ${cluster}: seeded data reused from ${process.env.BENCH_EXPORT_DATA_DIR} (window ${seeded.startTs})`,
+    );
+  } else {
+    const started = performance.now();
+    await seedExportCase(aws, cluster, c, defaultStartTs);
+    seeded = { startTs: defaultStartTs, seedMs: performance.now() - started };
+    await cache?.record(cluster, seeded.startTs, seeded.seedMs);
+  }
+  const { startTs, seedMs } = seeded;
   const floorReadUnits = await windowReadFloor(aws, cluster, startTs);
-  const historyChanges = c.history * c.windowChanges;
   const input = (mode: ExportChildInput['mode']): ExportChildInput => ({
     mode,
     endpoints: aws.endpoints,
@@ -233,7 +162,7 @@ async function measure(
       liveObjects: c.liveObjects,
       windowChanges: c.windowChanges,
       objectBytes: OBJECT_BYTES,
-      firstVersion: 2 + Math.ceil(historyChanges / c.liveObjects),
+      firstVersion: windowFirstVersion(c),
     },
   });
   const out: Run[] = [];
@@ -317,22 +246,43 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   const liveObjects = options.quick ? 500 : 5000;
   const cases = parseCases(
     process.env.BENCH_EXPORT_CASES ??
-      (options.quick ? '1000:0,1000:10,4000:0' : '10000:0,10000:10,100000:0,100000:10,1000000:0'),
+      (options.quick ? '1000:0,1000:10,4000:0' : '10000:0,10000:10,100000:0,100000:10,1000000:0,1000000:10'),
     liveObjects,
   );
-  // A million window changes and a million older ones are ~3 GB of items: LevelDB on disk, not dynalite's memory store.
-  const dataDir = await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
-  const aws = await startChildAws({ dataDir, maxOldSpaceMb: 8192 });
+  // A million window changes and ten million older ones are ~8 GB of items: LevelDB on disk, not
+  // dynalite's memory store. BENCH_EXPORT_DATA_DIR keeps the seeded data for later runs
+  // (bench/support/export-seed.ts); otherwise a temp dir, removed at the end.
+  const cacheDir = process.env.BENCH_EXPORT_DATA_DIR;
+  const cache = cacheDir ? await SeedCache.open(cacheDir, log) : undefined;
+  const dataDir = cache ? undefined : await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
+  const aws = await startChildAws({
+    dataDir: cache?.dynamoDir ?? dataDir,
+    ...(cache ? { s3Dir: cache.s3Dir } : {}),
+    maxOldSpaceMb: 8192,
+  });
   const startTs = windowStart(Math.floor(Date.now() / 1000));
   const measured: BenchResult[] = [];
   const smallest = Math.min(...cases.map((c) => c.windowChanges));
   const rssAtSmallest = new Map<number, number[]>();
   try {
+    // BENCH_EXPORT_SEED_ONLY=1 (with BENCH_EXPORT_DATA_DIR): fill the seed cache, measure nothing.
+    if (process.env.BENCH_EXPORT_SEED_ONLY === '1') {
+      if (!cache) throw new Error('BENCH_EXPORT_SEED_ONLY needs BENCH_EXPORT_DATA_DIR');
+      for (const c of cases) {
+        const cluster = exportCluster(c);
+        if (cache.seeded(cluster)) continue;
+        const started = performance.now();
+        await seedExportCase(aws, cluster, c, startTs);
+        await cache.record(cluster, startTs, performance.now() - started);
+        log(`export ${cluster}: seeded in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      }
+      return [];
+    }
     for (const c of cases) {
       const big = c.windowChanges >= 1_000_000;
       // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).
       const runs = c.windowChanges >= 1_000_000 ? 1 : c.windowChanges >= 100_000 ? Math.min(3, RUNS) : RUNS;
-      const m = await measure(aws, c, startTs, runs, !big);
+      const m = await measure(aws, c, startTs, runs, !big, cache, log);
       const rss = m.runs.map((r) => r.export.peakRssBytes / MB);
       if (c.windowChanges === smallest) rssAtSmallest.set(c.history, rss);
       log(
@@ -343,7 +293,7 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
     measured.push(...(await benchLifecycles(aws, startTs, options.quick, log)));
   } finally {
     await aws.close();
-    await rm(dataDir, { recursive: true, force: true });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }
   return measured;
 }

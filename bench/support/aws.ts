@@ -9,6 +9,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import type { HistoryTarget } from './bulk-history.ts';
+import type { ChangeSpread } from './export-changes.ts';
 
 export interface CpuSample {
   /** Microseconds of user + system CPU since the child started. */
@@ -24,6 +26,11 @@ export interface ChildAws {
   s3: S3Client;
   pid: number;
   cpu(): Promise<CpuSample>;
+  /**
+   * Writes the event items of `changes` for `target` straight into dynalite's LevelDB, in the
+   * child (bench/support/bulk-history.ts `loadHistoryEvents`); resolves to the number written.
+   */
+  loadEvents(target: HistoryTarget, changes: ChangeSpread): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -46,7 +53,7 @@ export function benchTraceStore(aws: ChildAws): DynamoTraceStore {
 const CHILD = fileURLToPath(new URL('./aws-child.ts', import.meta.url));
 
 export async function startChildAws(
-  options: { dataDir?: string; maxOldSpaceMb?: number } = {},
+  options: { dataDir?: string; s3Dir?: string; maxOldSpaceMb?: number } = {},
 ): Promise<ChildAws> {
   const child: ChildProcess = fork(CHILD, [], {
     execArgv: [
@@ -54,7 +61,11 @@ export async function startChildAws(
       '--import',
       'tsx',
     ],
-    env: { ...process.env, ...(options.dataDir ? { BENCH_DYNAMO_DIR: options.dataDir } : {}) },
+    env: {
+      ...process.env,
+      ...(options.dataDir ? { BENCH_DYNAMO_DIR: options.dataDir } : {}),
+      ...(options.s3Dir ? { BENCH_S3_DIR: options.s3Dir } : {}),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<{ dynamo: string; s3: string; tableName: string; bucket: string }>(
@@ -69,14 +80,39 @@ export async function startChildAws(
       );
     },
   );
+  const loads = new Map<number, { resolve: (written: number) => void; reject: (err: Error) => void }>();
   child.removeAllListeners('exit');
+  child.once('exit', (code) => {
+    for (const load of loads.values())
+      load.reject(new Error(`AWS child exited with ${code} during a direct load`));
+    loads.clear();
+  });
   let nextId = 0;
   const pending = new Map<number, (s: CpuSample) => void>();
-  child.on('message', (msg: { cpu?: number; user?: number; system?: number; rssBytes?: number }) => {
-    if (msg.cpu === undefined) return;
-    pending.get(msg.cpu)?.({ us: (msg.user ?? 0) + (msg.system ?? 0), rssBytes: msg.rssBytes ?? 0 });
-    pending.delete(msg.cpu);
-  });
+  child.on(
+    'message',
+    (msg: {
+      cpu?: number;
+      user?: number;
+      system?: number;
+      rssBytes?: number;
+      load?: number;
+      written?: number;
+      error?: string;
+    }) => {
+      if (msg.load !== undefined) {
+        const load = loads.get(msg.load);
+        loads.delete(msg.load);
+        if (msg.error !== undefined)
+          load?.reject(new Error(`direct load in the AWS child failed: ${msg.error}`));
+        else load?.resolve(msg.written ?? 0);
+        return;
+      }
+      if (msg.cpu === undefined) return;
+      pending.get(msg.cpu)?.({ us: (msg.user ?? 0) + (msg.system ?? 0), rssBytes: msg.rssBytes ?? 0 });
+      pending.delete(msg.cpu);
+    },
+  );
   // Generous retries: a benchmark should measure, not fail on one slow LevelDB compaction.
   const retry = { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 1000 };
   const dynamo = makeDynamoClient({ endpoint: ready.dynamo, retry });
@@ -93,6 +129,13 @@ export async function startChildAws(
       return new Promise((resolve) => {
         pending.set(id, resolve);
         child.send({ cpu: id });
+      });
+    },
+    loadEvents(target, changes) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        loads.set(id, { resolve, reject });
+        child.send({ load: id, target, spread: changes });
       });
     },
     async close() {

@@ -15,11 +15,12 @@
  * The benchmark's floor for wall time is read-floor + encode-floor; for CPU, encode-floor's.
  * Input: one JSON argument (ExportChildInput). Output: one JSON line on stdout (ExportChildRun).
  */
+import { appendFileSync } from 'node:fs';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
-import { streamExport } from '../../lib/export/pipeline.ts';
+import { type ProgressSink, streamExport } from '../../lib/export/pipeline.ts';
 import type { ReadMeter } from '../../lib/store/ports.ts';
 import { encodeTrace } from '../../lib/trace/codec.ts';
 import type { KubeObject, Trace, TraceEvent, TraceWindow } from '../../lib/trace/model.ts';
@@ -91,6 +92,24 @@ function openStore(input: ExportChildInput) {
   return { s3, store, close };
 }
 
+/**
+ * BENCH_EXPORT_PHASES=FILE: each phase change of the export (lib/export/job.ts `ExportProgress`)
+ * appended to FILE with its ms since the start — where a small window's fixed cost goes.
+ */
+function phaseLog(started: number): ProgressSink {
+  const file = process.env.BENCH_EXPORT_PHASES;
+  if (!file) return () => undefined;
+  let last: string | undefined;
+  return (p) => {
+    if (p.phase === last) return;
+    last = p.phase;
+    appendFileSync(
+      file,
+      `${JSON.stringify({ pid: process.pid, phase: p.phase, ms: Math.round(performance.now() - started) })}\n`,
+    );
+  };
+}
+
 async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   const { s3, store, close } = openStore(input);
   const objects = new S3ExportObjects({ s3, bucket: input.bucket });
@@ -99,10 +118,14 @@ async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   const cpu = process.cpuUsage();
   const started = performance.now();
   const { value, peakRssBytes } = await peakRss(() =>
-    streamExport(store, input.cluster, { window: input.window, filters }, meter, {
-      objects,
-      key: `exports/${input.cluster}/bench.sktrace`,
-    }),
+    streamExport(
+      store,
+      input.cluster,
+      { window: input.window, filters },
+      meter,
+      { objects, key: `exports/${input.cluster}/bench.sktrace` },
+      phaseLog(started),
+    ),
   );
   const wallMs = performance.now() - started;
   const cpuMs = cpuMsSince(cpu);

@@ -58,7 +58,8 @@ export async function benchLifecycles(
     });
   const measured = new Map<string, { units: number[]; whole: number }>();
   for (const history of [0, 10]) {
-    const cluster = `lifecycles-h${history}`;
+    // Named by the run's clock: a kept seed cache (BENCH_EXPORT_DATA_DIR) must not mix two runs' lifecycles.
+    const cluster = `lifecycles-h${history}-${nowSec}`;
     const changes = windowLifecycles();
     for (let i = 0; i < changes.length; i += 500) {
       await store.applyBatch(cluster, { changes: changes.slice(i, i + 500) }, { nowSec });

@@ -9,16 +9,28 @@ import type { KubeObject } from '../../lib/trace/model.ts';
 
 export const NAMESPACE = 'bench';
 
-function digest(seed: string): string {
-  return createHash('sha256').update(seed).digest('hex');
+function digest(seed: string, memo?: Map<string, string>): string {
+  let hex = memo?.get(seed);
+  if (hex === undefined) {
+    hex = createHash('sha256').update(seed).digest('hex');
+    memo?.set(seed, hex);
+  }
+  return hex;
 }
 
 /**
  * An `apps/v1` Deployment named `name` whose JSON is about `jsonBytes` long (never below the bare
  * object, ~600 B). `version` changes the spec (replicas and an annotation of the pod template), so
- * each version is a new spec hash, a change the store must write.
+ * each version is a new spec hash, a change the store must write. `digests` memoises the padding's
+ * digests across calls (bulk seeding builds millions of versions of the same few thousand names);
+ * the object is the same with or without it.
  */
-export function sizedDeployment(name: string, jsonBytes: number, version = 1): KubeObject {
+export function sizedDeployment(
+  name: string,
+  jsonBytes: number,
+  version = 1,
+  digests?: Map<string, string>,
+): KubeObject {
   const env: { name: string; value: string }[] = [];
   const object = {
     apiVersion: 'apps/v1',
@@ -33,7 +45,7 @@ export function sizedDeployment(name: string, jsonBytes: number, version = 1): K
           containers: [
             {
               name: 'app',
-              image: `registry.example.com/team/${name}@sha256:${digest(name)}`,
+              image: `registry.example.com/team/${name}@sha256:${digest(name, digests)}`,
               resources: { requests: { cpu: '100m', memory: '128Mi' } },
               env,
             },
@@ -45,7 +57,7 @@ export function sizedDeployment(name: string, jsonBytes: number, version = 1): K
   // Each entry is ~70 bytes of JSON; add until the target is reached.
   let size = JSON.stringify(object).length;
   for (let i = 0; size < jsonBytes; i++) {
-    const entry = { name: `SETTING_${i}`, value: digest(`${name} ${i}`).slice(0, 40) };
+    const entry = { name: `SETTING_${i}`, value: digest(`${name} ${i}`, digests).slice(0, 40) };
     env.push(entry);
     size += JSON.stringify(entry).length + 1;
   }

@@ -113,6 +113,13 @@ export type ProgressSink = (progress: ExportProgress) => void;
  * Reads the window from the store into an assembler, in the order it wants: horizon, config,
  * lifecycles, the live set at the start, the window's changes. `afterChange` runs after each
  * change (the streaming writer's back-pressure).
+ *
+ * The reads start together, as soon as the horizon says the window is retained: config,
+ * lifecycles, the live set (checkpoint + replay) and the window's first change pages (primed: the
+ * reader's prefetch runs while the rest is read). They used to run one after the other, a fixed
+ * cost the size of several round trips plus the checkpoint's download and decoding ahead of the
+ * first window page: at 10,000 changes that was most of the export's overhead over reading the
+ * window (docs/benchmarks.md "export"). Consumption keeps the assembler's order.
  */
 async function feedExport(
   reader: TraceReader,
@@ -125,79 +132,135 @@ async function feedExport(
   const { window } = request;
   const horizon = await reader.retentionHorizon(cluster, meter);
   checkWindowRetained(horizon, window);
-  const config = await configFor(reader, cluster, window, meter);
-  // SKEL `transform` of the request (lib/skel), applied by the assembler to every change and
-  // start object before filters, owners and index.
-  const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
-  const assembler = makeAssembler(config, transform);
-  const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
-  progress.report(state);
+  const { firstTs } = horizon;
   // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
   // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
   // finished before the start leaves the start state, and only those say it finished
   // (lib/trace/assemble.ts). A store without `lifecyclesOf` gives them all here.
   const byWindow = reader.lifecyclesOf !== undefined;
-  for await (const l of reader.lifecycles(cluster, byWindow ? window : undefined, meter)) {
-    assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
-  }
-  const { firstTs } = horizon;
-  // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
-  // changes in a window that ends before it.
-  if (firstTs !== undefined && window.startTs > firstTs) {
-    progress.report({ ...state, phase: 'start_state' });
-    const live = await reader.liveAt(cluster, window.startTs, meter);
-    if (!live.complete) {
-      throw new WindowExpiredError(
-        `the objects alive at start_ts ${window.startTs} cannot all be known: the history they are rebuilt from has expired (retention) and no checkpoint covers it; export a later window`,
-        {
-          startTs: window.startTs,
-          ...(live.checkpointTs === undefined ? {} : { checkpointTs: live.checkpointTs }),
-        },
-      );
+  const pending = new Pending();
+  try {
+    const configRead = pending.track(configFor(reader, cluster, window, meter));
+    const lifecyclesRead = pending.track(
+      collect(reader.lifecycles(cluster, byWindow ? window : undefined, meter)),
+    );
+    // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
+    // changes in a window that ends before it.
+    const liveRead =
+      firstTs !== undefined && window.startTs > firstTs
+        ? pending.track(reader.liveAt(cluster, window.startTs, meter))
+        : undefined;
+    let batches: AsyncIterator<ObjectChange[]> | undefined;
+    let firstBatch: Promise<IteratorResult<ObjectChange[]>> | undefined;
+    if (firstTs !== undefined && window.endTs > firstTs) {
+      const fromTs = Math.max(window.startTs, firstTs);
+      const source =
+        reader.changeBatches?.(cluster, fromTs, window.endTs, meter) ??
+        oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
+      batches = source[Symbol.asyncIterator]();
+      pending.onFailure(() => batches?.return?.());
+      firstBatch = pending.track(batches.next());
     }
-    for (const change of live.objects) assembler.addStartObject(change);
-    if (byWindow) {
-      // As the assembler sees them: after the transform.
-      const bare: ObjectRef[] = [];
-      for (const c of live.objects) {
-        const seen = transform ? transform(c) : c;
-        if (seen && gvkOf(seen.object) === POD_GVK && ownerRefsOf(seen.object).length === 0) {
-          bare.push(refOf(seen.object));
-        }
-      }
-      if (bare.length > 0) {
-        for await (const l of reader.lifecyclesOf!(cluster, bare, meter)) {
-          // Those overlapping the window came above; the rest only tell whether the pod finished.
-          const others = l.lifecycles.filter((lc) => !overlapsWindow(lc, window));
-          if (others.length > 0) assembler.addLifecycles(l.owner, l.podSpecHash, others);
-        }
-      }
-    }
-  }
-  if (firstTs !== undefined && window.endTs > firstTs) {
-    state.phase = 'changes';
+
+    const config = await configRead;
+    // SKEL `transform` of the request (lib/skel), applied by the assembler to every change and
+    // start object before filters, owners and index.
+    const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
+    const assembler = makeAssembler(config, transform);
+    const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
     progress.report(state);
-    const fromTs = Math.max(window.startTs, firstTs);
-    const batches =
-      reader.changeBatches?.(cluster, fromTs, window.endTs, meter) ??
-      oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
-    let reportedAt = 0;
-    for await (const batch of batches) {
-      for (const change of batch) {
-        assembler.addChange(change);
-        const wait = progress.afterChange?.();
-        if (wait) await wait;
+    for (const l of await lifecyclesRead) assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
+    if (liveRead) {
+      progress.report({ ...state, phase: 'start_state' });
+      const live = await liveRead;
+      if (!live.complete) {
+        throw new WindowExpiredError(
+          `the objects alive at start_ts ${window.startTs} cannot all be known: the history they are rebuilt from has expired (retention) and no checkpoint covers it; export a later window`,
+          {
+            startTs: window.startTs,
+            ...(live.checkpointTs === undefined ? {} : { checkpointTs: live.checkpointTs }),
+          },
+        );
       }
-      state.changesRead += batch.length;
-      if (batch.length > 0) state.reachedTs = batch[batch.length - 1]!.ts;
-      if (state.changesRead - reportedAt >= 1024) {
-        reportedAt = state.changesRead;
-        progress.report(state);
+      for (const change of live.objects) assembler.addStartObject(change);
+      if (byWindow) {
+        // As the assembler sees them: after the transform.
+        const bare: ObjectRef[] = [];
+        for (const c of live.objects) {
+          const seen = transform ? transform(c) : c;
+          if (seen && gvkOf(seen.object) === POD_GVK && ownerRefsOf(seen.object).length === 0) {
+            bare.push(refOf(seen.object));
+          }
+        }
+        if (bare.length > 0) {
+          for await (const l of reader.lifecyclesOf!(cluster, bare, meter)) {
+            // Those overlapping the window came above; the rest only tell whether the pod finished.
+            const others = l.lifecycles.filter((lc) => !overlapsWindow(lc, window));
+            if (others.length > 0) assembler.addLifecycles(l.owner, l.podSpecHash, others);
+          }
+        }
+      }
+    }
+    if (batches && firstBatch) {
+      state.phase = 'changes';
+      progress.report(state);
+      let reportedAt = 0;
+      for (let next = await firstBatch; !next.done; next = await batches.next()) {
+        const batch = next.value;
+        for (const change of batch) {
+          assembler.addChange(change);
+          const wait = progress.afterChange?.();
+          if (wait) await wait;
+        }
+        state.changesRead += batch.length;
+        if (batch.length > 0) state.reachedTs = batch[batch.length - 1]!.ts;
+        if (state.changesRead - reportedAt >= 1024) {
+          reportedAt = state.changesRead;
+          progress.report(state);
+        }
+      }
+    }
+    progress.report({ ...state, phase: 'finishing' });
+    return assembler;
+  } catch (err) {
+    pending.fail();
+    throw err;
+  }
+}
+
+/**
+ * Reads started ahead of their turn. Each is given a rejection handler at once (a read that fails
+ * while an earlier one is awaited must not be an unhandled rejection; its turn rethrows it), and
+ * on failure the window's change reader is closed so no Query runs on.
+ */
+class Pending {
+  readonly #onFailure: (() => unknown)[] = [];
+
+  track<T>(promise: Promise<T>): Promise<T> {
+    promise.catch(() => undefined);
+    return promise;
+  }
+
+  onFailure(stop: () => unknown): void {
+    this.#onFailure.push(stop);
+  }
+
+  fail(): void {
+    for (const stop of this.#onFailure.splice(0)) {
+      try {
+        const stopped = stop();
+        if (stopped instanceof Promise) stopped.catch(() => undefined);
+      } catch {
+        // Closing is best effort: the failure being thrown is what the caller needs.
       }
     }
   }
-  progress.report({ ...state, phase: 'finishing' });
-  return assembler;
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
 }
 
 type ChangeTransform = (change: ObjectChange) => ObjectChange | undefined;

@@ -6,7 +6,7 @@
  * Every stored body names its encoding so a later dictionary can be added without rewriting data.
  */
 import { createHash } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync, InflateRaw, inflateRawSync } from 'node:zlib';
 import { parseJson } from '../trace/float.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
 import { StoreError } from './errors.ts';
@@ -26,9 +26,10 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
   if (!dictionary) throw new StoreError('store_corrupt_item', `unknown body encoding "${enc}"`, { enc });
   try {
     // parseJson: an integral float (`2.0`, written so by Float64.toJSON) comes back a Float64.
-    return parseJson(
-      inflateRawSync(bytes, { dictionary, chunkSize: inflateChunkBytes(bytes) }).toString('utf8'),
-    );
+    const text =
+      inflaters[enc as BodyEncoding]?.inflateText(bytes) ??
+      inflateRawSync(bytes, { dictionary, chunkSize: inflateChunkBytes(bytes) }).toString('utf8');
+    return parseJson(text);
   } catch (err) {
     throw new StoreError(
       'store_corrupt_item',
@@ -38,6 +39,102 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
     );
   }
 }
+
+/** Shape of the native zlib handle behind a node:zlib stream (node/src/node_zlib.cc). */
+interface NativeZlib {
+  reset(): void;
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+  ): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+/**
+ * One inflater kept for all bodies of an encoding. `inflateRawSync` builds a zlib stream per call
+ * (a JS stream object, a native handle, zlib's 32 KiB window allocated and the dictionary set),
+ * then closes it: ~9 µs per typical 0.4 KB body, most of a body's inflating (docs/benchmarks.md
+ * "export"). Here one native handle is reset between bodies (`inflateReset` keeps the stream's
+ * allocations; node_zlib.cc sets the dictionary again on reset) and written to synchronously in
+ * one call: ~3 µs. node:zlib has no public API for this (its sync path closes the handle after
+ * each call), so this drives the handle as node:zlib's own `processChunkSync` does —
+ * `writeSync` with the output buffer, the result in the stream's `_writeState` — with errors
+ * captured instead of closing the handle. Anything unexpected (no such internals, an error, an
+ * output larger than the buffer, input left over) returns undefined and the caller inflates with
+ * `inflateRawSync`, which gives the bytes or the error as before; after an error the handle is
+ * dropped and a new one made.
+ */
+class ReusedInflater {
+  readonly #dictionary: Buffer;
+  #stream: { engine: { close(): void }; handle: NativeZlib; writeState: Uint32Array } | undefined;
+  #failed: string | undefined;
+  readonly #out = Buffer.allocUnsafe(64 * 1024);
+  #unavailable = false;
+
+  constructor(dictionary: Buffer) {
+    this.#dictionary = dictionary;
+  }
+
+  /** The inflated text, or undefined when the caller must use inflateRawSync. */
+  inflateText(bytes: Uint8Array): string | undefined {
+    const stream = this.#open();
+    if (!stream) return undefined;
+    this.#failed = undefined;
+    const out = this.#out;
+    try {
+      stream.handle.reset();
+      stream.handle.writeSync(constants.Z_FINISH, bytes, 0, bytes.length, out, 0, out.length);
+    } catch {
+      this.#failed = 'threw';
+    }
+    const availOut = stream.writeState[0]!;
+    const availIn = stream.writeState[1]!;
+    if (this.#failed !== undefined) {
+      this.#stream = undefined;
+      try {
+        stream.engine.close();
+      } catch {
+        // Already closed: nothing held any more.
+      }
+      return undefined;
+    }
+    // Output filled the buffer (maybe more to come) or input left over: let zlib's own path decide.
+    if (availOut === 0 || availIn !== 0) return undefined;
+    return out.toString('utf8', 0, out.length - availOut);
+  }
+
+  #open() {
+    if (this.#stream || this.#unavailable) return this.#stream;
+    const engine = new InflateRaw({ dictionary: this.#dictionary }) as unknown as {
+      _handle?: NativeZlib;
+      _writeState?: Uint32Array;
+      close(): void;
+    };
+    const handle = engine._handle;
+    const writeState = engine._writeState;
+    if (
+      !handle ||
+      typeof handle.writeSync !== 'function' ||
+      typeof handle.reset !== 'function' ||
+      !writeState
+    ) {
+      this.#unavailable = true;
+      return undefined;
+    }
+    handle.onerror = (message) => {
+      this.#failed = message;
+    };
+    this.#stream = { engine, handle, writeState };
+    return this.#stream;
+  }
+}
+
+const inflaters: Partial<Record<BodyEncoding, ReusedInflater>> = { d1: new ReusedInflater(DICTIONARIES.d1) };
 
 /**
  * Output chunk for inflating `bytes`: zlib's default (16 KiB) is allocated per call, which for a

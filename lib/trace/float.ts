@@ -84,10 +84,15 @@ function floatReviver(_key: string, value: unknown, context?: { source?: string 
 }
 
 /**
- * Text that may hold a float with an integral value: digits, a point and only zeros (`2.0`,
- * `2.` is not JSON), or an exponent. Strings matching it only cost the slower parse.
+ * Text that may hold a float with an integral value: a number token — after `:`, `,`, `[` or at
+ * the start, before `,`, `}`, `]` or the end, JSON's only places for a value — of digits, a point
+ * and only zeros (`2.0`; `2.` is not JSON), or with an exponent. Strings matching it only cost the
+ * slower parse. Anchoring on the token's ends matters: the older test (any digit followed by `e`,
+ * or `.0`) matched every hex digest — image digests, uids, checksums, i.e. nearly every Kubernetes
+ * object — so nearly every stored body took the reviver, ~35 µs for a 1 KB Deployment against
+ * ~4 µs (docs/benchmarks.md "export").
  */
-const INTEGRAL_FLOAT_CANDIDATE = /[0-9]\.0+(?![0-9])|[0-9][eE]/;
+const INTEGRAL_FLOAT_CANDIDATE = /(?:^|[:,[])\s*-?[0-9]+(?:(?:\.[0-9]+)?[eE][+-]?[0-9]+|\.0+)\s*(?:[,}\]]|$)/;
 
 /**
  * `JSON.parse` keeping integral floats as Float64. Text without a candidate (almost every

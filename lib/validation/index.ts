@@ -21,7 +21,7 @@
  * `validateTrace` is pure, for the CLI, export jobs and the trace viewer.
  */
 
-import { matches } from '../skel/engine.ts';
+import { parsePointer, resolve } from '../skel/engine.ts';
 import { gvkOf } from '../trace/gvk.ts';
 import type { Gvk, KubeObject, Trace, TraceEvent } from '../trace/model.ts';
 
@@ -163,7 +163,8 @@ export function validateTrace(trace: Pick<Trace, 'config' | 'events'>): Validati
  * holding the trace). Events must come in trace order.
  */
 export class TraceValidator {
-  readonly #templatePaths: Map<Gvk, string[]>;
+  /** Per GVK with pod templates, per missing-resource rule, its pointers compiled (compilePointer). */
+  readonly #pointers: Map<Gvk, string[][][][]>;
   /** Per missing-resource rule, the `ns/name` of the present resources of its kind. */
   readonly #seen = MISSING_RESOURCE_RULES.map(() => new Set<string>());
   readonly #findings: Finding[] = [];
@@ -171,10 +172,15 @@ export class TraceValidator {
   #nextEvent = 0;
 
   constructor(trackedObjects: Record<string, { podSpecTemplatePaths?: string[] | undefined }>) {
-    this.#templatePaths = new Map(
-      Object.entries(trackedObjects).flatMap(([gvk, t]) =>
-        t.podSpecTemplatePaths ? [[gvk, t.podSpecTemplatePaths] as [Gvk, string[]]] : [],
-      ),
+    this.#pointers = new Map(
+      Object.entries(trackedObjects).flatMap(([gvk, t]) => {
+        const paths = t.podSpecTemplatePaths;
+        if (!paths) return [];
+        const byRule = MISSING_RESOURCE_RULES.map((rule) =>
+          paths.flatMap((templatePath) => rule.pointers.map((p) => compilePointer(`${templatePath}${p}`))),
+        );
+        return [[gvk, byRule] as [Gvk, string[][][][]]];
+      }),
     );
   }
 
@@ -197,21 +203,21 @@ export class TraceValidator {
       const status = (obj as { status?: unknown }).status;
       if (status !== undefined && status !== null) add('W0000', i, obj);
     });
+    // The compiled pointers of each applied object's kind, looked up once for the five rules.
+    const pointersOf = event.applied_objs.map((obj) => this.#pointers.get(gvkOf(obj)));
     MISSING_RESOURCE_RULES.forEach((rule, r) => {
       // Resources of this event count for its pods (SimKube records them first).
       const seen = this.#seen[r]!;
       for (const obj of event.applied_objs) if (obj.kind === rule.kind) seen.add(nsNameOf(obj));
       for (const obj of event.deleted_objs) if (obj.kind === rule.kind) seen.delete(nsNameOf(obj));
       event.applied_objs.forEach((obj, i) => {
-        const paths = this.#templatePaths.get(gvkOf(obj));
-        if (!paths) return;
-        for (const templatePath of paths) {
-          for (const p of rule.pointers) {
-            for (const [, value] of matches(`${templatePath}${p}`, obj)) {
-              const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
-              if (!seen.has(ref)) add(rule.code, i, obj, ref);
-            }
-          }
+        const pointers = pointersOf[i]?.[r];
+        if (!pointers) return;
+        for (const pointer of pointers) {
+          forEachMatch(pointer, 0, obj, (value) => {
+            const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
+            if (!seen.has(ref)) add(rule.code, i, obj, ref);
+          });
         }
       });
     });
@@ -228,6 +234,38 @@ export class TraceValidator {
       })),
     };
   }
+}
+
+/**
+ * A pointer with `*` (any array element) cut at its stars, each piece parsed: the values it reaches
+ * are those SKEL's `matches` gives (lib/skel/engine.ts, which cuts and parses the same way on each
+ * call). Compiled once per validator: an export checks every applied object against eight pointers
+ * per pod template, which parsing anew each time made ~10 % of an export's CPU.
+ */
+function compilePointer(pointer: string): string[][] {
+  const pieces: string[][] = [];
+  for (let rest = pointer; ; ) {
+    const star = rest.indexOf('/*');
+    if (star < 0) {
+      pieces.push(parsePointer(rest));
+      return pieces;
+    }
+    pieces.push(parsePointer(rest.slice(0, star)));
+    const afterStar = rest.indexOf('/', star + 1);
+    rest = afterStar < 0 ? '' : rest.slice(afterStar);
+  }
+}
+
+/** Each value a compiled pointer reaches from `value`, from piece `at` on (engine.ts `matches`). */
+function forEachMatch(pieces: string[][], at: number, value: unknown, visit: (v: unknown) => void): void {
+  const r = resolve(value, pieces[at]!);
+  if (!r.ok) return;
+  if (at === pieces.length - 1) {
+    visit(r.value);
+    return;
+  }
+  if (!Array.isArray(r.value)) return;
+  for (const el of r.value) forEachMatch(pieces, at + 1, el, visit);
 }
 
 const WIDTH = 70;

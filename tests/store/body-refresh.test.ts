@@ -11,7 +11,7 @@ import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
 import { refreshDue } from '../../lib/aws/trace-store/bodies.ts';
 import type { BlobStore } from '../../lib/store/ports.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
-import { deployment, makeStore, NOW } from './support.ts';
+import { collect, deployment, makeStore, NOW } from './support.ts';
 
 const HOUR = 3600;
 
@@ -72,6 +72,44 @@ describe('checkpoints write back the bodies of live objects (dynalite + s3rver)'
     store = makeStore(aws, { blobs, inlineBodyLimitBytes: 16 });
   });
   after(() => aws.close());
+
+  it('changes with blob bodies read back in order, bodies downloaded ahead and handed out as applied', async () => {
+    // Every body is a blob here: the window reader starts their downloads as pages arrive and
+    // hands them out in the merge's order (reader.ts PendingEvent).
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    await store.applyBatch(
+      'blobs',
+      {
+        changes: names.map((n, i) => ({
+          type: 'applied' as const,
+          ts: NOW + i,
+          object: deployment(n, 'shop', i + 1),
+        })),
+      },
+      { nowSec: NOW + 10 },
+    );
+    await store.applyBatch(
+      'blobs',
+      { changes: [{ type: 'deleted', ts: NOW + 7, object: deployment('c', 'shop', 3) }] },
+      { nowSec: NOW + 10 },
+    );
+    const read = await collect(store.changesBetween('blobs', NOW, NOW + 8, { readUnits: 0 }));
+    assert.deepEqual(
+      read.map(
+        (c) =>
+          `${c.ts} ${c.type} ${c.object.metadata.name} ${(c.object.spec as { replicas: number }).replicas}`,
+      ),
+      [
+        `${NOW} applied a 1`,
+        `${NOW + 1} applied b 2`,
+        `${NOW + 2} applied c 3`,
+        `${NOW + 3} applied d 4`,
+        `${NOW + 4} applied e 5`,
+        `${NOW + 5} applied f 6`,
+        `${NOW + 7} deleted c 3`,
+      ],
+    );
+  });
 
   it('writes a live object’s body back in the hour its age crosses 12 h, not before or after', async () => {
     await store.applyBatch(

@@ -14,7 +14,11 @@ import {
   decodeTrace,
   decodeTraceBytes,
   decodeTraceJson,
+  encodeArrayHeader,
   encodeTrace,
+  encodeTraceEventInto,
+  encodeTraceHead,
+  encodeTraceTail,
   looksLikeJson,
 } from '../../lib/trace/codec.ts';
 import { loadTraceFile, readTraceFile } from '../../lib/trace/codec-file.ts';
@@ -250,6 +254,12 @@ describe('msgpack codec: exact bytes', () => {
     const b = encodeTrace(t);
     assert.ok(Buffer.from(b).includes(Buffer.from(u64(2n ** 63n))));
     assert.deepEqual(decodeTrace(b), t);
+    // The streaming pieces give the same bytes: the event goes through the int encoder first,
+    // which refuses the bigint, then through the bigint one (encodeTraceEventInto).
+    const pieces: Uint8Array[] = [encodeTraceHead(t.config), encodeArrayHeader(1)];
+    encodeTraceEventInto(t.events[0]!, (bytes) => pieces.push(bytes.slice()));
+    pieces.push(encodeTraceTail(t));
+    assert.deepEqual(Buffer.concat(pieces), Buffer.from(b));
   });
 
   test('integer-like keys: the index keeps their order, objects get their names back', () => {

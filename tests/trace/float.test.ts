@@ -83,6 +83,31 @@ describe('integral floats', () => {
     assert.ok(Buffer.from(encodeTrace(t)).includes(F64_TWO));
   });
 
+  it('JSON: an integral float is found wherever a value may stand; hex digests are no floats', () => {
+    // Hand-written cases for parseJson's fast-path test, one float per text (any candidate sends
+    // the whole text to the reviver, so a text with two would hide a missed one): each must come
+    // back a Float64 — a missed one becomes an integer, changing its spec hash.
+    const cases: [string, (v: unknown) => unknown, number][] = [
+      ['{"a":[1e5]}', (v) => (v as { a: unknown[] }).a[0], 1e5],
+      ['{"img":"r@sha256:12e4a0","a":[0,-3E+2]}', (v) => (v as { a: unknown[] }).a[1], -300],
+      ['{"a":[ 2.00 ]}', (v) => (v as { a: unknown[] }).a[0], 2],
+      ['{"b":{"c":1.5e1}}', (v) => (v as { b: { c: unknown } }).b.c, 15],
+      ['{"d":\n  4.0\n}', (v) => (v as { d: unknown }).d, 4],
+      [' 7.0 ', (v) => v, 7],
+    ];
+    for (const [text, pick, value] of cases) {
+      const got = pick(parseJson(text));
+      assert.ok(got instanceof Float64, `${text}: ${String(got)}`);
+      assert.equal(got.value, value);
+    }
+    // Digits then "e" or ".0" inside strings only (digests, uids): strings stay strings.
+    const plain = parseJson('{"image":"x@sha256:0e1d2c","uid":"3e8f-2.0","n":3,"f":2.5}') as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(plain, { image: 'x@sha256:0e1d2c', uid: '3e8f-2.0', n: 3, f: 2.5 });
+  });
+
   it('JSON on the wire: integers beyond 2^53 stay numbers (no bigint reaches the handlers)', () => {
     // Found by tests/ingest/fuzz.test.ts: [-9007199254740992, 5e-324] made the ingest handler 500.
     const v = parseJson('[-9007199254740992, 5e-324, 2.0]') as unknown[];

@@ -142,33 +142,50 @@ export class Checkpoints {
    * when the changes it needs start before the retention horizon.
    */
   async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter): Promise<LiveSet> {
+    // The horizon and the checkpoint's item together, then the checkpoint's download and the
+    // replay's first pages together: each was a round trip ahead of the next (the export's fixed
+    // cost, docs/benchmarks.md "export").
+    const checkpointRead = this.latestCheckpointAtOrBefore(cluster, atTs, meter);
+    checkpointRead.catch(() => undefined);
     const horizon = await readHorizon(this.#ctx, cluster, meter);
-    if (horizon.firstTs === undefined) return { atTs, objects: [], complete: true };
-    const live = new Map<string, ObjectChange>();
-    const checkpoint = await this.latestCheckpointAtOrBefore(cluster, atTs, meter);
-    let replayFromTs = horizon.firstTs;
-    if (checkpoint) {
-      const bytes = await this.#blobs.get(checkpoint.blobKey);
-      if (bytes === undefined) {
-        throw new StoreError(
-          'store_blob_missing',
-          `checkpoint ${checkpoint.blobKey} is missing from the blob store`,
-          {
-            key: checkpoint.blobKey,
-          },
-        );
-      }
-      const body = decodeBody(bytes, 'd1') as CheckpointBody;
-      for (const o of body.objects) {
-        const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
-        live.set(objKey(refOf(o.o)), change);
-      }
-      replayFromTs = checkpoint.replayFromTs;
+    if (horizon.firstTs === undefined) {
+      await checkpointRead;
+      return { atTs, objects: [], complete: true };
     }
-    for await (const { change } of this.#reader.changesWithSeq(cluster, replayFromTs, atTs, meter)) {
-      const key = objKey(refOf(change.object));
-      if (change.type === 'applied') live.set(key, change);
-      else live.delete(key);
+    const live = new Map<string, ObjectChange>();
+    const checkpoint = await checkpointRead;
+    const replayFromTs = checkpoint ? checkpoint.replayFromTs : horizon.firstTs;
+    const replay = this.#reader.changeBatchesWithSeq(cluster, replayFromTs, atTs, meter);
+    const firstReplay = replay.next();
+    firstReplay.catch(() => undefined);
+    try {
+      if (checkpoint) {
+        const bytes = await this.#blobs.get(checkpoint.blobKey);
+        if (bytes === undefined) {
+          throw new StoreError(
+            'store_blob_missing',
+            `checkpoint ${checkpoint.blobKey} is missing from the blob store`,
+            {
+              key: checkpoint.blobKey,
+            },
+          );
+        }
+        const body = decodeBody(bytes, 'd1') as CheckpointBody;
+        for (const o of body.objects) {
+          const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
+          live.set(objKey(refOf(o.o)), change);
+        }
+      }
+      for (let next = await firstReplay; !next.done; next = await replay.next()) {
+        for (const { change } of next.value) {
+          const key = objKey(refOf(change.object));
+          if (change.type === 'applied') live.set(key, change);
+          else live.delete(key);
+        }
+      }
+    } catch (err) {
+      replay.return(undefined).catch(() => undefined);
+      throw err;
     }
     const complete =
       horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;

@@ -22,6 +22,7 @@ import { StoreThrottledError } from '../../store/errors.ts';
 import { BackoffRetryStrategy } from '../clients.ts';
 import { isConditionalCheckFailed, toStoreError } from '../errors.ts';
 import type { Condition } from './conditions.ts';
+import { takeItemsFromResponse } from './query-items.ts';
 
 export type Item = Record<string, AttributeValue>;
 export interface Key {
@@ -219,21 +220,26 @@ export class TableIo {
     let start: Item | undefined;
     do {
       let out: QueryCommandOutput;
+      const command = new QueryCommand({
+        ConsistentRead: true,
+        ...input,
+        TableName: this.tableName,
+        ReturnConsumedCapacity: 'TOTAL',
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
+      // Items straight from the response's JSON (query-items.ts); the last attempt's, if retried.
+      let items: Item[] | undefined;
+      takeItemsFromResponse(command, (got) => {
+        items = got;
+      });
       try {
-        out = await this.client.send(
-          new QueryCommand({
-            ConsistentRead: true,
-            ...input,
-            TableName: this.tableName,
-            ReturnConsumedCapacity: 'TOTAL',
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
+        out = await this.client.send(command);
       } catch (err) {
         throw toStoreError(err, { operation: 'DynamoDB Query', table: this.tableName });
       }
       meter.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
-      if (out.Items && out.Items.length > 0) yield out.Items;
+      items ??= out.Items;
+      if (items && items.length > 0) yield items;
       start = input.Limit !== undefined ? undefined : out.LastEvaluatedKey;
     } while (start);
   }

@@ -26,7 +26,7 @@ import { forEachLimit, groupConsecutive, mergeSorted } from '../../store/merge.t
 import type { ClusterId, ReadMeter, StoredConfig, StoredOwnerLifecycles } from '../../store/ports.ts';
 import { overlapsWindow } from '../../trace/lifecycle.ts';
 import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
-import { payloadOf } from './bodies.ts';
+import { type ObjectPayload, payloadOf } from './bodies.ts';
 import type { StoreContext } from './context.ts';
 import type { Item } from './io.ts';
 import { isExpired, num, parseBody, parseEventItem, s, str } from './items.ts';
@@ -60,12 +60,23 @@ const PREFETCH_PAGES = 2;
 /** Changes per batch handed to the export. */
 const BATCH_CHANGES = 512;
 
-interface DecodedEvent {
+/**
+ * An event item as the merge needs it: its key fields parsed, its body not decoded yet. Bodies are
+ * decoded when the change is handed out (`changeOf`), not when the page arrives: a prefetched page
+ * of decoded objects is ~8× its 1 MB of items in heap, and 4 shards × 2 pages ahead of 2 buckets
+ * held ~100 MB of them at 100,000 changes, long-lived enough to be promoted and collected by full
+ * GCs; decoded at hand-out they live for one batch (docs/benchmarks.md "export"). A blob body's
+ * download is started on arrival, off the merge's path.
+ */
+interface PendingEvent {
   ts: number;
   seq: number;
   gvk: string;
   nsName: string;
-  change: ObjectChange;
+  type: ObjectChange['type'];
+  bytes?: Uint8Array;
+  enc: string;
+  blob?: Promise<ObjectPayload>;
 }
 
 export class TraceReaderCore {
@@ -120,9 +131,9 @@ export class TraceReaderCore {
     toTs: number,
     meter: ReadMeter,
   ): AsyncGenerator<SeqChange[]> {
-    const decode = (items: Item[]) => this.#decodeEvents(cluster, items);
+    const decode = (items: Item[]) => this.#parseEvents(cluster, items);
     for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, decode)) {
-      const cursors = sources.map((src) => ({ src, page: [] as DecodedEvent[], i: 0, done: false }));
+      const cursors = sources.map((src) => ({ src, page: [] as PendingEvent[], i: 0, done: false }));
       const fill = async (c: (typeof cursors)[number]): Promise<void> => {
         while (c.i >= c.page.length && !c.done) {
           const page = await c.src.next();
@@ -139,7 +150,7 @@ export class TraceReaderCore {
         let minTs = Number.POSITIVE_INFINITY;
         for (const c of cursors) if (!c.done && c.page[c.i]!.ts < minTs) minTs = c.page[c.i]!.ts;
         if (minTs === Number.POSITIVE_INFINITY) break;
-        const second: DecodedEvent[] = [];
+        const second: PendingEvent[] = [];
         for (const c of cursors) {
           while (!c.done && c.page[c.i]!.ts === minTs) {
             second.push(c.page[c.i++]!);
@@ -151,7 +162,11 @@ export class TraceReaderCore {
             (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
           );
         }
-        for (const r of second) out.push({ change: r.change, seq: r.seq });
+        for (const r of second) {
+          // An await only for a blob body: one per change would cost a microtask tick each.
+          const change = changeOf(r, cluster);
+          out.push({ change: change instanceof Promise ? await change : change, seq: r.seq });
+        }
         if (out.length >= BATCH_CHANGES) {
           yield out;
           out = [];
@@ -238,22 +253,26 @@ export class TraceReaderCore {
     }
   }
 
-  /** Event items to changes; inline bodies decoded here, as the page arrives (blobs fetched). */
-  async #decodeEvents(cluster: ClusterId, items: Item[]): Promise<DecodedEvent[]> {
-    const out: DecodedEvent[] = new Array(items.length);
+  /** Event items to pending events (bodies left encoded; blob bodies' downloads started). */
+  #parseEvents(cluster: ClusterId, items: Item[]): PendingEvent[] {
+    const out: PendingEvent[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const r = parseEventItem(items[i]!);
-      const payload =
-        r.body.bytes !== undefined
-          ? payloadOf(decodeBody(r.body.bytes, r.body.enc), cluster)
-          : await this.#ctx.bodies.loadPayload(cluster, r.body);
-      out[i] = {
+      const e: PendingEvent = {
         ts: r.ts,
         seq: r.seq,
         gvk: r.gvk,
         nsName: r.nsName,
-        change: { ts: r.ts, type: r.type, object: payload.o, owners: payload.w },
+        type: r.type,
+        enc: r.body.enc,
       };
+      if (r.body.bytes !== undefined) e.bytes = r.body.bytes;
+      else {
+        e.blob = this.#ctx.bodies.loadPayload(cluster, r.body);
+        // Awaited when handed out; a failure before then must not go unhandled meanwhile.
+        e.blob.catch(() => undefined);
+      }
+      out[i] = e;
     }
     return out;
   }
@@ -510,4 +529,16 @@ function configOf(item: Item): StoredConfig {
   const body = parseBody(item);
   const config = body?.bytes ? (decodeBody(body.bytes, body.enc) as TraceConfigDoc) : { trackedObjects: {} };
   return { ts: num(item, 'ts') ?? 0, config };
+}
+
+/** The change of a pending event, its body decoded now (an inline one) or downloaded (a blob). */
+function changeOf(e: PendingEvent, cluster: ClusterId): ObjectChange | Promise<ObjectChange> {
+  const of = (payload: ObjectPayload): ObjectChange => ({
+    ts: e.ts,
+    type: e.type,
+    object: payload.o,
+    owners: payload.w,
+  });
+  if (e.bytes !== undefined) return of(payloadOf(decodeBody(e.bytes, e.enc), cluster));
+  return e.blob!.then(of);
 }
