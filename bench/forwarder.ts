@@ -68,6 +68,9 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
           entry: bundle,
           checkpoints: quick ? [10_000, 20_000] : [10_000, 100_000, 1_000_000],
           budgetMs: quick ? 10_000 : 195_000,
+          // Under load the 195 s cut the stream at 460,000 events: it goes on while the rate seen
+          // reaches 1,000,000 within 540 s (docs/benchmarks.md).
+          maxBudgetMs: quick ? 10_000 : 540_000,
           nodeArgs: imageNodeFlags(),
           log,
         })),

@@ -1,7 +1,7 @@
 /**
  * `npm run build`: esbuild bundles of every Lambda function (`functions/<name>/handler.ts` →
  * `dist/functions/<name>/handler.mjs`) and of the forwarder (`deploy/forwarder/main.ts` →
- * `dist/forwarder/sktrace.mjs`, copied into the image by deploy/forwarder/Dockerfile).
+ * `dist/forwarder/sktrace.cjs`, copied into the image by deploy/forwarder/Dockerfile).
  *
  *   npm run build                       # bundles + size table
  *   npm run build -- --measure 15       # + median cold-import time of each bundle over 15 runs
@@ -45,12 +45,26 @@ export interface BundleSpec {
   entry: string;
   /** Output file, relative to the output directory. */
   out: string;
+  /**
+   * A long-running process rather than a Lambda handler (the forwarder image): CommonJS, and
+   * identifiers and lines kept readable instead of a source map (see FORWARDER_BUNDLE).
+   */
+  process?: true;
 }
 
+/**
+ * The forwarder image's bundle. CommonJS: Node 22 running an ESM entry (any `.mjs`, even an empty
+ * one serving HTTP) sits at ~57.5 MiB RSS against ~46.5 MiB for the same code as CommonJS (its ESM
+ * loader), and the forwarder's whole idle RSS budget is 60 MiB (issue #11): 61.5 -> 55.6 MiB idle
+ * (docs/benchmarks.md forwarder_memory). Syntax-minified only, so stack traces name the real
+ * functions at lines of a readable file (each module under a `// lib/…` comment): the image runs
+ * without --enable-source-maps, which costs ~6 MiB of RSS for the parsed map (idle 55.6 -> 61.4).
+ */
 export const FORWARDER_BUNDLE: BundleSpec = {
   name: 'forwarder',
   entry: 'deploy/forwarder/main.ts',
-  out: 'forwarder/sktrace.mjs',
+  out: 'forwarder/sktrace.cjs',
+  process: true,
 };
 
 /** Every `functions/<name>/handler.ts`, sorted by name. */
@@ -82,19 +96,20 @@ export interface BundleOptions {
 /** esbuild options of one bundle: the same settings as template.yaml's BuildProperties. */
 export function bundleOptions(spec: BundleSpec, options: BundleOptions): BuildOptions {
   const rootDir = options.rootDir ?? ROOT_DIR;
+  const minify = options.minify ?? true;
   return {
     absWorkingDir: rootDir,
     entryPoints: [join(rootDir, spec.entry)],
     outfile: join(options.outDir, spec.out),
     bundle: true,
     platform: 'node',
-    format: 'esm',
     target: NODE_TARGET,
-    minify: options.minify ?? true,
+    ...(spec.process
+      ? { format: 'cjs' as const, minifySyntax: minify }
+      : { format: 'esm' as const, minify, banner: { js: ESM_REQUIRE_BANNER } }),
     sourcemap: options.sourcemap ?? true,
     // Stack traces need file:line mappings only; sources inside the map would more than double it.
     sourcesContent: false,
-    banner: { js: ESM_REQUIRE_BANNER },
     external: options.externalAwsSdk ? RUNTIME_PROVIDED_PACKAGES : [],
     metafile: true,
     logLevel: 'warning',
@@ -158,7 +173,7 @@ export async function coldImport(
   nodeArgs: string[] = [],
 ): Promise<ImportTiming[]> {
   const url = JSON.stringify(pathToFileURL(file).href);
-  const argv = file.endsWith('sktrace.mjs')
+  const argv = file.endsWith(FORWARDER_BUNDLE.out.split('/').pop()!)
     ? `process.argv = [process.argv[0], ${JSON.stringify(file)}, 'forward', '--help'];`
     : '';
   const script = `${argv} const c = process.cpuUsage(); const t = performance.now(); await import(${url}); const w = performance.now() - t; const d = process.cpuUsage(c); process.stdout.write('\\nTIMING ' + w + ' ' + (d.user + d.system) / 1000 + '\\n');`;

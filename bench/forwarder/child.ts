@@ -16,14 +16,16 @@ export type ForwarderVariant = 'tsx' | 'bundle';
 
 export interface ForwarderChild {
   pid: number;
+  /** The V8 inspector's WebSocket URL (started with `inspect` only). */
+  inspector: string | undefined;
   /** Base URL of its /healthz, /readyz, /metrics. */
   ops: string;
   sample(): Promise<ProcSample>;
   /**
    * A counter or gauge of its /metrics, summed over the label sets holding `label` (e.g.
-   * `type="applied"`; all when absent); 0 when absent.
+   * `type="applied"`, or several that must all be there; all when absent); 0 when absent.
    */
-  metric(name: string, label?: string): Promise<number>;
+  metric(name: string, label?: string | string[]): Promise<number>;
   /** Heap and RSS after a forced full GC (started with `inspect` only). */
   memoryAfterGc(): Promise<ChildMemory>;
   close(): Promise<void>;
@@ -75,10 +77,11 @@ export async function buildForwarderBundle(outDir: string): Promise<string> {
   return built.file;
 }
 
-export function sumMetric(text: string, name: string, label?: string): number {
+export function sumMetric(text: string, name: string, label?: string | string[]): number {
+  const labels = label === undefined ? [] : Array.isArray(label) ? label : [label];
   let sum = 0;
   for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) {
-    if (label === undefined || m[1]?.includes(label)) sum += Number(m[2]);
+    if (labels.every((l) => m[1]?.includes(l))) sum += Number(m[2]);
   }
   return sum;
 }
@@ -138,6 +141,7 @@ export async function startForwarder(s: ForwarderStart): Promise<ForwarderChild>
   const pid = child.pid!;
   return {
     pid,
+    inspector,
     ops,
     sample: () => procSample(pid),
     async metric(name, label) {

@@ -5,7 +5,8 @@
  *
  * At each checkpoint (events since the first list was delivered) the stream pauses until the
  * endpoint has everything, then VmRSS is sampled SAMPLES times, SAMPLE_GAP_MS apart. The last
- * checkpoint is cut short to what fits in `budgetMs` (params.events says how far it got).
+ * checkpoint is cut short once `budgetMs` is spent, unless the rate so far reaches it within
+ * `maxBudgetMs` (params.events says how far it got, params.stream_s when).
  * ratio = RSS at a checkpoint / RSS at the first one. Each checkpoint also forces a full GC in
  * the child (inspector.ts) and records the heap it really retains (params.heap_after_gc_mib):
  * RSS and heap used without it move with when V8 last collected.
@@ -26,7 +27,12 @@ export interface MemoryOptions {
   entry: string;
   /** Event counts to sample at, increasing. */
   checkpoints: number[];
+  /**
+   * Time the stream may take. Past it, the stream goes on only while the rate seen so far says
+   * the last checkpoint is reached within `maxBudgetMs`; otherwise it is cut at a chunk boundary.
+   */
   budgetMs: number;
+  maxBudgetMs: number;
   /** V8 flags of the image (child.ts imageNodeFlags). */
   nodeArgs?: string[];
   log: (line: string) => void;
@@ -52,7 +58,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     inspect: true,
     ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
   });
-  const steps: { events: number; rssMiB: number[]; heapMiB: number; gc: ChildMemory }[] = [];
+  const steps: { events: number; rssMiB: number[]; heapMiB: number; gc: ChildMemory; secs: number }[] = [];
   try {
     await until(
       () => ingest.counts.relist > 0 && ingest.counts.applied >= o.objects,
@@ -62,12 +68,16 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     const base = ingest.counts.applied;
     const delivered = () => ingest.counts.applied - base;
     const started = performance.now();
+    const lastTarget = o.checkpoints.at(-1)!;
     let sent = 0;
     for (const target of o.checkpoints) {
       let cut = false;
       while (sent < target) {
-        // A chunk takes a few seconds: stop at a chunk boundary once the budget is spent.
-        if (performance.now() - started > o.budgetMs && sent > (steps.at(-1)?.events ?? 0)) {
+        // A chunk takes a few seconds: once the budget is spent, stop at a chunk boundary unless
+        // the rate so far finishes the last checkpoint within the hard budget.
+        const elapsedMs = performance.now() - started;
+        const projectedMs = elapsedMs + ((lastTarget - sent) * elapsedMs) / Math.max(1, sent);
+        if (elapsedMs > o.budgetMs && projectedMs > o.maxBudgetMs && sent > (steps.at(-1)?.events ?? 0)) {
           cut = true;
           break;
         }
@@ -85,8 +95,8 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
       }
       const heapMiB = (await fw.metric('nodejs_heap_size_used_bytes')) / MIB;
       const gc = await fw.memoryAfterGc();
-      steps.push({ events: sent, rssMiB, heapMiB, gc });
       const secs = (performance.now() - started) / 1000;
+      steps.push({ events: sent, rssMiB, heapMiB, gc, secs });
       o.log(
         `forwarder_memory: ${sent} events after ${secs.toFixed(0)} s: RSS ${median(rssMiB).toFixed(1)} MiB, heap used ${heapMiB.toFixed(1)} MiB; after a full GC: heap ${(gc.heapUsedBytes / MIB).toFixed(1)} MiB, external ${(gc.externalBytes / MIB).toFixed(1)} MiB, RSS ${(gc.rssBytes / MIB).toFixed(1)} MiB`,
       );
@@ -110,6 +120,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
       kind: 'Deployment',
       objects: o.objects,
       events: s.events,
+      stream_s: Math.round(s.secs),
       ...(s === steps.at(-1) && s.events < target ? { events_target: target } : {}),
     };
     const gcHeapMiB = s.gc.heapUsedBytes / MIB;

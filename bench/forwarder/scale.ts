@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeSim } from '../../tests/kube-sim/server.ts';
 import { deployment, realisticPod, replicaSetFor, runningStatus } from '../../tests/kube-sim/workload.ts';
@@ -35,6 +35,8 @@ export interface ScaleOptions {
 }
 
 const MIB = 2 ** 20;
+/** lib/forwarder/watcher.ts RelistCause, as the relists_total metric labels them. */
+const RELIST_CAUSES = ['initial', 'gone', 'expired', 'unparsable', 'stalled', 'removed'] as const;
 const PODS_PER_OWNER = 5;
 const POD_CONFIG = 'trackedObjects:\n  v1.Pod: {}\n';
 
@@ -113,6 +115,7 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
         sim.patchStatus('v1.Pod', nsName, runningStatus(1_700_000_000 + ++churned));
       }
     }, 100);
+    const loadBefore = loadavg()[0]!;
     const fw = await start(true);
     const startedAt = performance.now();
     let peakMiB = 0;
@@ -136,12 +139,19 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
     // The pods' own list passes (the owner indexes' lists are counted under `<gvk> owners`).
     const relists = await fw.metric('sktrace_forwarder_relists_total', 'gvk="v1.Pod"');
     const expired = await fw.metric('sktrace_forwarder_relists_total', 'cause="expired"');
+    // Why each pass of the pods happened (watcher.ts RelistCause): `initial` is the one expected.
+    const causes: string[] = [];
+    for (const cause of RELIST_CAUSES) {
+      const n = await fw.metric('sktrace_forwarder_relists_total', ['gvk="v1.Pod"', `cause="${cause}"`]);
+      if (n > 0) causes.push(`${cause}:${n}`);
+    }
+    const loadAfter = loadavg()[0]!;
     const ownerGets = await fw.metric('sktrace_forwarder_owner_gets_total');
     const requests = sim.requestCount - requestsBefore;
     const connections = sim.connectionCount - connectionsBefore;
     await fw.close();
     o.log(
-      `forwarder_scale: list delivered in ${listSec.toFixed(0)} s; ${relists} list passes (${expired} after an expired continue token), ${requests} API requests on ${connections} TCP connections, ${ownerGets} owner GETs; RSS ${median(rss).toFixed(1)} MiB (peak ${peakMiB.toFixed(1)}), heap after GC ${(gc.heapUsedBytes / MIB).toFixed(1)} MiB, external ${(gc.externalBytes / MIB).toFixed(1)} MiB, RSS after GC ${(gc.rssBytes / MIB).toFixed(1)} MiB`,
+      `forwarder_scale: list delivered in ${listSec.toFixed(0)} s (load average ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)}); ${relists} list passes (${causes.join(', ')}), ${requests} API requests on ${connections} TCP connections, ${ownerGets} owner GETs; RSS ${median(rss).toFixed(1)} MiB (peak ${peakMiB.toFixed(1)}), heap after GC ${(gc.heapUsedBytes / MIB).toFixed(1)} MiB, external ${(gc.externalBytes / MIB).toFixed(1)} MiB, RSS after GC ${(gc.rssBytes / MIB).toFixed(1)} MiB`,
     );
     const memParams = { variant: 'bundle', kind: 'Pod', objects: o.pods, owners, pod_bytes: podBytes };
     const memory = [
@@ -179,6 +189,8 @@ export async function benchScale(o: ScaleOptions): Promise<{ memory: BenchResult
           status_updates_per_s: 20,
           full_list_passes: relists,
           expired_continue_passes: expired,
+          list_pass_causes: causes.join(','),
+          load_avg_1m: `${loadBefore.toFixed(1)}-${loadAfter.toFixed(1)}`,
           api_requests: requests,
           tcp_connections: connections,
           owner_gets: ownerGets,

@@ -1,6 +1,6 @@
 /**
- * Entry point of the forwarder image's bundle (`dist/forwarder/sktrace.mjs`): the `sktrace` command
- * with only its `forward` sub-command. lib/cli/main.ts loads every sub-command on demand, and
+ * Entry point of the forwarder image's bundle (`dist/forwarder/sktrace.cjs`; CommonJS, so no
+ * top-level await): the `sktrace` command with only its `forward` sub-command. lib/cli/main.ts loads every sub-command on demand, and
  * bundling it would pull in `sktrace serve` with dynalite and s3rver (LevelDB native addons) that
  * the in-cluster forwarder never runs. Arguments and exit codes are those of `sktrace forward`.
  */
@@ -25,4 +25,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -6,16 +6,29 @@
 
 type Labels = Record<string, string>;
 
-interface Series {
-  labels: Labels;
-  value: number;
+/** One labelled series of a metric. Hot paths hold it (`series(labels)`) and skip the lookup. */
+export class Series {
+  readonly labels: Labels;
+  value = 0;
+
+  constructor(labels: Labels) {
+    this.labels = labels;
+  }
+
+  inc(by = 1): void {
+    this.value += by;
+  }
+
+  set(value: number): void {
+    this.value = value;
+  }
 }
 
 abstract class Metric {
   readonly name: string;
   readonly help: string;
   abstract readonly type: 'counter' | 'gauge';
-  protected readonly series = new Map<string, Series>();
+  protected readonly all = new Map<string, Series>();
 
   constructor(name: string, help: string) {
     this.name = name;
@@ -24,29 +37,37 @@ abstract class Metric {
 
   protected entry(labels: Labels): Series {
     const key = labelKey(labels);
-    let s = this.series.get(key);
+    let s = this.all.get(key);
     if (!s) {
-      s = { labels: { ...labels }, value: 0 };
-      this.series.set(key, s);
+      s = new Series({ ...labels });
+      this.all.set(key, s);
     }
     return s;
   }
 
+  /**
+   * The series of `labels`, created (at 0, and so rendered from now on) if new: for code that
+   * updates it per watch event, where building the lookup key each time is measurable.
+   */
+  series(labels: Labels = {}): Series {
+    return this.entry(labels);
+  }
+
   /** The current value of one series (0 when never touched). */
   get(labels: Labels = {}): number {
-    return this.series.get(labelKey(labels))?.value ?? 0;
+    return this.all.get(labelKey(labels))?.value ?? 0;
   }
 
   /** Sum over every series. */
   total(): number {
     let sum = 0;
-    for (const s of this.series.values()) sum += s.value;
+    for (const s of this.all.values()) sum += s.value;
     return sum;
   }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
-    for (const s of this.series.values())
+    for (const s of this.all.values())
       lines.push(`${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
     return lines.join('\n');
   }
@@ -215,7 +236,28 @@ export class ForwarderMetrics {
   }
 }
 
-function labelKey(labels: Labels): string {
+/**
+ * The series key of a label set: `name=value` pairs in name order, NUL-separated. Called per
+ * watch event (a few times each): one and two labels, all the forwarder's hot metrics have, are
+ * keyed without the arrays of the general case.
+ */
+export function labelKey(labels: Labels): string {
+  let first: string | undefined;
+  let second: string | undefined;
+  let n = 0;
+  for (const k in labels) {
+    if (n === 0) first = k;
+    else if (n === 1) second = k;
+    n++;
+  }
+  if (n === 0) return '';
+  if (n === 1) return `${first}=${labels[first!]}`;
+  if (n === 2) {
+    // `<` on strings orders UTF-16 code units, as Array.prototype.sort() does.
+    const a = second! < first! ? second! : first!;
+    const b = a === first ? second! : first!;
+    return `${a}=${labels[a]}\u0000${b}=${labels[b]}`;
+  }
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${labels[k]}`)

@@ -33,6 +33,8 @@ export interface ListPage {
   resourceVersion: string;
   /** Set when more pages follow. */
   continueToken?: string;
+  /** Size of the response body, when known: the next page's limit aims at a size in bytes. */
+  bytes?: number;
 }
 
 export interface WatchRequest {

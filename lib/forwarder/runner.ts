@@ -40,8 +40,20 @@ import {
 } from './watcher.ts';
 
 export interface ForwarderTuning {
-  /** Items per list page. */
+  /** Most items per list page. */
   pageLimit: number;
+  /**
+   * Size a list page aims at: after the first page (at most `firstPageLimit` items), each page's
+   * limit is what fits these many bytes at the previous page's bytes per item, within
+   * [1, pageLimit]. A 500-pod page of 9 KB pods is 4.5 MB of JSON and ~15 MB parsed, held twice
+   * (one page fetched ahead): the largest transient allocation of a big list. 256 KiB (~28 such
+   * pods) mostly dies in V8's young generation (2 MiB semi-spaces): against 1 MiB pages, a
+   * 10,000-pod list took ~10 % less CPU and ~4 MiB less RSS, for 4x the requests (~3,500 for
+   * 100,000 pods, on the same keep-alive connection).
+   */
+  listPageBytes: number;
+  /** Items of a list's first page, before the objects' size is known. */
+  firstPageLimit: number;
   /** Asked of the server per watch; kube-rs uses 290 s, under the usual 300 s proxy limits. */
   watchTimeoutSec: number;
   /** Silence tolerated past watchTimeoutSec before a watch counts as dead. */
@@ -72,6 +84,8 @@ export interface ForwarderTuning {
 
 export const DEFAULT_TUNING: ForwarderTuning = {
   pageLimit: 500,
+  listPageBytes: 256 * 1024,
+  firstPageLimit: 100,
   watchTimeoutSec: 290,
   watchIdleMarginSec: 30,
   relistPageSize: 500,
@@ -409,45 +423,33 @@ class KindLoop {
 
   /** Lists and watches until stopped (false) or until the kind is no longer served (true). */
   async #loop(resource: ApiResource): Promise<boolean> {
-    const { kube, runtime, metrics } = this.#fw.deps;
+    const { kube, runtime } = this.#fw.deps;
     const signal = this.#fw.stopSignal;
     const options = this.#options(resource);
     const backoff = new Backoff(this.#fw.tuning.kubeBackoff, runtime.random);
     const metadata: { metadataOnly?: true } = this.#index ? { metadataOnly: true } : {};
+    const t = this.#fw.tuning;
+    const sizes = new PageSizes(t.pageLimit, t.firstPageLimit, t.listPageBytes);
     const pages = new PagesAhead(
       (continueToken) =>
         kube.list(
           resource,
           continueToken
-            ? { limit: options.pageLimit, continueToken, ...metadata }
-            : { limit: options.pageLimit, ...metadata },
+            ? { limit: sizes.next(), continueToken, ...metadata }
+            : { limit: sizes.first(), ...metadata },
           signal,
         ),
-      this.#fw.tuning.listPagesAhead,
+      t.listPagesAhead,
+      (page) => sizes.observe(page),
     );
     while (!signal.aborted) {
       const request = nextRequest(this.#state, options);
       const progress = this.#progress;
       let failure: Failure | undefined;
       if (request.type === 'list') {
-        let result: StepResult;
-        try {
-          const page = await pages.get(request.continueToken);
-          const input: WatcherInput = {
-            type: 'listPage',
-            items: page.items,
-            resourceVersion: page.resourceVersion,
-          };
-          if (page.continueToken) input.continueToken = page.continueToken;
-          result = step(this.#state, input, options);
-        } catch (err) {
-          if (signal.aborted) return false;
-          pages.clear();
-          result = step(this.#state, failedInput('listFailed', err), options);
-          metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
-        }
-        failure = result.failure;
-        await this.#apply(result, options);
+        const listed = await this.#listPage(pages, request.continueToken, options);
+        if (listed === 'stopped') return false;
+        failure = listed;
       } else {
         pages.clear();
         failure = await this.#watch(resource, request, options);
@@ -474,6 +476,39 @@ class KindLoop {
       if (failure && !signal.aborted) await this.#wait(backoff, failure);
     }
     return false;
+  }
+
+  /**
+   * One list page: fetched (or taken from those fetched ahead), stepped and handed on. Its own
+   * frame: #loop's stays suspended for the whole of each watch (minutes), and a suspended async
+   * frame keeps its dead locals — the last page's 500 parsed objects (~10 MB of heap at 20 KB
+   * pods) were retained until the next list (heap snapshot at 10,000 pods: 82,000 empty
+   * managedFields objects still referenced).
+   */
+  async #listPage(
+    pages: PagesAhead,
+    continueToken: string | undefined,
+    options: WatcherOptions,
+  ): Promise<Failure | undefined | 'stopped'> {
+    const { metrics } = this.#fw.deps;
+    let result: StepResult;
+    try {
+      const page = await pages.get(continueToken);
+      const input: WatcherInput = {
+        type: 'listPage',
+        items: page.items,
+        resourceVersion: page.resourceVersion,
+      };
+      if (page.continueToken) input.continueToken = page.continueToken;
+      result = step(this.#state, input, options);
+    } catch (err) {
+      if (this.#fw.stopSignal.aborted) return 'stopped';
+      pages.clear();
+      result = step(this.#state, failedInput('listFailed', err), options);
+      metrics.kubeErrors.inc({ gvk: this.gvk, op: 'list', status: statusLabel(err) });
+    }
+    await this.#apply(result, options);
+    return result.failure;
   }
 
   /**
@@ -662,8 +697,17 @@ class PagesAhead {
   readonly #ahead: number;
   #pending = new Map<string, Promise<ListPage>>();
 
-  constructor(fetch: (continueToken: string | undefined) => Promise<ListPage>, ahead: number) {
-    this.#fetch = fetch;
+  /** `fetched` sees every page as it arrives, before the next one is requested. */
+  constructor(
+    fetch: (continueToken: string | undefined) => Promise<ListPage>,
+    ahead: number,
+    fetched: (page: ListPage) => void,
+  ) {
+    this.#fetch = (continueToken) =>
+      fetch(continueToken).then((page) => {
+        fetched(page);
+        return page;
+      });
     this.#ahead = ahead;
   }
 
@@ -694,6 +738,39 @@ class PagesAhead {
 
   clear(): void {
     this.#pending = new Map();
+  }
+}
+
+/**
+ * The limit of each list page, aiming at `targetBytes` per page: the first page asks for
+ * `firstLimit` items, each later one for as many as fit `targetBytes` at the bytes per item seen
+ * so far, within [1, maxLimit]. Kubernetes takes any limit with a continue token (the token
+ * carries the position, not the page size).
+ */
+export class PageSizes {
+  readonly #maxLimit: number;
+  readonly #firstLimit: number;
+  readonly #targetBytes: number;
+  #bytesPerItem: number | undefined;
+
+  constructor(maxLimit: number, firstLimit: number, targetBytes: number) {
+    this.#maxLimit = maxLimit;
+    this.#firstLimit = Math.max(1, Math.min(firstLimit, maxLimit));
+    this.#targetBytes = targetBytes;
+  }
+
+  first(): number {
+    return this.#firstLimit;
+  }
+
+  next(): number {
+    if (this.#bytesPerItem === undefined) return this.#firstLimit;
+    return Math.max(1, Math.min(this.#maxLimit, Math.floor(this.#targetBytes / this.#bytesPerItem)));
+  }
+
+  observe(page: Pick<ListPage, 'items' | 'bytes'>): void {
+    if (page.bytes === undefined || page.items.length === 0) return;
+    this.#bytesPerItem = page.bytes / page.items.length;
   }
 }
 

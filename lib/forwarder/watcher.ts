@@ -43,7 +43,17 @@ export type RelistCause = 'initial' | 'gone' | 'expired' | 'unparsable' | 'stall
 
 export type WatcherState =
   | { phase: 'empty'; cause: RelistCause }
-  | { phase: 'listing'; cause: RelistCause; continueToken: string; nsNames: readonly NsName[] }
+  | {
+      phase: 'listing';
+      cause: RelistCause;
+      continueToken: string;
+      /**
+       * The names listed so far by this pass. Appended to in place by the next page's step (a
+       * stepped state is never used again): copying it per page was O(pages × names) — at
+       * 100,000 pods in ~900 pages of ~1 MB, 45 million copies and ~360 MB of large-object garbage.
+       */
+      nsNames: NsName[];
+    }
   | { phase: 'listed'; resourceVersion: string }
   | { phase: 'watching'; resourceVersion: string };
 
@@ -221,7 +231,11 @@ function onListPage(
     );
     nsNames.push(nsNameOf(full));
   }
-  const known = state.phase === 'listing' ? state.nsNames.concat(nsNames) : nsNames;
+  let known = nsNames;
+  if (state.phase === 'listing') {
+    known = state.nsNames;
+    for (const n of nsNames) known.push(n);
+  }
   if (input.continueToken) {
     return {
       state: { phase: 'listing', cause, continueToken: input.continueToken, nsNames: known },

@@ -81,9 +81,13 @@ export class HttpKubeApi implements KubeApi {
   async list(resource: ApiResource, request: ListPageRequest, signal?: AbortSignal): Promise<ListPage> {
     // No resourceVersion: a consistent read from etcd, and the only kind of read that pages
     // (resourceVersion=0 is served from the watch cache, ignoring `limit`).
+    let bytes: number | undefined;
     const doc = (await this.#transport.getJson({
       path: collectionPath(resource),
       query: { limit: request.limit, continue: request.continueToken },
+      onBodyBytes: (n) => {
+        bytes = n;
+      },
       ...(request.metadataOnly ? { accept: METADATA_LIST } : {}),
       ...(signal ? { signal } : {}),
     })) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
@@ -94,6 +98,7 @@ export class HttpKubeApi implements KubeApi {
       });
     }
     const page: ListPage = { items: doc.items, resourceVersion: rv };
+    if (bytes !== undefined) page.bytes = bytes;
     const next = doc.metadata?.continue;
     if (typeof next === 'string' && next !== '') page.continueToken = next;
     return page;

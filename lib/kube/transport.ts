@@ -21,6 +21,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { parseRetryAfterMs } from '../forwarder/backoff.ts';
 import { KubeApiError } from '../forwarder/ports.ts';
 import type { KubeAccess } from './kubeconfig.ts';
@@ -193,7 +194,9 @@ export class KubeTransport {
   }
 
   /** A GET read whole and parsed as JSON; 404 gives undefined when `allow404`. */
-  async getJson(req: KubeRequest & { allow404?: boolean }): Promise<unknown> {
+  async getJson(
+    req: KubeRequest & { allow404?: boolean; onBodyBytes?: (bytes: number) => void },
+  ): Promise<unknown> {
     let res: IncomingMessage;
     try {
       res = await this.open(req);
@@ -211,9 +214,18 @@ export class KubeTransport {
         ),
       readTimeoutMs,
     );
-    const chunks: Buffer[] = [];
+    // Decoded chunk by chunk into a rope that JSON.parse flattens once: no Buffer.concat of the
+    // whole body (for a list page of ~1 MB, a buffer above malloc's mmap threshold, i.e. fresh
+    // zeroed pages on every page: 8 % of a 10,000-pod list's CPU in a profile, under load).
+    const decoder = new StringDecoder('utf8');
+    let text = '';
+    let bytes = 0;
     try {
-      for await (const c of res) chunks.push(c as Buffer);
+      for await (const c of res) {
+        bytes += (c as Buffer).length;
+        text += decoder.write(c as Buffer);
+      }
+      text += decoder.end();
     } catch (err) {
       this.noteError(req.path, err);
       throw new KubeApiError(
@@ -224,7 +236,7 @@ export class KubeTransport {
     } finally {
       clearTimeout(timer);
     }
-    const text = Buffer.concat(chunks).toString('utf8');
+    req.onBodyBytes?.(bytes);
     try {
       return JSON.parse(text);
     } catch (err) {

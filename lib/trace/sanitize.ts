@@ -53,18 +53,23 @@ export function sanitizeObject(obj: KubeObject): KubeObject {
   return out;
 }
 
+// Per watch event: own-key loops rather than Object.entries, whose pair arrays were a measurable
+// share of the forwarder's allocations.
+const hasOwn = Object.prototype.hasOwnProperty;
+
 function sanitizeMetadata(meta: ObjectMeta | undefined): ObjectMeta {
   const annotations: Record<string, string> = {};
   const given = meta?.annotations;
   if (typeof given === 'object' && given !== null) {
-    for (const [key, value] of Object.entries(given)) {
-      if (!DROPPED_ANNOTATIONS.has(key)) annotations[key] = value;
+    for (const key in given) {
+      if (hasOwn.call(given, key) && !DROPPED_ANNOTATIONS.has(key)) annotations[key] = given[key]!;
     }
   }
   const out: ObjectMeta = { annotations };
-  for (const [key, value] of Object.entries(meta ?? {})) {
-    if (key === 'annotations' || DROPPED_METADATA.has(key)) continue;
-    out[key] = value;
+  if (meta === undefined) return out;
+  for (const key in meta) {
+    if (!hasOwn.call(meta, key) || key === 'annotations' || DROPPED_METADATA.has(key)) continue;
+    out[key] = meta[key];
   }
   return out;
 }

@@ -18,7 +18,7 @@ import {
 } from '../../deploy/build.ts';
 
 describe('deploy/build.ts', () => {
-  test('bundles every function and the forwarder, each to its own .mjs', () => {
+  test('bundles every function to its own .mjs and the forwarder to a .cjs', () => {
     assert.deepEqual(
       allBundles().map((b) => `${b.name} ${b.entry} -> ${b.out}`),
       [
@@ -26,18 +26,20 @@ describe('deploy/build.ts', () => {
         'export-job functions/export-job/handler.ts -> functions/export-job/handler.mjs',
         'exports functions/exports/handler.ts -> functions/exports/handler.mjs',
         'ingest functions/ingest/handler.ts -> functions/ingest/handler.mjs',
-        'forwarder deploy/forwarder/main.ts -> forwarder/sktrace.mjs',
+        'forwarder deploy/forwarder/main.ts -> forwarder/sktrace.cjs',
       ],
     );
   });
 
   test('ESM for node22 with a require() for CommonJS dependencies; the SDK bundled unless asked', () => {
-    const o = bundleOptions(FORWARDER_BUNDLE, { outDir: '/out' });
+    const ingest = allBundles().find((b) => b.name === 'ingest')!;
+    const o = bundleOptions(ingest, { outDir: '/out' });
     assert.equal(o.format, 'esm');
     assert.equal(o.platform, 'node');
     assert.equal(o.target, 'node22');
     assert.equal(o.bundle, true);
-    assert.equal(o.outfile, '/out/forwarder/sktrace.mjs');
+    assert.equal(o.minify, true);
+    assert.equal(o.outfile, '/out/functions/ingest/handler.mjs');
     assert.equal(o.banner?.js, ESM_REQUIRE_BANNER);
     assert.match(ESM_REQUIRE_BANNER, /const require = /);
     assert.deepEqual(o.external, []);
@@ -45,6 +47,18 @@ describe('deploy/build.ts', () => {
       '@aws-sdk/*',
       '@smithy/*',
     ]);
+  });
+
+  test('the forwarder: CommonJS (no ESM loader in the process), syntax-minified only (readable stack traces)', () => {
+    const o = bundleOptions(FORWARDER_BUNDLE, { outDir: '/out' });
+    assert.equal(o.format, 'cjs');
+    assert.equal(o.outfile, '/out/forwarder/sktrace.cjs');
+    assert.equal(o.banner, undefined);
+    assert.equal(o.minify, undefined);
+    assert.equal(o.minifySyntax, true);
+    assert.equal(o.minifyIdentifiers, undefined);
+    assert.equal(o.platform, 'node');
+    assert.equal(o.target, 'node22');
   });
 
   test('own sources: files outside node_modules whose code survived tree-shaking', () => {

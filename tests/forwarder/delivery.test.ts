@@ -5,6 +5,7 @@ import { Delivery, type DeliveryOptions } from '../../lib/forwarder/delivery.ts'
 import { memoryLogger } from '../../lib/forwarder/log.ts';
 import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import type { IngestPoster, IngestResponse } from '../../lib/forwarder/ports.ts';
+import { BatchBodyWriter, JsonArena } from '../../lib/forwarder/queued-bytes.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
 import { configMapChange, deliveryOptions, names, startDelivery } from './support/delivery.ts';
 import { IngestRecorder } from './support/ingest-recorder.ts';
@@ -80,6 +81,97 @@ test('batches by bytes: a batch never exceeds maxBatchBytes unless one change al
   await settle(delivery);
   const sizes = ingest.requests.slice(start).map((r) => names(r.changes));
   assert.deepEqual(sizes, [['cm-1', 'cm-2'], ['cm-3'], ['cm-4'], ['cm-5']]);
+});
+
+test('batch bodies are exactly the offered changes, across a growing body buffer, multi-byte UTF-8 and one huge change', async (t) => {
+  // Delivery writes every body into one buffer it keeps (BatchBodyWriter): batches of growing size
+  // make it grow, a change far above the batch bound gets a buffer of its own, and the batch
+  // after it must not carry a byte of the one before. Oracle: the changes as offered.
+  const start = ingest.requests.length;
+  const { delivery } = setup({ maxBatchBytes: 256 * 1024, maxBatchChanges: 1000 });
+  t.after(() => delivery.flush(1000));
+  const multiByte = 'é€😀'; // 2, 3 and 4 UTF-8 bytes per character
+  const offered: Change[][] = [
+    [change(1, 10)],
+    Array.from({ length: 300 }, (_, i) =>
+      configMapChange(100 + i, { v: `${multiByte.repeat(i % 7)}${'y'.repeat(i)}` }),
+    ),
+    [configMapChange(1000, { big: `${multiByte}${'z'.repeat(3 * 1024 * 1024)}` })],
+    [change(2, 3)],
+  ];
+  for (const batch of offered) {
+    assert.equal(await delivery.offer(batch), true);
+    await settle(delivery);
+  }
+  const got = ingest.requests.slice(start).filter((r) => r.status === 200);
+  assert.deepEqual(
+    got.flatMap((r) => r.changes),
+    offered.flat(),
+  );
+  // Each body is valid JSON of its own changes only, and the 3 MiB change went alone.
+  assert.ok(got.some((r) => r.changes.length === 1 && names(r.changes)[0] === 'cm-1000'));
+  assert.deepEqual(names(got.at(-1)!.changes), ['cm-2']);
+});
+
+test('BatchBodyWriter: each body equals JSON.stringify({changes}), for batches straddling every size the buffer grows through', () => {
+  // Oracle: JSON.stringify of the whole batch. Batch sizes walk across 64 KiB, 128 KiB, … 4 MiB
+  // in bytes, with 2–4-byte UTF-8 characters so that bytes and string length differ: a buffer
+  // sized by string length instead of bytes, or not grown, truncates a body here.
+  const writer = new BatchBodyWriter();
+  const arena = new JsonArena();
+  const chars = ['a', 'é', '€', '😀'];
+  let seed = 7;
+  const rand = (n: number) => {
+    // xorshift32: deterministic, and every low bit varies.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  for (const target of [100, 65_000, 65_600, 131_000, 131_100, 300_000, 4_300_000, 1_000, 70_000]) {
+    const changes: Change[] = [];
+    let bytes = 0;
+    while (bytes < target) {
+      const c = chars[rand(4)]!.repeat(1 + rand(400));
+      const ch = configMapChange(changes.length, { v: c });
+      changes.push(ch);
+      bytes += Buffer.byteLength(JSON.stringify(ch)) + 1;
+    }
+    const queued = changes.map((c) => arena.add(c, 0));
+    const body = writer.write(queued);
+    assert.ok(body.equals(Buffer.from(JSON.stringify({ changes }))), `batch of ~${target} bytes`);
+    arena.release(queued);
+  }
+});
+
+test('JsonArena: every change still queued reads back as its JSON while others are released and their chunks reused', () => {
+  // Oracle: JSON.stringify of each change, kept aside. Adds of 10 B to 300 KB (above the chunk
+  // size), multi-byte text, releases mostly in queue order (sent batches) and sometimes out of
+  // order (an offer that gave up): reusing a chunk that still holds a live change shows here.
+  const arena = new JsonArena();
+  let seed = 11;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const live: { q: ReturnType<JsonArena['add']>; json: string }[] = [];
+  for (let i = 0; i < 4000; i++) {
+    const size = rand(20) === 0 ? 1 + rand(300_000) : 1 + rand(3000);
+    const c = configMapChange(i, { v: `${'€😀'.repeat(rand(3))}${'x'.repeat(size)}` });
+    live.push({ q: arena.add(c, i), json: JSON.stringify(c) });
+    const r = rand(10);
+    if (r < 3 && live.length > 0) {
+      arena.release(live.splice(0, 1 + rand(Math.min(live.length, 400))).map((e) => e.q));
+    } else if (r === 3 && live.length > 0) {
+      arena.release(live.splice(rand(live.length), 1).map((e) => e.q));
+    }
+    if (r === 9 && rand(4) === 0) arena.trim(); // as when the queue drains (here it may not have)
+    if (i % 50 === 0 || r < 4) {
+      for (const e of live) assert.equal(arena.json(e.q), e.json, `change after step ${i}`);
+    }
+  }
 });
 
 test('changes offered within the linger time share a batch', async (t) => {

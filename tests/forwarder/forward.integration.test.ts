@@ -287,6 +287,28 @@ trackedObjects:
   assert.ok(fw.metrics.ownerLookups.get({ result: 'hit' }) >= 4);
 });
 
+test('list pages are sized by bytes: after the first page, each asks for what fits listPageBytes', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  const d = h.sim.apply(deployment('ns', 'web'));
+  const rs = h.sim.apply(replicaSetFor(d, '5d8f7c9b6'));
+  for (let i = 0; i < 60; i++) h.sim.apply(podFor(rs, { status: runningStatus(1_700_000_000) }));
+  // The size of one pod as the simulated server sends it in a list page.
+  const podBytes = JSON.stringify(h.sim.list('v1.Pod')[0]).length;
+  await h.forwarder('trackedObjects:\n  v1.Pod: {}\n', {
+    tuning: { pageLimit: 50, firstPageLimit: 4, listPageBytes: podBytes * 10 },
+  });
+  await h.until((s) => s.names('v1.Pod').length === 60, 'pods');
+  const limits = h.sim.requests
+    .filter((r) => r.path === '/api/v1/pods' && r.query.watch === undefined)
+    .map((r) => Number(r.query.limit));
+  // First page 4 pods; then ~10 pods' worth of bytes per page (the page's list envelope makes
+  // the bytes per item a little larger than one pod: 9 or 10).
+  assert.equal(limits[0], 4);
+  assert.ok(limits.length >= 6, `pages: ${limits.join()}`);
+  for (const l of limits.slice(1)) assert.ok(l === 9 || l === 10, `pages: ${limits.join()}`);
+});
+
 test('owner chains through GETs when indexes are off: one GET per owner, cached, not one per pod', async (t) => {
   const h = await Harness.start();
   t.after(() => h.close());

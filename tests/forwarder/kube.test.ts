@@ -109,6 +109,21 @@ test('lists are paged, raw JSON (timestamps stay strings), consistent across pag
   assert.equal(second.resourceVersion, first.resourceVersion);
 });
 
+test('a list page of several network chunks with multi-byte characters: decoded whole, its size in bytes given', async () => {
+  // 300 KB of 1-, 2-, 3- and 4-byte UTF-8 characters: chunk boundaries fall inside characters.
+  const value = 'aé€😀'.repeat(30_000);
+  sim.apply(configMap('kube-utf8', 'big', { value }));
+  const res = (await api.resolve('', 'v1', 'ConfigMap'))!;
+  const page = await api.list(res, { limit: 500 });
+  const big = page.items.find((i) => (i as { metadata: { name: string } }).metadata.name === 'big') as {
+    data: { value: string };
+  };
+  assert.equal(big.data.value, value);
+  // The byte count is the response body's: at least the UTF-8 size of the value (300,000 B).
+  assert.equal(Buffer.byteLength(value), 300_000);
+  assert.ok(page.bytes! > 300_000 && page.bytes! < 310_000, String(page.bytes));
+});
+
 test('get: namespaced and cluster-scoped objects; 404 is undefined', async () => {
   sim.apply(namespace('kube-test'));
   const ns = (await api.resolve('', 'v1', 'Namespace'))!;

@@ -83,6 +83,9 @@ test('paging with continue stays consistent at the first page resourceVersion wh
     _continue: p1.metadata?._continue,
   });
   assert.equal(p2.metadata?.resourceVersion, rv, 'every page carries the first page resourceVersion');
+  // Counted at the snapshot, not now: cm-08 and cm-09 remain (cm-99 came later; cm-06, deleted
+  // since, was on this page).
+  assert.equal(p2.metadata?.remainingItemCount, 2);
   const p3 = await core.listNamespacedConfigMap({
     namespace: 'ns',
     limit: 4,

@@ -265,6 +265,34 @@ describe('spec hash properties', () => {
     );
   });
 
+  test('object keys are fed in UTF-8 byte order, whatever characters they hold', () => {
+    // Oracle: keys sorted by Buffer.compare of their UTF-8 bytes, each fed as bytes + 0xFF, then
+    // the value (an integer: u64 LE). Keys mix ASCII, BMP above E000 and astral characters, whose
+    // UTF-16 order differs (the hasher sorts by UTF-16 and re-sorts only where it must).
+    const unit = fc.constantFrom(
+      'a',
+      'b',
+      '\u00e9',
+      '\uE000',
+      '\uFB01',
+      '\uFFFF',
+      '\u{1F600}',
+      '\u{10000}',
+      '\u{10FFFF}',
+    );
+    const key = fc.array(unit, { maxLength: 4 }).map((u) => u.join(''));
+    fc.assert(
+      fc.property(fc.dictionary(key, fc.integer(), { maxKeys: 14 }), (dict) => {
+        const keys = Object.keys(dict).sort((x, y) =>
+          Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8')),
+        );
+        const expected = keys.flatMap((k) => [...str(k), ...u64le(BigInt(dict[k]!))]);
+        assert.deepEqual([...hashInputBytes(dict)], expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   test('compareUtf8 orders well-formed strings as their UTF-8 bytes', () => {
     // No lone surrogates: they have no UTF-8 form (an encoder writes U+FFFD for them).
     const wellFormed = fc

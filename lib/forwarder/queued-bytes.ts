@@ -1,0 +1,151 @@
+/**
+ * Queued changes as bytes: the arena their JSON is written into once, outside the V8 heap, and the
+ * writer that copies a batch of them into one request body. Delivery decides what is queued and
+ * sent; this module only keeps the bytes.
+ */
+import type { Change, ChangeType } from '../ingest/wire.ts';
+
+/** A queued change: its JSON lives in an arena chunk (outside the V8 heap), not in a string. */
+export interface Queued {
+  chunk: ArenaChunk;
+  start: number;
+  /** UTF-8 bytes of its JSON. */
+  bytes: number;
+  atMs: number;
+  type: ChangeType;
+}
+
+/** One block of the arena; `live` counts the queued changes whose JSON it holds. */
+export interface ArenaChunk {
+  buf: Buffer;
+  used: number;
+  live: number;
+}
+
+/** Arena chunk size: ~280 changes of a 1 KB Deployment; a larger change gets a chunk of its own. */
+const CHUNK_BYTES = 256 * 1024;
+/** Empty chunks kept for reuse (each new one costs its pages' faults; RSS bound: this many). */
+const SPARE_CHUNKS = 2;
+
+/**
+ * The queued changes' JSON, UTF-8 encoded into chunks of bytes outside the V8 heap. Changes wait
+ * in the queue for as long as the endpoint takes (the profile of the watch benchmark showed a
+ * median of 3 MiB queued): as strings each one survived a scavenge or two and was copied into
+ * the old generation, which a full GC then had to collect — the largest part of the
+ * forwarder's GC time. Here each change is one short-lived string (JSON.stringify) plus a small
+ * record; its bytes are written once and copied once more, into the batch body.
+ */
+export class JsonArena {
+  #current: ArenaChunk | undefined;
+  readonly #spare: Buffer[] = [];
+
+  /** Encodes `change` into the arena. */
+  add(change: Change, atMs: number): Queued {
+    const json = JSON.stringify(change);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: count exactly only when that bound does not fit.
+    // Each change is followed by a comma, so that changes queued one after the other are one run
+    // of body bytes (BatchBodyWriter copies a run at once).
+    let chunk = this.#current;
+    if (!chunk || chunk.used + json.length * 3 + 1 > chunk.buf.length) {
+      const bytes = Buffer.byteLength(json, 'utf8') + 1;
+      if (!chunk || chunk.used + bytes > chunk.buf.length) chunk = this.#chunkFor(bytes);
+    }
+    const start = chunk.used;
+    const bytes = chunk.buf.write(json, start, 'utf8');
+    chunk.buf[start + bytes] = 0x2c; // ','
+    chunk.used += bytes + 1;
+    chunk.live++;
+    return { chunk, start, bytes, atMs, type: change.type };
+  }
+
+  /** The JSON of `q`, decoded (for logs and tests). */
+  json(q: Queued): string {
+    return q.chunk.buf.toString('utf8', q.start, q.start + q.bytes);
+  }
+
+  /** Drops the spare chunks, and the current one if it holds no queued change. */
+  trim(): void {
+    this.#spare.length = 0;
+    if (this.#current && this.#current.live === 0) this.#current = undefined;
+  }
+
+  /** Frees the bytes of changes that left the queue (sent, rejected, or never queued). */
+  release(items: readonly Queued[]): void {
+    for (const q of items) {
+      const chunk = q.chunk;
+      if (--chunk.live > 0) continue;
+      if (chunk === this.#current) chunk.used = 0;
+      else if (chunk.buf.length === CHUNK_BYTES && this.#spare.length < SPARE_CHUNKS)
+        this.#spare.push(chunk.buf);
+    }
+  }
+
+  #chunkFor(bytes: number): ArenaChunk {
+    if (bytes > CHUNK_BYTES) {
+      // Its own chunk, not made current: freed by GC once its change is sent.
+      return { buf: Buffer.allocUnsafeSlow(bytes), used: 0, live: 0 };
+    }
+    const current = this.#current;
+    if (current && current.live === 0) {
+      current.used = 0;
+      return current;
+    }
+    const chunk = { buf: this.#spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES), used: 0, live: 0 };
+    this.#current = chunk;
+    return chunk;
+  }
+}
+
+const BODY_HEAD = Buffer.from('{"changes":[');
+const BODY_TAIL = Buffer.from(']}');
+const INITIAL_BODY_BYTES = 64 * 1024;
+/** The body buffer is kept up to this size between batches (a batch is at most 512 KiB of JSON). */
+const MAX_RETAINED_BODY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Writes a batch's body, `{"changes":[…]}`, into one buffer kept from batch to batch. Joining the
+ * changes' JSON into one string and encoding that allocated two fresh ~500 KB blocks per batch
+ * (V8's large-object space and a malloc'd ArrayBuffer above the image's 128 KiB
+ * MALLOC_MMAP_THRESHOLD_): every page of both was faulted in anew, ~6 µs per change measured
+ * (bench/forwarder/profile-watch.ts). One batch is compressed at a time (`#send` awaits its gzip
+ * before writing the next), so the bytes are never overwritten while zlib reads them.
+ */
+export class BatchBodyWriter {
+  #buf = Buffer.allocUnsafe(INITIAL_BODY_BYTES);
+
+  /** Drops a grown buffer (the next batch grows a new one as needed). */
+  trim(): void {
+    if (this.#buf.length > INITIAL_BODY_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BODY_BYTES);
+  }
+
+  /** The body of `batch`: a view of the shared buffer, valid until the next call. */
+  write(batch: readonly Queued[]): Buffer {
+    let size = BODY_HEAD.length + BODY_TAIL.length + batch.length;
+    for (const q of batch) size += q.bytes;
+    let buf = this.#buf;
+    if (size > buf.length) {
+      let grown = buf.length * 2;
+      while (grown < size) grown *= 2;
+      buf = Buffer.allocUnsafe(grown);
+      // One change above the batch bound must not pin a huge buffer for good.
+      if (grown <= MAX_RETAINED_BODY_BYTES) this.#buf = buf;
+    }
+    let at = BODY_HEAD.copy(buf, 0);
+    // Changes queued one after the other sit in their chunk as `json,json,…`: each run of them is
+    // copied at once (a copy per change cost ~1 µs of call overhead each).
+    let i = 0;
+    while (i < batch.length) {
+      const first = batch[i]!;
+      let end = first.start + first.bytes;
+      i++;
+      while (i < batch.length && batch[i]!.chunk === first.chunk && batch[i]!.start === end + 1) {
+        end = batch[i]!.start + batch[i]!.bytes;
+        i++;
+      }
+      at += first.chunk.buf.copy(buf, at, first.start, end);
+      if (i < batch.length) buf[at++] = 0x2c; // ','
+    }
+    at += BODY_TAIL.copy(buf, at);
+    return buf.subarray(0, at);
+  }
+}
