@@ -19,7 +19,8 @@ export function inspectorUrlOf(stderr: string): string | undefined {
   return /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1];
 }
 
-export async function memoryAfterGc(url: string): Promise<ChildMemory> {
+/** A tiny inspector-protocol client over the WebSocket of `--inspect`. */
+export async function inspector(url: string) {
   const ws = new WebSocket(url);
   await new Promise<void>((resolve, reject) => {
     ws.addEventListener('open', () => resolve(), { once: true });
@@ -28,29 +29,37 @@ export async function memoryAfterGc(url: string): Promise<ChildMemory> {
     });
   });
   let nextId = 1;
-  const pending = new Map<number, (result: unknown) => void>();
+  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
   ws.addEventListener('message', (e) => {
     const msg = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: { message: string } };
     if (msg.id === undefined) return;
-    if (msg.error) throw new Error(`inspector: ${msg.error.message}`);
-    pending.get(msg.id)?.(msg.result);
+    const p = pending.get(msg.id);
     pending.delete(msg.id);
+    if (msg.error) p?.reject(new Error(`inspector: ${msg.error.message}`));
+    else p?.resolve(msg.result);
   });
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+  return {
+    call: (method: string, params: Record<string, unknown> = {}) =>
+      new Promise<unknown>((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+export async function memoryAfterGc(url: string): Promise<ChildMemory> {
+  const ins = await inspector(url);
   try {
-    await call('HeapProfiler.collectGarbage');
-    const evaluated = (await call('Runtime.evaluate', {
+    await ins.call('HeapProfiler.collectGarbage');
+    const evaluated = (await ins.call('Runtime.evaluate', {
       expression: 'JSON.stringify(process.memoryUsage())',
       returnByValue: true,
     })) as { result: { value: string } };
     const usage = JSON.parse(evaluated.result.value) as { heapUsed: number; rss: number; external: number };
     return { heapUsedBytes: usage.heapUsed, rssBytes: usage.rss, externalBytes: usage.external };
   } finally {
-    ws.close();
+    ins.close();
   }
 }

@@ -21,6 +21,7 @@ import { KubeSim } from '../../tests/kube-sim/server.ts';
 import { startForwarder } from './child.ts';
 import { CountingIngest } from './counting-ingest.ts';
 import { DEPLOYMENT_CONFIG, DeploymentFleet } from './fleet.ts';
+import { inspector } from './inspector.ts';
 import { until } from './proc.ts';
 
 interface ProfileNode {
@@ -55,36 +56,6 @@ const GC_WATCH = `{
     }
   }).observe({ entryTypes: ['gc'] });
 }`;
-
-/** A tiny inspector-protocol client over the WebSocket of `--inspect`. */
-async function inspector(url: string) {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.addEventListener('open', () => resolve(), { once: true });
-    ws.addEventListener('error', () => reject(new Error(`cannot reach the inspector at ${url}`)), {
-      once: true,
-    });
-  });
-  let nextId = 1;
-  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-  ws.addEventListener('message', (e) => {
-    const msg = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: { message: string } };
-    if (msg.id === undefined) return;
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (msg.error) p?.reject(new Error(`inspector: ${msg.error.message}`));
-    else p?.resolve(msg.result);
-  });
-  return {
-    call: (method: string, params: Record<string, unknown> = {}) =>
-      new Promise<unknown>((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
 
 interface HeapSampleNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
