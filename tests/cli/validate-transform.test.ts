@@ -13,11 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ApiClient } from '../../lib/cli/client.ts';
-import { startLocalStack } from '../../lib/local/serve.ts';
 import { importTrace } from '../../lib/roundtrip/transfer.ts';
 import { decodeTrace, encodeTrace } from '../../lib/trace/codec.ts';
 import type { Trace } from '../../lib/trace/model.ts';
+import { startTestStack } from '../support/local-stack.ts';
 
 const SKTRACE = fileURLToPath(new URL('../../lib/cli/sktrace.mjs', import.meta.url));
 
@@ -127,9 +126,8 @@ describe('sktrace validate / transform', () => {
   });
 
   it('export --transform: the server applies the SKEL; without it, the findings are named on stderr', async () => {
-    const stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
+    const { stack, client } = await startTestStack();
     try {
-      const client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
       await importTrace(client, 'c1', trace);
       const skel = join(dir, 'fix-volumes.skel');
       await writeFile(skel, 'remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);\n');

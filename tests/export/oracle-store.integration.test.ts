@@ -14,9 +14,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ApiClient } from '../../lib/cli/client.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { ApiClient } from '../../lib/cli/client.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { exportTrace } from '../../lib/roundtrip/transfer.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { oracleExport } from './oracle/collect-events.ts';
 import { comparable, type History, historyArb, postHistory, T0 } from './oracle/histories.ts';
 import {
@@ -35,8 +36,7 @@ describe('export oracle through the store (local stack)', () => {
   let stack: LocalStack;
   let client: ApiClient;
   before(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-    client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+    ({ stack, client } = await startTestStack());
     const table: History = {
       changes: TABLE_HISTORY,
       lifecycles: TABLE_LIFECYCLES,

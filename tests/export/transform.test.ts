@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiClient, ApiError } from '../../lib/cli/client.ts';
+import { type ApiClient, ApiError } from '../../lib/cli/client.ts';
 import { ExportRequestError } from '../../lib/export/errors.ts';
 import { validateExportRequest } from '../../lib/export/request.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { fullWindow, NO_FILTERS } from '../../lib/roundtrip/reference.ts';
 import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
 import { parseSkel, traceStartTs, transformTrace } from '../../lib/skel/index.ts';
@@ -18,6 +18,7 @@ import { encodeTrace } from '../../lib/trace/codec.ts';
 import type { ExportFilters, KubeObject } from '../../lib/trace/model.ts';
 import { validationCounts } from '../../lib/validation/index.ts';
 import { generatedTrace, T0 } from '../roundtrip/fixtures.ts';
+import { startTestStack } from '../support/local-stack.ts';
 
 const SKEL = `# an absolute time: the same instant whatever the window (relative ones count from its start)
 modify(@t >= ${T0 + 30} && metadata.labels.tier == "front", spec.template.spec.priorityClassName = "sim-high");
@@ -54,8 +55,7 @@ describe('export with a SKEL transform', () => {
   const window = fullWindow(original)!;
 
   before(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-    client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+    ({ stack, client } = await startTestStack());
     await importTrace(client, 'raw', original);
     const transformed = transformTrace(original, parseSkel(SKEL, traceStartTs(original)));
     await importTrace(client, 'pre-transformed', transformed);

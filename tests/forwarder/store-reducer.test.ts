@@ -13,12 +13,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ApiClient } from '../../lib/cli/client.ts';
+import type { ApiClient } from '../../lib/cli/client.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { nsNameOf } from '../../lib/trace/gvk.ts';
 import { specHash } from '../../lib/trace/hash.ts';
 import type { KubeObject } from '../../lib/trace/model.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { StoreReducer } from './support/store-reducer.ts';
 
 const T = 1_700_000_000;
@@ -64,8 +65,7 @@ describe('StoreReducer judged by the real store', () => {
   let client: ApiClient;
   let n = 0;
   before(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-    client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+    ({ stack, client } = await startTestStack());
   });
   after(async () => {
     await stack?.close();

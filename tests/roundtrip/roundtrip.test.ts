@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiClient } from '../../lib/cli/client.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { ApiClient } from '../../lib/cli/client.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { compareTraces } from '../../lib/roundtrip/compare.ts';
 import { fullWindow, historyOfTrace, NO_FILTERS, referenceExport } from '../../lib/roundtrip/reference.ts';
 import { roundTripTrace } from '../../lib/roundtrip/run.ts';
@@ -14,6 +14,7 @@ import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
 import type { ExportFilters, TraceWindow } from '../../lib/trace/model.ts';
 import { type OracleLifecycles, oracleExport } from '../export/oracle/collect-events.ts';
 import { comparable } from '../export/oracle/histories.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { generatedTrace, T0 } from './fixtures.ts';
 
 /** The file's lifecycles, in file order, for the oracle. */
@@ -28,8 +29,7 @@ describe('round trip through the local stack', () => {
   let client: ApiClient;
 
   before(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-    client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+    ({ stack, client } = await startTestStack());
     await importTrace(client, 'gen', generatedTrace());
     await importTrace(client, 'gen-simkube', generatedTrace({ emptyFirstEvent: true }));
   });

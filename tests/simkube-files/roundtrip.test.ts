@@ -18,13 +18,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ApiClient } from '../../lib/cli/client.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { ApiClient } from '../../lib/cli/client.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { NO_FILTERS } from '../../lib/roundtrip/reference.ts';
 import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
 import { decodeTrace } from '../../lib/trace/codec.ts';
 import { specHash } from '../../lib/trace/hash.ts';
 import type { Trace } from '../../lib/trace/model.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { eventsRegion, msgpackTraces, skipUnlessSimkubeTraces } from './support.ts';
 
 const skip = skipUnlessSimkubeTraces();
@@ -74,8 +75,7 @@ describe('real SimKube traces: import then export of the whole window gives the 
   let stack: LocalStack;
   let client: ApiClient;
   before(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-    client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+    ({ stack, client } = await startTestStack());
   });
   after(async () => {
     await stack?.close();

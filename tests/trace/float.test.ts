@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiClient } from '../../lib/cli/client.ts';
-import { type LocalStack, startLocalStack } from '../../lib/local/serve.ts';
+import type { ApiClient } from '../../lib/cli/client.ts';
+import type { LocalStack } from '../../lib/local/serve.ts';
 import { fullWindow, NO_FILTERS } from '../../lib/roundtrip/reference.ts';
 import { exportTrace, importTrace } from '../../lib/roundtrip/transfer.ts';
 import { decodeTrace, decodeTraceJson, encodeTrace } from '../../lib/trace/codec.ts';
@@ -14,6 +14,7 @@ import { Float64, parseJson } from '../../lib/trace/float.ts';
 import { specHash } from '../../lib/trace/hash.ts';
 import type { Trace } from '../../lib/trace/model.ts';
 import { sipHash13 } from '../../lib/trace/siphash.ts';
+import { startTestStack } from '../support/local-stack.ts';
 
 const T0 = 1_760_000_000;
 
@@ -126,8 +127,7 @@ describe('integral floats', () => {
     let stack: LocalStack;
     let client: ApiClient;
     before(async () => {
-      stack = await startLocalStack({ port: 0, logLevel: 'SILENT' });
-      client = new ApiClient({ endpoint: stack.url, token: stack.token, retry: { maxAttempts: 2 } });
+      ({ stack, client } = await startTestStack());
     });
     after(async () => {
       await stack.close();
