@@ -149,7 +149,7 @@ export class KindChanges {
       case 'applied':
         return output.listed
           ? this.#listed(output.object, output.resumed === true)
-          : this.#applied(output.object, false);
+          : this.#applied(output.object, false, nsNameOf(output.object));
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
@@ -166,12 +166,13 @@ export class KindChanges {
       this.#series.deduplicated.inc();
       return true;
     }
-    const ok = await this.#applied(object, !resumed);
+    const ok = await this.#applied(object, !resumed, nsName);
     if (ok && typeof rv === 'string') this.#listedRvs.set(nsName, rv);
     return ok;
   }
 
-  async #applied(obj: KubeObject, listed: boolean): Promise<boolean> {
+  /** `nsName` is the caller's: one string per object shared by both maps' keys. */
+  async #applied(obj: KubeObject, listed: boolean, nsName: NsName): Promise<boolean> {
     const { ts, seq } = this.#ctx.stamper.next();
     const owned = hasOwners(obj);
     if (this.kind.skipOwned && owned) {
@@ -180,7 +181,6 @@ export class KindChanges {
     }
     const object = sanitizeObject(obj);
     const hash = specHash(object.spec);
-    const nsName = nsNameOf(obj);
     // A list sends every object: the store dedupes, and it may have missed the last change (a
     // change dropped in a stall). A list resumed after an expired continue token (`listed`
     // false here) skips objects the expired pass queued unchanged: they reached delivery.
