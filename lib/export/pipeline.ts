@@ -346,6 +346,9 @@ export async function streamExport(
         afterChange: () => (writer!.mustDrain ? writer!.drain() : undefined),
       },
     );
+    // The last event out and the first part uploading before the tail's spec hashes are computed.
+    assembler.endEvents();
+    writer!.endEvents();
     const tail = assembler.finishStream();
     const bytes = await writer!.finish(encodeTraceTail(tail));
     let objects = 0;
