@@ -15,7 +15,7 @@
  * Late batches (older than the margin: imports, long outages) are recorded in the cluster's
  * metadata; a checkpoint that one of them may have missed is skipped.
  */
-import { decodeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
+import { decodeLargeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
 import { StoreError } from '../../store/errors.ts';
 import { checkpointBlobKey, checkpointPk, padTs, statePk } from '../../store/keys.ts';
 import type { BlobStore, CheckpointInfo, ClusterId, LiveSet, ReadMeter } from '../../store/ports.ts';
@@ -177,7 +177,7 @@ export class Checkpoints {
             },
           );
         }
-        const body = decodeBody(bytes, 'd1') as CheckpointBody;
+        const body = decodeLargeBody(bytes, 'd1') as CheckpointBody;
         for (const o of body.objects) {
           const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
           live.set(objKey(refOf(o.o)), change);
