@@ -119,7 +119,12 @@ export async function seedExportCase(
  * window's and the superseded changes are event items — so this is the checkpoint a fresh seeding
  * would write, without the ~30 minutes of seeding the 11 M items again.
  */
-export async function rebuildCheckpoint(aws: ChildAws, cluster: string, startTs: number): Promise<void> {
+export async function rebuildCheckpoint(
+  aws: ChildAws,
+  cluster: string,
+  startTs: number,
+  maxBatchSec?: number,
+): Promise<void> {
   const pk = checkpointPk(cluster);
   let start: Record<string, AttributeValue> | undefined;
   do {
@@ -144,7 +149,7 @@ export async function rebuildCheckpoint(aws: ChildAws, cluster: string, startTs:
   for (const o of listed.Contents ?? []) {
     await aws.s3.send(new DeleteObjectCommand({ Bucket: aws.bucket, Key: o.Key! }));
   }
-  await benchTraceStore(aws).writeCheckpoint(cluster, { nowSec: startTs });
+  await benchTraceStore(aws, maxBatchSec).writeCheckpoint(cluster, { nowSec: startTs });
 }
 
 /**
