@@ -5,8 +5,9 @@
  * The trace is one msgpack map whose `events` array header holds the number of events, known
  * only at the end, and whose smallest encoding (what sk-tracer writes, and what `encodeTrace`
  * writes) is 1, 3 or 5 bytes long. So the first part — the head (map header, version, config)
- * plus the array header plus the first `partBytes` of events — is kept until the end and uploaded
- * last, with the header then known; parts 2… go out as they fill (S3 takes parts in any order and
+ * plus the array header plus the first `partBytes` of events — is kept until the last event and
+ * uploaded then (`endEvents`), with the header known, while the caller computes the tail; parts 2…
+ * go out as they fill, the last one with the tail (S3 takes parts in any order and
  * assembles them by number; every part but the last must be ≥ 5 MiB, which the first part is, being
  * `partBytes` of events and more). A window whose events fit in one part is one PutObject.
  * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (3 +
