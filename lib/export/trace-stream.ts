@@ -46,9 +46,16 @@ export class TraceStreamWriter {
   readonly #partBytes: number;
   readonly #maxInFlight: number;
 
-  /** The first `partBytes` of events, kept until the array header is known. */
+  /**
+   * The first `partBytes` of events, kept until the array header is known: the first buffer, with
+   * `#headroom` bytes in front of its events where the head and the header are written at the end,
+   * so the first part goes out without a copy of its 5 MiB.
+   */
   #first: Uint8Array | undefined;
+  readonly #headroom: number;
   #buf: Uint8Array;
+  /** Where the events of `#buf` start: `#headroom` in the first buffer, 0 in the others. */
+  #base: number;
   #len = 0;
   #events = 0;
   #nextPart = 2;
@@ -79,7 +86,10 @@ export class TraceStreamWriter {
     this.#head = head;
     this.#partBytes = options.partBytes;
     this.#maxInFlight = options.maxPartsInFlight;
-    this.#buf = new Uint8Array(this.#partBytes);
+    // The head and the longest array header (5 bytes) fit in front of the first part's events.
+    this.#headroom = head.length + 5;
+    this.#buf = new Uint8Array(this.#headroom + this.#partBytes);
+    this.#base = this.#headroom;
     this.#bytes = head.length;
   }
 
@@ -122,7 +132,7 @@ export class TraceStreamWriter {
     this.#bytes += this.#header.length;
     if (this.#first) {
       this.#multipart = true;
-      this.#startPart(1, concat([this.#head, this.#header, this.#first]));
+      this.#startPart(1, this.#withHead(this.#first, this.#first.length));
       this.#first = undefined;
     }
   }
@@ -136,12 +146,24 @@ export class TraceStreamWriter {
     this.#done = true;
     const header = this.#header!;
     this.#bytes += tail.length;
-    const rest = this.#buf.subarray(0, this.#len);
+    // The tail after the last events, in the same buffer when it fits (no copy of the events).
+    const end = this.#base + this.#len;
+    const fits = end + tail.length <= this.#buf.length;
+    if (fits) this.#buf.set(tail, end);
     if (!this.#multipart) {
-      await this.#objects.put(this.#key, concat([this.#head, header, rest, tail]));
+      // Still the first buffer: the head and header go in front of its events.
+      const body = fits
+        ? this.#withHead(this.#buf, end + tail.length)
+        : concat([this.#head, header, this.#buf.subarray(this.#base, end), tail]);
+      await this.#objects.put(this.#key, body);
       return this.#bytes;
     }
-    this.#startPart(this.#nextPart++, concat([rest, tail]));
+    this.#startPart(
+      this.#nextPart++,
+      fits
+        ? this.#buf.subarray(this.#base, end + tail.length)
+        : concat([this.#buf.subarray(this.#base, end), tail]),
+    );
     await this.#settle();
     if (this.#failure) throw this.#failure.err;
     await (await this.#upload!).complete();
@@ -160,7 +182,7 @@ export class TraceStreamWriter {
     let at = 0;
     while (at < bytes.length) {
       const n = Math.min(bytes.length - at, this.#partBytes - this.#len);
-      this.#buf.set(bytes.subarray(at, at + n), this.#len);
+      this.#buf.set(bytes.subarray(at, at + n), this.#base + this.#len);
       this.#len += n;
       at += n;
       if (this.#len === this.#partBytes) this.#partFull();
@@ -170,12 +192,22 @@ export class TraceStreamWriter {
   #partFull(): void {
     const full = this.#buf;
     this.#buf = this.#spare.pop() ?? new Uint8Array(this.#partBytes);
+    this.#base = 0;
     this.#len = 0;
     if (!this.#first) {
       this.#first = full;
       return;
     }
     this.#startPart(this.#nextPart++, full, true);
+  }
+
+  /** The first buffer up to `end`, with the head and the events header written just before its events. */
+  #withHead(first: Uint8Array, end: number): Uint8Array {
+    const header = this.#header!;
+    const start = this.#headroom - header.length - this.#head.length;
+    first.set(this.#head, start);
+    first.set(header, start + this.#head.length);
+    return first.subarray(start, end);
   }
 
   #startPart(partNumber: number, bytes: Uint8Array, reusable = false): void {
