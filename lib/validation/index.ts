@@ -254,6 +254,36 @@ export class TraceValidator {
 }
 
 /**
+ * Every part of an applied object `checkEvent` reads, as token paths (`*`: every array element;
+ * no compiled piece holds a token `*`, compilePointer cuts there): `apiVersion`, `kind` and
+ * `metadata` (its GVK, namespace and name), whether `status` is null (W0000), and per kind with pod
+ * templates each template path followed by each rule's pointer. An object holding only these
+ * (lib/trace/encoded-object.ts) is validated as the whole object is: each pointer reaches the same
+ * values, in the same order.
+ */
+export function validatedPaths(
+  trackedObjects: Record<string, { podSpecTemplatePaths?: string[] | undefined }>,
+): { tokens: string[]; presence?: boolean }[] {
+  const paths: { tokens: string[]; presence?: boolean }[] = [
+    { tokens: ['apiVersion'] },
+    { tokens: ['kind'] },
+    { tokens: ['metadata'] },
+    { tokens: ['status'], presence: true },
+  ];
+  const joined = (pieces: string[][]) => pieces.flatMap((piece, i) => (i === 0 ? piece : ['*', ...piece]));
+  for (const t of Object.values(trackedObjects)) {
+    for (const template of (t.podSpecTemplatePaths ?? []).map(compilePointer)) {
+      for (const rule of MISSING_RESOURCE_RULES) {
+        for (const pointer of rule.pointers.map(compilePointer)) {
+          paths.push({ tokens: [...joined(template), ...joined(pointer)] });
+        }
+      }
+    }
+  }
+  return paths;
+}
+
+/**
  * A pointer with `*` (any array element) cut at its stars, each piece parsed: the values it reaches
  * are those SKEL's `matches` gives (lib/skel/engine.ts, which cuts and parses the same way on each
  * call). Compiled once per validator: an export checks every applied object against eight pointers
