@@ -225,7 +225,7 @@ function transcode(
   for (;;) {
     // ---- A value at i (whitespace skipped); `node` says what to capture of it.
     if (d + 1 > MAX_LEVEL) refuse();
-    if (node !== undefined && node.leaf && leafStart < 0) {
+    if (node?.leaf && leafStart < 0) {
       leafStart = i;
       leafDepth = d;
       sawFraction = false;
@@ -240,7 +240,7 @@ function transcode(
       fCount[d] = 0;
       fIsMap[d] = isMap ? 1 : 0;
       fAny[d] = 0;
-      fPresence[d] = node !== undefined && node.presence ? 1 : 0;
+      fPresence[d] = node?.presence ? 1 : 0;
       if (node !== undefined && (node.keys.length > 0 || node.star !== undefined)) {
         fNode[d] = node;
         fTarget[d] = isMap ? (d === 0 && rootTarget !== undefined ? rootTarget : {}) : [];
@@ -313,11 +313,11 @@ function transcode(
       } else if (c === 0x6e && s[i + 1] === 0x75 && s[i + 2] === 0x6c && s[i + 3] === 0x6c) {
         buf[o++] = 0xc0;
         i += 4;
-        if (node !== undefined && node.presence) value = null;
+        if (node?.presence) value = null;
       } else {
         refuse();
       }
-      if (node !== undefined && node.presence && c !== 0x6e) value = true;
+      if (node?.presence && c !== 0x6e) value = true;
     }
     // ---- The value is complete: hand it to its container, then the next value or the container's end.
     for (;;) {
