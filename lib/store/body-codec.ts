@@ -88,8 +88,10 @@ class StoredObject extends EncodedObject {
     this.#msgpack = bytes;
   }
 
-  msgpack(): Uint8Array {
-    return this.#msgpack!;
+  takeMsgpack(): Uint8Array | undefined {
+    const bytes = this.#msgpack;
+    this.#msgpack = undefined;
+    return bytes;
   }
 
   fullObject(): KubeObject {

@@ -162,7 +162,10 @@ export function transcodePayload(
         if (s[i] !== 0x7b) return undefined;
         const o = transcode(s, i, 0, plan.root, target);
         i = pos;
-        msgpack = out.slice(0, o);
+        // From Buffer's pool (one allocation per ~8 KB, not one per object): the caller lets go
+        // of it once written (lib/trace/encoded-object.ts `takeMsgpack`).
+        msgpack = Buffer.allocUnsafe(o);
+        msgpack.set(out.subarray(0, o));
       } else if (key === 0x77 && !sawOwners) {
         const at = i;
         sawFraction = false;

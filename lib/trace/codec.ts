@@ -504,8 +504,11 @@ function withFloat64(encoder: Encoder): Encoder {
       e.writeU8(0xcb);
       e.writeF64(object.value);
     } else if (object instanceof EncodedObject) {
-      // Already the bytes this encoder would write for the whole object (lib/store/json-msgpack.ts).
-      e.writeU8a(object.msgpack());
+      // Already the bytes this encoder would write for the whole object (lib/store/json-msgpack.ts);
+      // written once (a second encoding, which no export does, encodes the whole object again).
+      const bytes = object.takeMsgpack();
+      if (bytes !== undefined) e.writeU8a(bytes);
+      else encodeObject(object.fullObject(), depth);
     } else {
       encodeObject(object, depth);
     }

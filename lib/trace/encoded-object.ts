@@ -14,8 +14,12 @@ export abstract class EncodedObject implements KubeObject {
   declare metadata: ObjectMeta;
   [field: string]: unknown;
 
-  /** The object's msgpack bytes, as the trace encoder writes the whole object. */
-  abstract msgpack(): Uint8Array;
+  /**
+   * The object's msgpack bytes, as the trace encoder writes the whole object, handed over once
+   * (the object then lets go of them: an exported object stays referenced for the index, its
+   * bytes need not); undefined after that, when the encoder writes `fullObject()` instead.
+   */
+  abstract takeMsgpack(): Uint8Array | undefined;
 
   /** The whole object, decoded again from storage (once per exported object, for its spec hash). */
   abstract fullObject(): KubeObject;

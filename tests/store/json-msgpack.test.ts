@@ -59,6 +59,8 @@ function check(body: Uint8Array, label: string) {
     `${label}: transcoded, but the object path fails (${(want as { error: unknown }).error})`,
   );
   assert.deepEqual(Buffer.from(eventBytes(got.o)), Buffer.from(want.bytes), label);
+  // Its bytes are handed over once; encoded again, the whole object is encoded: the same bytes.
+  assert.deepEqual(Buffer.from(eventBytes(got.o)), Buffer.from(want.bytes), `${label}, encoded again`);
   return got;
 }
 
