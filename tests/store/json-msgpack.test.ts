@@ -14,12 +14,13 @@ import { exportObjectReads } from '../../lib/export/object-reads.ts';
 import { decodeBody, encodeBody, transcodeObjectBody } from '../../lib/store/body-codec.ts';
 import { BODY_DICTIONARY_V1 } from '../../lib/store/body-dictionary.ts';
 import { ANY_ELEMENT, capturePlan } from '../../lib/store/json-msgpack.ts';
-import { encodeTraceEventInto } from '../../lib/trace/codec.ts';
+import { decodeTrace, encodeTraceEventInto } from '../../lib/trace/codec.ts';
 import { EncodedObject } from '../../lib/trace/encoded-object.ts';
 import { refOf } from '../../lib/trace/gvk.ts';
 import type { KubeObject, TraceEvent } from '../../lib/trace/model.ts';
 import { ownerRefsOf } from '../../lib/trace/owners.ts';
 import { validateTrace } from '../../lib/validation/index.ts';
+import { msgpackTraces, skipUnlessSimkubeTraces } from '../simkube-files/support.ts';
 
 const TRACKED = {
   'apps/v1.Deployment': { podSpecTemplatePaths: ['/spec/template'] },
@@ -191,6 +192,26 @@ describe('transcodeObjectBody', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('transcodeObjectBody on the objects of real SimKube traces', () => {
+  it('gives the object path bytes for every object of ../shared/simkube-traces, none refused', {
+    skip: skipUnlessSimkubeTraces(),
+  }, () => {
+    let objects = 0;
+    for (const { name, bytes } of msgpackTraces()) {
+      for (const event of decodeTrace(bytes).events) {
+        for (const obj of [...event.applied_objs, ...event.deleted_objs]) {
+          assert.ok(
+            check(encodeBody({ o: obj, w: [] }), `${name}: ${refOf(obj).nsName}`),
+            `${name}: transcoded`,
+          );
+          objects++;
+        }
+      }
+    }
+    assert.ok(objects > 50, `${objects} objects`);
   });
 });
 
