@@ -122,7 +122,6 @@ type KeyEntry = CaptureNode['keys'][number];
 // Results of the helpers besides their return value (the input position after what they read),
 // and what was seen in the current body / captured value.
 let pos = 0;
-let nonAscii = false;
 let sawFraction = false;
 
 /**
@@ -137,7 +136,6 @@ export function transcodePayload(
 ): { msgpack: Uint8Array; owners: unknown } | undefined {
   const s = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = s.length;
-  nonAscii = false;
   // Room for the worst case (`1e0,` → 9 bytes; headers that grow to 16/32-bit sizes), so the
   // writes below need no bounds checks.
   const need = 3 * end + 64;
@@ -186,7 +184,7 @@ export function transcodePayload(
       return undefined;
     }
     if (skipWs(s, i) !== end || msgpack === undefined || !sawOwners) return undefined;
-    if (nonAscii && !isUtf8(s)) return undefined;
+    if (!isUtf8(s)) return undefined;
     return { msgpack, owners };
   } catch (err) {
     if (err === REFUSED) return undefined;
@@ -219,6 +217,14 @@ function transcode(
   rootTarget: Record<string, unknown> | undefined,
 ): number {
   const buf = out;
+  const fHead_ = fHead;
+  const fCount_ = fCount;
+  const fIsMap_ = fIsMap;
+  const fAny_ = fAny;
+  const fPresence_ = fPresence;
+  const fNode_ = fNode;
+  const fTarget_ = fTarget;
+  const fEntry_ = fEntry;
   let d = -1;
   /** Capture node of the value about to be read. */
   let node: CaptureNode | undefined = root;
@@ -239,17 +245,17 @@ function transcode(
     if (c === 0x7b || c === 0x5b) {
       const isMap = c === 0x7b;
       d++;
-      fHead[d] = o++;
-      fCount[d] = 0;
-      fIsMap[d] = isMap ? 1 : 0;
-      fAny[d] = 0;
-      fPresence[d] = node?.presence ? 1 : 0;
+      fHead_[d] = o++;
+      fCount_[d] = 0;
+      fIsMap_[d] = isMap ? 1 : 0;
+      fAny_[d] = 0;
+      fPresence_[d] = node?.presence ? 1 : 0;
       if (node !== undefined && (node.keys.length > 0 || node.star !== undefined)) {
-        fNode[d] = node;
-        fTarget[d] = isMap ? (d === 0 && rootTarget !== undefined ? rootTarget : {}) : [];
+        fNode_[d] = node;
+        fTarget_[d] = isMap ? (d === 0 && rootTarget !== undefined ? rootTarget : {}) : [];
       } else {
-        fNode[d] = undefined;
-        fTarget[d] = undefined;
+        fNode_[d] = undefined;
+        fTarget_[d] = undefined;
       }
       i = skipWs(s, i + 1);
       c = s[i]!;
@@ -262,9 +268,9 @@ function transcode(
           fNamed[d] = 0;
           o = mapKey(s, i, o, d);
           i = pos;
-          node = fEntry[d]?.node;
+          node = fEntry_[d]?.node;
         } else {
-          node = fNode[d] === undefined ? undefined : elementNode(fNode[d]!, 0);
+          node = fNode_[d] === undefined ? undefined : elementNode(fNode_[d]!, 0);
         }
         continue;
       }
@@ -332,11 +338,11 @@ function transcode(
         pos = i;
         return o;
       }
-      const target = fTarget[d];
+      const target = fTarget_[d];
       if (target !== undefined) {
-        if (fIsMap[d] === 1) {
+        if (fIsMap_[d] === 1) {
           if (value !== undefined) {
-            const name = fEntry[d]!.name;
+            const name = fEntry_[d]!.name;
             if (name === '__proto__') {
               Object.defineProperty(target, name, {
                 value,
@@ -347,31 +353,31 @@ function transcode(
             } else {
               (target as Record<string, unknown>)[name] = value;
             }
-            fAny[d] = 1;
+            fAny_[d] = 1;
           }
         } else {
           // An element with nothing captured is null: a path through it fails there, as through
           // the element itself (nothing captured means none of the paths below it exists).
           (target as unknown[]).push(value === undefined ? null : value);
-          if (value !== undefined) fAny[d] = 1;
+          if (value !== undefined) fAny_[d] = 1;
         }
       }
       value = undefined;
-      fCount[d] = fCount[d]! + 1;
+      fCount_[d] = fCount_[d]! + 1;
       i = skipWs(s, i);
       c = s[i++]!;
       if (c === 0x2c) {
         i = skipWs(s, i);
-        if (fIsMap[d] === 1) {
+        if (fIsMap_[d] === 1) {
           o = mapKey(s, i, o, d);
           i = pos;
-          node = fEntry[d]?.node;
+          node = fEntry_[d]?.node;
         } else {
-          node = fNode[d] === undefined ? undefined : elementNode(fNode[d]!, fCount[d]!);
+          node = fNode_[d] === undefined ? undefined : elementNode(fNode_[d]!, fCount_[d]!);
         }
         break;
       }
-      if (c !== (fIsMap[d] === 1 ? 0x7d : 0x5d)) refuse();
+      if (c !== (fIsMap_[d] === 1 ? 0x7d : 0x5d)) refuse();
       value = closeFrame(d, o);
       o = pos;
       d--;
@@ -381,7 +387,7 @@ function transcode(
 
 /**
  * Writes the key at `i` of the map at depth `d`, checks array-index keys come first and
- * ascending, finds its capture entry (`fEntry[d]`); returns the output's end, `pos` after the `:`
+ * ascending, finds its capture entry (`fEntry_[d]`); returns the output's end, `pos` after the `:`
  * and the whitespace after it.
  */
 function mapKey(s: Buffer, i: number, o: number, d: number): number {
@@ -512,39 +518,55 @@ function arrayIndex(keyAt: number): number {
   return n <= 0xfffffffe ? n : -1;
 }
 
-/** Writes the string at `i` (its opening quote) as a msgpack string; returns the output's end, `pos` after the closing quote. */
+/** Each byte inside a JSON string: 0 copied as is (UTF-8 checked once per body), 1 `"`, 2 `\\`, 3 a control character. */
+const STRING_BYTE = new Uint8Array(256);
+STRING_BYTE[0x22] = 1;
+STRING_BYTE[0x5c] = 2;
+STRING_BYTE.fill(3, 0, 0x20);
+
+/**
+ * Writes the string at `i` (its opening quote) as a msgpack string; returns the output's end, `pos`
+ * after the closing quote. Copied while scanned, after a one-byte header (most strings are under
+ * 32 bytes), moved once the length says the header is longer; escapes are decoded apart.
+ */
 function writeString(s: Buffer, i: number, o: number): number {
   const buf = out;
   const start = ++i;
-  let escaped = false;
-  let high = false;
+  let w = o + 1;
+  let c = s[i]!;
+  let kind = STRING_BYTE[c];
+  while (kind === 0) {
+    buf[w++] = c;
+    c = s[++i]!;
+    kind = STRING_BYTE[c];
+  }
+  if (kind === 1) {
+    pos = i + 1;
+    const length = w - o - 1;
+    if (length < 32) {
+      buf[o] = 0xa0 | length;
+      return w;
+    }
+    const header = headerBytes(length);
+    buf.copyWithin(o + header, o + 1, w);
+    stringHeader(o, length);
+    return w + header - 1;
+  }
+  if (kind !== 2) refuse();
+  // An escape: find the end, then decode the whole string.
   for (;;) {
-    const c = s[i];
+    c = s[i]!;
     if (c === 0x22) break;
     if (c === 0x5c) {
-      escaped = true;
       i += 2;
       continue;
     }
     if (c === undefined || c < 0x20) refuse();
-    if (c >= 0x80) high = true;
     i++;
   }
   if (i > s.length) refuse();
-  if (high) nonAscii = true;
-  const raw = i - start;
   pos = i + 1;
-  if (!escaped) {
-    if (raw < 32) {
-      buf[o++] = 0xa0 | raw;
-      for (let k = 0; k < raw; k++) buf[o + k] = s[start + k]!;
-      return o + raw;
-    }
-    o = stringHeader(o, raw);
-    buf.set(s.subarray(start, start + raw), o);
-    return o + raw;
-  }
-  return writeEscaped(s, start, raw, o);
+  return writeEscaped(s, start, i - start, o);
 }
 
 /** An escaped string's bytes, decoded (never more than the escaped text: written after the largest
