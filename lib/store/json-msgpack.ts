@@ -252,7 +252,8 @@ function transcode(
       fPresence_[d] = node?.presence ? 1 : 0;
       if (node !== undefined && (node.keys.length > 0 || node.star !== undefined)) {
         fNode_[d] = node;
-        fTarget_[d] = isMap ? (d === 0 && rootTarget !== undefined ? rootTarget : {}) : [];
+        // Made when the first value below is captured (most containers on a path capture nothing).
+        fTarget_[d] = undefined;
       } else {
         fNode_[d] = undefined;
         fTarget_[d] = undefined;
@@ -338,10 +339,14 @@ function transcode(
         pos = i;
         return o;
       }
-      const target = fTarget_[d];
-      if (target !== undefined) {
+      if (fNode_[d] !== undefined) {
+        let target = fTarget_[d];
         if (fIsMap_[d] === 1) {
           if (value !== undefined) {
+            if (target === undefined) {
+              target = d === 0 && rootTarget !== undefined ? rootTarget : {};
+              fTarget_[d] = target;
+            }
             const name = fEntry_[d]!.name;
             if (name === '__proto__') {
               Object.defineProperty(target, name, {
@@ -355,11 +360,17 @@ function transcode(
             }
             fAny_[d] = 1;
           }
-        } else {
-          // An element with nothing captured is null: a path through it fails there, as through
-          // the element itself (nothing captured means none of the paths below it exists).
-          (target as unknown[]).push(value === undefined ? null : value);
-          if (value !== undefined) fAny_[d] = 1;
+        } else if (value !== undefined) {
+          if (target === undefined) {
+            // An element with nothing captured is null: a path through it fails there, as through
+            // the element itself (nothing captured means none of the paths below it exists).
+            target = new Array(fCount_[d]!).fill(null);
+            fTarget_[d] = target;
+          }
+          (target as unknown[]).push(value);
+          fAny_[d] = 1;
+        } else if (target !== undefined) {
+          (target as unknown[]).push(null);
         }
       }
       value = undefined;
