@@ -48,11 +48,12 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
           runs: 5,
           listRuns: quick ? 3 : 5,
           // Quick mode measures the image's form only; tsx compiles the CLI at start-up and
-          // serves the same code after.
+          // serves the same code after. The bundle runs as the image runs it (its NODE_OPTIONS);
+          // tsx as `npx sktrace forward` does, without them. The floor client is plain Node.
           variants: quick
-            ? [{ variant: 'bundle', entry: bundle }]
+            ? [{ variant: 'bundle', entry: bundle, nodeArgs: imageNodeFlags() }]
             : [
-                { variant: 'bundle', entry: bundle },
+                { variant: 'bundle', entry: bundle, nodeArgs: imageNodeFlags() },
                 { variant: 'tsx', entry: TSX_ENTRY },
               ],
           log,

@@ -30,7 +30,11 @@ export interface ThroughputOptions {
   runs: number;
   /** Also time relists (phase `list`). */
   listRuns: number;
-  variants: { variant: ForwarderVariant; entry: string }[];
+  /**
+   * `nodeArgs`: V8 flags for the child (the bundle runs with the image's NODE_OPTIONS,
+   * child.ts imageNodeFlags()); shown in the rows' params as `node_options`.
+   */
+  variants: { variant: ForwarderVariant; entry: string; nodeArgs?: string[] }[];
   log: (line: string) => void;
 }
 
@@ -55,10 +59,11 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
   try {
     await floor.watch(simFloor.currentResourceVersion);
     const kubeconfigPath = await simFwd.writeKubeconfig(dir);
-    for (const { variant, entry } of o.variants) {
+    for (const { variant, entry, nodeArgs } of o.variants) {
       const ingest = await CountingIngest.start();
       const fw = await startForwarder({
         entry,
+        ...(nodeArgs ? { nodeArgs } : {}),
         dir,
         configYaml: DEPLOYMENT_CONFIG,
         endpoint: ingest.url,
@@ -161,7 +166,13 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
 
         for (const phase of ['list', 'watch'] as const) {
           const events = phase === 'list' ? o.objects : o.updatesPerRun;
-          const params = { variant, phase, objects: o.objects, events_per_run: events };
+          const params = {
+            variant,
+            node_options: (nodeArgs ?? []).join(' ') || 'none',
+            phase,
+            objects: o.objects,
+            events_per_run: events,
+          };
           results.push(
             resultOf(
               'forwarder_throughput',
