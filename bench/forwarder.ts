@@ -56,6 +56,14 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
                 { variant: 'bundle', entry: bundle, nodeArgs: imageNodeFlags() },
                 { variant: 'tsx', entry: TSX_ENTRY },
               ],
+          // As forwarder_scale's endpoint: 2,000 changes/s, one batch served at a time. 1 in
+          // flight is what delivery did before several were allowed (docs/forwarder.md).
+          delivery: {
+            changesPerSec: 2_000,
+            updatesPerRun: quick ? 6_000 : 16_000,
+            runs: quick ? 1 : 3,
+            inFlight: [2, 1],
+          },
           log,
         })),
       );

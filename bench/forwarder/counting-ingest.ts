@@ -25,7 +25,7 @@ export class CountingIngest {
   refused = 0;
   url = '';
   /** Answers no faster than this many changes per second (a slow store); unlimited when unset. */
-  readonly #changesPerSec: number | undefined;
+  #changesPerSec: number | undefined;
   #freeAtMs = 0;
 
   private constructor(changesPerSec?: number) {
@@ -39,6 +39,12 @@ export class CountingIngest {
     await once(c.#server, 'listening');
     c.url = `http://127.0.0.1:${(c.#server.address() as AddressInfo).port}`;
     return c;
+  }
+
+  /** Changes the endpoint's rate from now on (undefined: unlimited). */
+  setChangesPerSec(changesPerSec: number | undefined): void {
+    this.#changesPerSec = changesPerSec;
+    this.#freeAtMs = 0;
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,12 @@
  *   re-watch gets 410 Gone and the forwarder relists), timed from the first page request until
  *   the endpoint has accepted every listed object; the floor lists them page by page.
  * Per event: wall µs (1e6 / events per second) and the consumer process's CPU µs.
+ * - phase `delivery` (the bundle only, `delivery` options): the endpoint answers at most
+ *   `changesPerSec` (one batch served at a time, as CountingIngest models a slow store), and
+ *   `updatesPerRun` spec updates are applied as fast as the endpoint takes them; timed from the
+ *   first update until the endpoint accepted the last. One forwarder per `inFlight` value
+ *   (`--max-batches-in-flight`). The floor is the endpoint's own time per change (1e6 /
+ *   changesPerSec µs): the ratio is how far delivery falls short of keeping it busy.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +41,8 @@ export interface ThroughputOptions {
    * child.ts imageNodeFlags()); shown in the rows' params as `node_options`.
    */
   variants: { variant: ForwarderVariant; entry: string; nodeArgs?: string[] }[];
+  /** Phase `delivery`: delivered changes/s against an endpoint of `changesPerSec`. */
+  delivery?: { changesPerSec: number; updatesPerRun: number; runs: number; inFlight: number[] };
   log: (line: string) => void;
 }
 
@@ -56,9 +64,10 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
   const results: BenchResult[] = [];
   /** Names the ConfigMap each relist run applies: one already applied unchanged moves nothing. */
   let relistMarks = 0;
+  let kubeconfigPath = '';
   try {
     await floor.watch(simFloor.currentResourceVersion);
-    const kubeconfigPath = await simFwd.writeKubeconfig(dir);
+    kubeconfigPath = await simFwd.writeKubeconfig(dir);
     for (const { variant, entry, nodeArgs } of o.variants) {
       const ingest = await CountingIngest.start();
       const fw = await startForwarder({
@@ -200,6 +209,19 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
         await ingest.close();
       }
     }
+    const bundle = o.variants.find((v) => v.variant === 'bundle');
+    if (o.delivery && bundle) {
+      for (const inFlight of o.delivery.inFlight) {
+        results.push(
+          await deliveryPhase(o, o.delivery, inFlight, bundle, {
+            sim: simFwd,
+            fleet: fleetFwd,
+            dir,
+            kubeconfigPath,
+          }),
+        );
+      }
+    }
   } finally {
     await floor.close();
     await simFwd.close();
@@ -207,4 +229,68 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
     await rm(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+async function deliveryPhase(
+  o: ThroughputOptions,
+  d: NonNullable<ThroughputOptions['delivery']>,
+  inFlight: number,
+  bundle: ThroughputOptions['variants'][number],
+  at: { sim: KubeSim; fleet: DeploymentFleet; dir: string; kubeconfigPath: string },
+): Promise<BenchResult> {
+  const ingest = await CountingIngest.start();
+  const fw = await startForwarder({
+    entry: bundle.entry,
+    ...(bundle.nodeArgs ? { nodeArgs: bundle.nodeArgs } : {}),
+    dir: at.dir,
+    configYaml: DEPLOYMENT_CONFIG,
+    endpoint: ingest.url,
+    cluster: 'bench',
+    kubeconfigPath: at.kubeconfigPath,
+    extraArgs: ['--max-batches-in-flight', String(inFlight)],
+  });
+  try {
+    await until(
+      () => ingest.counts.relist > 0 && ingest.counts.applied >= o.objects,
+      120_000,
+      'the first list',
+    );
+    ingest.setChangesPerSec(d.changesPerSec);
+    const wallUs: number[] = [];
+    const batches0 = await fw.metric('sktrace_forwarder_batches_sent_total');
+    const sent0 = await fw.metric('sktrace_forwarder_changes_sent_total');
+    for (let r = 0; r < d.runs; r++) {
+      const before = ingest.counts.applied;
+      const t0 = performance.now();
+      await at.fleet.pump(d.updatesPerRun, () => ingest.counts.applied - before);
+      await until(() => ingest.counts.applied - before >= d.updatesPerRun, 300_000, 'the updates', 2);
+      wallUs.push(((performance.now() - t0) * 1000) / d.updatesPerRun);
+    }
+    const batches = (await fw.metric('sktrace_forwarder_batches_sent_total')) - batches0;
+    const sent = (await fw.metric('sktrace_forwarder_changes_sent_total')) - sent0;
+    const perSec = Math.round(1e6 / median(wallUs));
+    o.log(
+      `forwarder_throughput delivery, ${inFlight} in flight: ${perSec} changes/s against ${d.changesPerSec}/s, ${Math.round(sent / batches)} changes per batch`,
+    );
+    return resultOf(
+      'forwarder_throughput',
+      {
+        variant: bundle.variant,
+        node_options: (bundle.nodeArgs ?? []).join(' ') || 'none',
+        phase: 'delivery',
+        objects: o.objects,
+        events_per_run: d.updatesPerRun,
+        max_batches_in_flight: inFlight,
+        endpoint_changes_per_sec: d.changesPerSec,
+        changes_per_sec: perSec,
+        changes_per_batch: Math.round(sent / batches),
+      },
+      "µs/change (wall; the floor: the endpoint's own time per change)",
+      wallUs,
+      [1e6 / d.changesPerSec],
+    );
+  } finally {
+    await fw.close();
+    await ingest.close();
+  }
 }
