@@ -131,6 +131,7 @@ export class Delivery {
   #roomWaiters: Array<() => void> = [];
   #wakeSender: (() => void) | undefined;
   #linger = new AbortController();
+  readonly #fills = new WeakMap<AbortSignal, Promise<void>>();
   /** Aborted when the grace period of a flush ends: cuts retries and the post in flight. */
   readonly #abandon = new AbortController();
   #closed = false;
@@ -366,6 +367,14 @@ export class Delivery {
           const waitMs = this.#queue[this.#head]!.atMs + this.#options.lingerMs - this.#runtime.nowMs();
           const full =
             pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
+          if (this.#flights.size > 0 && !full) {
+            // Another batch is in flight: this one starts only once it is full (a backlog: what
+            // several in flight are for) or that one has landed, so that at a low rate batches
+            // are as large, and requests as few, as with one in flight (docs/cost.md).
+            if (this.#linger.signal.aborted) this.#linger = new AbortController();
+            await Promise.race([this.#landing(), this.#filled()]);
+            continue;
+          }
           if (waitMs > 0 && !full) {
             if (this.#linger.signal.aborted) this.#linger = new AbortController();
             await this.#runtime.sleep(waitMs, this.#linger.signal);
@@ -390,6 +399,20 @@ export class Delivery {
       this.#held = undefined;
       this.#start(held);
     }
+  }
+
+  /** Resolves when the current linger is cut short (a batch's worth queued, or a flush). */
+  #filled(): Promise<void> {
+    const signal = this.#linger.signal;
+    let filled = this.#fills.get(signal);
+    if (!filled) {
+      // One listener per linger signal, however often the loop waits on it.
+      filled = new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+      this.#fills.set(signal, filled);
+    }
+    return filled;
   }
 
   #anyRetrying(): boolean {

@@ -136,24 +136,38 @@ test("a relist page waits for the batch in flight holding its kind's applied cha
     through: null,
     ns_names: nsNames,
   });
-  const secret: DeletedChange = {
+  const secret = (name: string): DeletedChange => ({
     type: 'deleted',
     ts: 1_700_000_100,
     seq: 101,
-    object: { apiVersion: 'v1', kind: 'Secret', metadata: { namespace: 'ns', name: 'cm-21' } },
-  };
-  // [cm-21, cm-22, cm-23] (held, then failed twice); a Secret page and a Secret deletion of the
-  // same nsName as cm-21 (independent: posted meanwhile); then the ConfigMap page (must wait).
+    object: { apiVersion: 'v1', kind: 'Secret', metadata: { namespace: 'ns', name } },
+  });
+  // Full batches of 3 (a batch that is not full waits for the one in flight anyway: see below).
+  // [cm-21, cm-22, cm-23] (held, then failed twice); a Secret page and deletions of Secrets, one
+  // with cm-21's nsName (independent: posted meanwhile); then the ConfigMap pass's three pages
+  // (must wait for the ConfigMaps).
   assert.equal(await delivery.offer([cm(21), cm(22), cm(23)]), true);
   await eventually(() => arrived(arrivalsAt).length >= 1, 5000, 'the applied changes');
-  assert.equal(await delivery.offer([page('v1.Secret', ['ns/other']), secret]), true);
+  assert.equal(await delivery.offer([page('v1.Secret', ['ns/other']), secret('cm-21'), secret('x')]), true);
   await eventually(() => arrived(arrivalsAt).length >= 2, 5000, 'the Secret batch');
-  assert.equal(await delivery.offer([page('v1.ConfigMap', ['ns/cm-21', 'ns/cm-22', 'ns/cm-23'])]), true);
-  // Time for the page to be posted if delivery let it (it must not).
+  const pass = (after: string | null, through: string | null, nsNames: string[]): RelistChange => ({
+    ...page('v1.ConfigMap', nsNames),
+    after,
+    through,
+  });
+  assert.equal(
+    await delivery.offer([
+      pass(null, 'ns/cm-21', ['ns/cm-21']),
+      pass('ns/cm-21', 'ns/cm-22', ['ns/cm-22']),
+      pass('ns/cm-22', null, ['ns/cm-23']),
+    ]),
+    true,
+  );
+  // Time for the pages to be posted if delivery let them (it must not).
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(arrived(arrivalsAt), [
     ['cm-21', 'cm-22', 'cm-23'],
-    ['relist', 'deleted'],
+    ['relist', 'deleted', 'deleted'],
   ]);
   applies.release();
   await eventually(() => delivery.depth === 0, 10_000, 'the queue to drain');
@@ -165,7 +179,25 @@ test("a relist page waits for the batch in flight holding its kind's applied cha
   const pageAt = accepted.findIndex((b) => b.includes('relist v1.ConfigMap'));
   const appliesAt = accepted.findIndex((b) => b.includes('cm-21'));
   assert.ok(appliesAt >= 0 && pageAt > appliesAt, JSON.stringify(accepted));
-  assert.equal(accepted.flat().length, 6);
+  assert.equal(accepted.flat().length, 9);
+});
+
+test('a batch that is not full does not start while another is in flight: at a low rate, as few requests as with one', async (t) => {
+  const arrivalsAt = ingest.arrivals.length;
+  const { delivery } = setup(2, 10);
+  t.after(() => delivery.flush(1000));
+  const first = ingest.hold(named('cm-31'));
+  assert.equal(await delivery.offer([cm(31)]), true);
+  await eventually(() => arrived(arrivalsAt).length >= 1, 5000, 'the first post');
+  assert.equal(await delivery.offer([cm(32)]), true);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await delivery.offer([cm(33)]), true);
+  // Well past the linger (20 ms, here at most 5): still one post.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(arrived(arrivalsAt), [['cm-31']]);
+  first.release();
+  await eventually(() => delivery.depth === 0, 10_000, 'the queue to drain');
+  assert.deepEqual(arrived(arrivalsAt), [['cm-31'], ['cm-32', 'cm-33']]);
 });
 
 // --- The ordering rule itself: batchOrderOf + batchesConflict, against hand-written cases. ---
