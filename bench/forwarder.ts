@@ -60,7 +60,7 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
           // flight is what delivery did before several were allowed (docs/forwarder.md).
           delivery: {
             changesPerSec: 2_000,
-            updatesPerRun: quick ? 6_000 : 16_000,
+            updatesPerRun: quick ? 6_000 : 24_000,
             runs: quick ? 1 : 3,
             inFlight: [2, 1],
           },

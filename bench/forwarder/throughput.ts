@@ -257,6 +257,7 @@ async function deliveryPhase(
       'the first list',
     );
     ingest.setChangesPerSec(d.changesPerSec);
+    const timingsAt = ingest.timings.length;
     const wallUs: number[] = [];
     const batches0 = await fw.metric('sktrace_forwarder_batches_sent_total');
     const sent0 = await fw.metric('sktrace_forwarder_changes_sent_total');
@@ -284,8 +285,11 @@ async function deliveryPhase(
     const batches = (await fw.metric('sktrace_forwarder_batches_sent_total')) - batches0;
     const sent = (await fw.metric('sktrace_forwarder_changes_sent_total')) - sent0;
     const perSec = Math.round(1e6 / median(wallUs));
+    const timings = ingest.timings.slice(timingsAt);
+    const ms = (xs: number[]) => (xs.length > 0 ? median(xs).toFixed(1) : '-');
+    // With one in flight, the endpoint idles for each batch's turnaround plus its read time.
     o.log(
-      `forwarder_throughput delivery, ${inFlight} in flight: ${perSec} changes/s against ${d.changesPerSec}/s, ${Math.round(sent / batches)} changes per batch`,
+      `forwarder_throughput delivery, ${inFlight} in flight: ${perSec} changes/s against ${d.changesPerSec}/s, ${Math.round(sent / batches)} changes per batch; median per batch: turnaround (answer to next arrival) ${ms(timings.map((t) => t.turnaroundMs))} ms, endpoint read ${ms(timings.map((t) => t.readMs))} ms`,
     );
     return resultOf(
       'forwarder_throughput',
