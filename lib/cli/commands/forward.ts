@@ -118,6 +118,7 @@ async function runForward(opts: ForwardOptions): Promise<void> {
   }
   const listen = parseListen(opts.listen);
   const graceMs = positiveNumber(opts.gracePeriod, '--grace-period') * 1000;
+  const maxBatchesInFlight = positiveInteger(opts.maxBatchesInFlight, '--max-batches-in-flight');
   const config = loadConfig(opts.config);
   let kube: ReturnType<typeof loadKubeConfig>;
   try {
@@ -131,7 +132,6 @@ async function runForward(opts: ForwardOptions): Promise<void> {
   const log = jsonLogger({ write: (line) => process.stdout.write(line), nowMs: runtime.nowMs, level });
   const metrics = new ForwarderMetrics();
   const token = opts.token ?? process.env.SKTRACE_TOKEN;
-  const maxBatchesInFlight = positiveInteger(opts.maxBatchesInFlight, '--max-batches-in-flight');
   const poster = httpIngestPoster({
     endpoint: opts.endpoint,
     cluster: opts.cluster,
