@@ -13,6 +13,7 @@ import type {
   ApplyResult,
   BlobStore,
   ChangeFeed,
+  ChangeReadOptions,
   Checkpointer,
   CheckpointInfo,
   ClusterDirectory,
@@ -129,9 +130,10 @@ export class DynamoTraceStore
     fromTs: number,
     toTs: number,
     meter: ReadMeter = { readUnits: 0 },
+    options: ChangeReadOptions = {},
   ): AsyncIterable<ObjectChange[]> {
     assertCluster(cluster);
-    return this.#reader.changeBatches(cluster, fromTs, toTs, meter);
+    return this.#reader.changeBatches(cluster, fromTs, toTs, meter, options);
   }
 
   /** The window's raw event pages, read as changeBatches reads them, undecoded (the benchmark's read floor). */

@@ -19,6 +19,7 @@
  */
 import { SktraceError } from '../errors.ts';
 import { changeTransform } from '../skel/index.ts';
+import type { CapturePlan } from '../store/json-msgpack.ts';
 import type { Checkpointer, ClusterId, ReadMeter, RetentionHorizon, TraceReader } from '../store/ports.ts';
 import { TraceAssembler } from '../trace/assemble.ts';
 import { encodeTraceHead, encodeTraceTail } from '../trace/codec.ts';
@@ -44,6 +45,7 @@ import {
   succeeded,
   withProgress,
 } from './job.ts';
+import { exportObjectReads } from './object-reads.ts';
 import type { ExportJobStore, ExportObjectStore } from './ports.ts';
 import type { ExportRequest } from './request.ts';
 import { DEFAULT_TRACE_STREAM, type TraceStreamOptions, TraceStreamWriter } from './trace-stream.ts';
@@ -128,8 +130,17 @@ async function feedExport(
   meter: ReadMeter,
   makeAssembler: (config: TracerConfig, transform: ChangeTransform | undefined) => TraceAssembler,
   progress: { report: ProgressSink; afterChange?: () => Promise<void> | undefined },
+  /** Objects of the window's changes read transcoded with this plan (lib/export/object-reads.ts). */
+  encodedObjects?: (config: TracerConfig, transform: ChangeTransform | undefined) => CapturePlan | undefined,
 ): Promise<TraceAssembler> {
   const { window } = request;
+  // The plan needs the config, read while the first change pages are on their way.
+  let planFor: (plan: CapturePlan | undefined) => void = () => undefined;
+  const plan = encodedObjects
+    ? new Promise<CapturePlan | undefined>((resolve) => {
+        planFor = resolve;
+      })
+    : undefined;
   // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
   // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
   // finished before the start leaves the start state, and only those say it finished
@@ -158,10 +169,13 @@ async function feedExport(
     if (firstTs !== undefined && window.endTs > firstTs) {
       const fromTs = Math.max(window.startTs, firstTs);
       const source =
-        reader.changeBatches?.(cluster, fromTs, window.endTs, meter) ??
+        reader.changeBatches?.(cluster, fromTs, window.endTs, meter, plan ? { encodedObjects: plan } : {}) ??
         oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
       batches = source[Symbol.asyncIterator]();
-      pending.onFailure(() => batches?.return?.());
+      pending.onFailure(() => {
+        planFor(undefined);
+        return batches?.return?.();
+      });
       firstBatch = pending.track(batches.next());
     }
 
@@ -170,6 +184,7 @@ async function feedExport(
     // start object before filters, owners and index.
     const transform = request.transform ? changeTransform(request.transform, window.startTs) : undefined;
     const assembler = makeAssembler(config, transform);
+    planFor(encodedObjects?.(config, transform));
     const state: ExportProgress = { phase: 'lifecycles', changesRead: 0, bytesWritten: 0 };
     progress.report(state);
     for (const l of await lifecyclesRead) assembler.addLifecycles(l.owner, l.podSpecHash, l.lifecycles);
@@ -345,6 +360,9 @@ export async function streamExport(
         report: (p) => report({ ...p, bytesWritten: writer?.bytesWritten ?? 0 }),
         afterChange: () => (writer!.mustDrain ? writer!.drain() : undefined),
       },
+      // Changes' objects transcoded straight to trace bytes, unless a transform rewrites them.
+      (config, transform) =>
+        transform ? undefined : exportObjectReads(exportableConfigDoc(config).trackedObjects),
     );
     const tail = assembler.finishStream();
     const bytes = await writer!.finish(encodeTraceTail(tail));

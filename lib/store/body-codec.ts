@@ -7,9 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, deflateRawSync, InflateRaw, inflateRawSync } from 'node:zlib';
+import { EncodedObject } from '../trace/encoded-object.ts';
 import { parseJson } from '../trace/float.ts';
+import type { KubeObject, ObjectRef } from '../trace/model.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
 import { StoreError } from './errors.ts';
+import { type CapturePlan, transcodePayload } from './json-msgpack.ts';
 
 export type BodyEncoding = 'd1';
 export const CURRENT_ENCODING: BodyEncoding = 'd1';
@@ -37,6 +40,62 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
       { enc },
       { cause: err },
     );
+  }
+}
+
+/**
+ * An object body `{o, w}` with `o` transcoded to its trace bytes (lib/store/json-msgpack.ts) and
+ * only `plan`'s parts of it made JS values; undefined when the body must take `decodeBody` (the
+ * transcoder refused it, or it does not inflate) — which then gives the object, or the error, as
+ * before.
+ */
+export function transcodeObjectBody(
+  bytes: Uint8Array,
+  enc: string,
+  plan: CapturePlan,
+): { o: EncodedObject; w: ObjectRef[] } | undefined {
+  const dictionary = DICTIONARIES[enc as BodyEncoding];
+  if (!dictionary) return undefined;
+  let inflated: Uint8Array | undefined = inflaters[enc as BodyEncoding]?.inflate(bytes);
+  if (inflated === undefined) {
+    // Larger than the inflater's buffer (or anything unexpected): zlib's own path decides.
+    try {
+      inflated = inflateRawSync(bytes, { dictionary, chunkSize: inflateChunkBytes(bytes) });
+    } catch {
+      return undefined;
+    }
+  }
+  const o = new StoredObject(bytes, enc);
+  const got = transcodePayload(inflated, plan, o);
+  if (got === undefined || !Array.isArray(got.owners)) return undefined;
+  o.encoded = got.msgpack;
+  return { o, w: got.owners as ObjectRef[] };
+}
+
+/** An object transcoded from a stored body, which it keeps (compressed) for `fullObject`. */
+class StoredObject extends EncodedObject {
+  readonly #body: Uint8Array;
+  readonly #enc: string;
+  #msgpack: Uint8Array | undefined;
+
+  constructor(body: Uint8Array, enc: string) {
+    super();
+    this.#body = body;
+    this.#enc = enc;
+  }
+
+  set encoded(bytes: Uint8Array) {
+    this.#msgpack = bytes;
+  }
+
+  takeMsgpack(): Uint8Array | undefined {
+    const bytes = this.#msgpack;
+    this.#msgpack = undefined;
+    return bytes;
+  }
+
+  fullObject(): KubeObject {
+    return (decodeBody(this.#body, this.#enc) as { o: KubeObject }).o;
   }
 }
 
@@ -82,6 +141,15 @@ class ReusedInflater {
 
   /** The inflated text, or undefined when the caller must use inflateRawSync. */
   inflateText(bytes: Uint8Array): string | undefined {
+    const out = this.inflate(bytes);
+    return out === undefined ? undefined : out.toString('utf8');
+  }
+
+  /**
+   * The inflated bytes — a view of the inflater's own buffer, valid until its next call — or
+   * undefined when the caller must use inflateRawSync.
+   */
+  inflate(bytes: Uint8Array): Buffer | undefined {
     const stream = this.#open();
     if (!stream) return undefined;
     this.#failed = undefined;
@@ -105,7 +173,7 @@ class ReusedInflater {
     }
     // Output filled the buffer (maybe more to come) or input left over: let zlib's own path decide.
     if (availOut === 0 || availIn !== 0) return undefined;
-    return out.toString('utf8', 0, out.length - availOut);
+    return out.subarray(0, out.length - availOut);
   }
 
   #open() {

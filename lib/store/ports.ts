@@ -4,6 +4,7 @@
  */
 import type { Batch, BatchResult } from '../ingest/wire.ts';
 import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../trace/model.ts';
+import type { CapturePlan } from './json-msgpack.ts';
 
 /** Clusters are named by the path segment `{cluster}`; every key in storage is scoped by it. */
 export type ClusterId = string;
@@ -107,6 +108,16 @@ export interface CheckpointInfo {
   blobKey: string;
 }
 
+export interface ChangeReadOptions {
+  /**
+   * Objects transcoded (lib/store/json-msgpack.ts): with a plan, a store may hand out each stored
+   * object as an `EncodedObject` holding its trace bytes and only the plan's parts
+   * (lib/trace/encoded-object.ts). A promise: the plan depends on the config, read while the
+   * first pages are on their way; undefined means plain objects.
+   */
+  encodedObjects?: Promise<CapturePlan | undefined>;
+}
+
 export interface TraceReader {
   /** Changes with `fromTs <= ts < toTs`, in ts order (within a second: seq, then GVK and nsName), page by page. */
   changesBetween(
@@ -121,6 +132,7 @@ export interface TraceReader {
     fromTs: number,
     toTs: number,
     meter?: ReadMeter,
+    options?: ChangeReadOptions,
   ): AsyncIterable<ObjectChange[]>;
   /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
   liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;

@@ -52,6 +52,7 @@
 import { AssemblyOrderError, validateExportFilters, validateWindow } from './assemble-input.ts';
 import type { TracerConfig } from './config.ts';
 import { exportableConfigDoc } from './config.ts';
+import { wholeObject } from './encoded-object.ts';
 import { refOf } from './gvk.ts';
 import { specHash } from './hash.ts';
 import { clampToWindow, overlapsWindow } from './lifecycle.ts';
@@ -342,7 +343,9 @@ export class TraceAssembler {
         byName = new Map();
         index.set(gvk, byName);
       }
-      byName.set(nsName, specHash(state.lastExported.spec));
+      // An object transcoded from storage carries only what assembly reads: its spec is read
+      // whole here, once per exported object (lib/trace/encoded-object.ts).
+      byName.set(nsName, specHash(wholeObject(state.lastExported).spec));
     }
 
     const podLifecycles: PodLifecycles = new Map();

@@ -28,6 +28,7 @@
  * - a `podSpecTemplatePaths: nil` in a trace's config decodes as absent and is re-encoded absent.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { EncodedObject } from './encoded-object.ts';
 import { TraceFormatError } from './errors.ts';
 import { Float64, floatValue, jsonNumberReviver } from './float.ts';
 import type {
@@ -483,7 +484,8 @@ const intEncoder = withFloat64(new Encoder({ ignoreUndefined: true }));
 const bigIntEncoder = withFloat64(new Encoder({ ignoreUndefined: true, useBigInt64: true }));
 
 /**
- * Makes the encoder write a `Float64` (float.ts) as a msgpack float64, as rmp writes every f64. The
+ * Makes the encoder write a `Float64` (float.ts) as a msgpack float64, as rmp writes every f64, and
+ * an `EncodedObject` (encoded-object.ts) as the bytes it already holds. The
  * library would see a class instance as a map; its `doEncode` writes primitives itself and hands
  * every other value to `encodeObject` (extensions, arrays, binary, maps), which has no hook for
  * this, so it is wrapped on this one instance. (Wrapping `doEncode` instead ran the check for every
@@ -494,12 +496,19 @@ function withFloat64(encoder: Encoder): Encoder {
     encodeObject: (object: unknown, depth: number) => void;
     writeU8: (b: number) => void;
     writeF64: (n: number) => void;
+    writeU8a: (bytes: Uint8Array) => void;
   };
   const encodeObject = e.encodeObject.bind(encoder);
   e.encodeObject = (object, depth) => {
     if (object instanceof Float64) {
       e.writeU8(0xcb);
       e.writeF64(object.value);
+    } else if (object instanceof EncodedObject) {
+      // Already the bytes this encoder would write for the whole object (lib/store/json-msgpack.ts);
+      // written once (a second encoding, which no export does, encodes the whole object again).
+      const bytes = object.takeMsgpack();
+      if (bytes !== undefined) e.writeU8a(bytes);
+      else encodeObject(object.fullObject(), depth);
     } else {
       encodeObject(object, depth);
     }
@@ -594,7 +603,7 @@ class ChunkWriter {
 
 function hasBigInt(v: unknown): boolean {
   if (typeof v === 'bigint') return true;
-  if (typeof v !== 'object' || v === null) return false;
+  if (typeof v !== 'object' || v === null || v instanceof EncodedObject) return false;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
@@ -619,7 +628,7 @@ function widenForBigIntEncoder(v: unknown): unknown {
     if (v > U64_MAX || v < -(1n << 63n)) throw new RangeError(`${v} does not fit a msgpack integer`);
     return v;
   }
-  if (typeof v !== 'object' || v === null || v instanceof Float64) return v;
+  if (typeof v !== 'object' || v === null || v instanceof Float64 || v instanceof EncodedObject) return v;
   if (Array.isArray(v)) return v.map(widenForBigIntEncoder);
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = widenForBigIntEncoder(x);

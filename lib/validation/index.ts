@@ -189,54 +189,74 @@ export class TraceValidator {
 
   checkEvent(event: TraceEvent, eventIndex = this.#nextEvent): void {
     this.#nextEvent = eventIndex + 1;
-    const add = (code: RuleCode, objectIndex: number, obj: KubeObject, missing?: string) => {
-      this.#counts.set(code, this.#counts.get(code)! + 1);
-      this.#findings.push({
-        code,
-        name: RULES.find((r) => r.code === code)!.name,
-        eventIndex,
-        ts: event.ts,
-        objectIndex,
-        gvk: gvkOf(obj),
-        nsName: nsNameOf(obj),
-        ...(missing !== undefined ? { missing } : {}),
-      });
-    };
-    event.applied_objs.forEach((obj, i) => {
-      const status = (obj as { status?: unknown }).status;
-      if (status !== undefined && status !== null) add('W0000', i, obj);
-    });
+    // Plain loops and no closures per event or object: an export checks every change here.
+    const applied = event.applied_objs;
+    for (let i = 0; i < applied.length; i++) {
+      const status = (applied[i] as { status?: unknown }).status;
+      if (status !== undefined && status !== null) this.#add('W0000', eventIndex, event.ts, i, applied[i]!);
+    }
     // Per applied object, its kind's compiled pointers and the pod templates each of its template
     // paths reaches, found once for the five rules.
-    const templatesOf = event.applied_objs.map((obj) => {
-      const compiled = this.#pointers.get(gvkOf(obj));
-      if (!compiled) return undefined;
-      const reached = compiled.templates.map((template) => {
+    let templatesOf: ({ byRule: string[][][][]; reached: unknown[][] } | undefined)[] | undefined;
+    for (let i = 0; i < applied.length; i++) {
+      const compiled = this.#pointers.get(gvkOf(applied[i]!));
+      if (!compiled) continue;
+      templatesOf ??= new Array(applied.length).fill(undefined);
+      const reached: unknown[][] = [];
+      for (const template of compiled.templates) {
         const values: unknown[] = [];
-        forEachMatch(template, 0, obj, (v) => values.push(v));
-        return values;
-      });
-      return { byRule: compiled.byRule, reached };
-    });
-    MISSING_RESOURCE_RULES.forEach((rule, r) => {
+        collectMatches(template, 0, applied[i], values);
+        reached.push(values);
+      }
+      templatesOf[i] = { byRule: compiled.byRule, reached };
+    }
+    const matched: unknown[] = [];
+    for (let r = 0; r < MISSING_RESOURCE_RULES.length; r++) {
+      const rule = MISSING_RESOURCE_RULES[r]!;
       // Resources of this event count for its pods (SimKube records them first).
       const seen = this.#seen[r]!;
-      for (const obj of event.applied_objs) if (obj.kind === rule.kind) seen.add(nsNameOf(obj));
+      for (const obj of applied) if (obj.kind === rule.kind) seen.add(nsNameOf(obj));
       for (const obj of event.deleted_objs) if (obj.kind === rule.kind) seen.delete(nsNameOf(obj));
-      event.applied_objs.forEach((obj, i) => {
+      if (templatesOf === undefined) continue;
+      for (let i = 0; i < applied.length; i++) {
         const templates = templatesOf[i];
-        if (!templates) return;
-        const visit = (value: unknown) => {
-          const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
-          if (!seen.has(ref)) add(rule.code, i, obj, ref);
-        };
+        if (!templates) continue;
+        const obj = applied[i]!;
         // Template path, then the rule's pointer, then each template reached: `matches` order.
         for (const reached of templates.reached) {
           for (const pointer of templates.byRule[r]!) {
-            for (const template of reached) forEachMatch(pointer, 0, template, visit);
+            for (const template of reached) {
+              matched.length = 0;
+              collectMatches(pointer, 0, template, matched);
+              for (const value of matched) {
+                const ref = `${obj.metadata?.namespace ?? ''}/${typeof value === 'string' ? value : String(value)}`;
+                if (!seen.has(ref)) this.#add(rule.code, eventIndex, event.ts, i, obj, ref);
+              }
+            }
           }
         }
-      });
+      }
+    }
+  }
+
+  #add(
+    code: RuleCode,
+    eventIndex: number,
+    ts: number,
+    objectIndex: number,
+    obj: KubeObject,
+    missing?: string,
+  ) {
+    this.#counts.set(code, this.#counts.get(code)! + 1);
+    this.#findings.push({
+      code,
+      name: RULES.find((r) => r.code === code)!.name,
+      eventIndex,
+      ts,
+      objectIndex,
+      gvk: gvkOf(obj),
+      nsName: nsNameOf(obj),
+      ...(missing !== undefined ? { missing } : {}),
     });
   }
 
@@ -251,6 +271,36 @@ export class TraceValidator {
       })),
     };
   }
+}
+
+/**
+ * Every part of an applied object `checkEvent` reads, as token paths (`*`: every array element;
+ * no compiled piece holds a token `*`, compilePointer cuts there): `apiVersion`, `kind` and
+ * `metadata` (its GVK, namespace and name), whether `status` is null (W0000), and per kind with pod
+ * templates each template path followed by each rule's pointer. An object holding only these
+ * (lib/trace/encoded-object.ts) is validated as the whole object is: each pointer reaches the same
+ * values, in the same order.
+ */
+export function validatedPaths(
+  trackedObjects: Record<string, { podSpecTemplatePaths?: string[] | undefined }>,
+): { tokens: string[]; presence?: boolean }[] {
+  const paths: { tokens: string[]; presence?: boolean }[] = [
+    { tokens: ['apiVersion'] },
+    { tokens: ['kind'] },
+    { tokens: ['metadata'] },
+    { tokens: ['status'], presence: true },
+  ];
+  const joined = (pieces: string[][]) => pieces.flatMap((piece, i) => (i === 0 ? piece : ['*', ...piece]));
+  for (const t of Object.values(trackedObjects)) {
+    for (const template of (t.podSpecTemplatePaths ?? []).map(compilePointer)) {
+      for (const rule of MISSING_RESOURCE_RULES) {
+        for (const pointer of rule.pointers.map(compilePointer)) {
+          paths.push({ tokens: [...joined(template), ...joined(pointer)] });
+        }
+      }
+    }
+  }
+  return paths;
 }
 
 /**
@@ -273,16 +323,16 @@ function compilePointer(pointer: string): string[][] {
   }
 }
 
-/** Each value a compiled pointer reaches from `value`, from piece `at` on (engine.ts `matches`). */
-function forEachMatch(pieces: string[][], at: number, value: unknown, visit: (v: unknown) => void): void {
+/** Each value a compiled pointer reaches from `value`, from piece `at` on (engine.ts `matches`), onto `out`. */
+function collectMatches(pieces: string[][], at: number, value: unknown, out: unknown[]): void {
   const r = resolve(value, pieces[at]!);
   if (!r.ok) return;
   if (at === pieces.length - 1) {
-    visit(r.value);
+    out.push(r.value);
     return;
   }
   if (!Array.isArray(r.value)) return;
-  for (const el of r.value) forEachMatch(pieces, at + 1, el, visit);
+  for (const el of r.value) collectMatches(pieces, at + 1, el, out);
 }
 
 const WIDTH = 70;

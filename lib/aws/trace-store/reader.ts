@@ -3,7 +3,8 @@
  * `expiresAtSec` itself: DynamoDB's TTL deletes lazily (within days) and dynalite never does.
  */
 import { compareBytewise } from '../../ingest/names.ts';
-import { decodeBody } from '../../store/body-codec.ts';
+import { decodeBody, transcodeObjectBody } from '../../store/body-codec.ts';
+import type { CapturePlan } from '../../store/json-msgpack.ts';
 import {
   BUCKET_SEC,
   bucketOf,
@@ -23,7 +24,13 @@ import {
   shardOf,
 } from '../../store/keys.ts';
 import { forEachLimit, groupConsecutive, mergeSorted } from '../../store/merge.ts';
-import type { ClusterId, ReadMeter, StoredConfig, StoredOwnerLifecycles } from '../../store/ports.ts';
+import type {
+  ChangeReadOptions,
+  ClusterId,
+  ReadMeter,
+  StoredConfig,
+  StoredOwnerLifecycles,
+} from '../../store/ports.ts';
 import { overlapsWindow } from '../../trace/lifecycle.ts';
 import type { Lifecycle, ObjectChange, ObjectRef, TraceConfigDoc, TraceWindow } from '../../trace/model.ts';
 import { type ObjectPayload, payloadOf } from './bodies.ts';
@@ -103,8 +110,9 @@ export class TraceReaderCore {
     fromTs: number,
     toTs: number,
     meter: ReadMeter,
+    options: ChangeReadOptions = {},
   ): AsyncGenerator<ObjectChange[]> {
-    for await (const batch of this.changeBatchesWithSeq(cluster, fromTs, toTs, meter)) {
+    for await (const batch of this.changeBatchesWithSeq(cluster, fromTs, toTs, meter, options)) {
       yield batch.map((c) => c.change);
     }
   }
@@ -123,15 +131,19 @@ export class TraceReaderCore {
    * together (and the next bucket's started meanwhile, `#bucketSources`), each shard's pages
    * fetched and decoded ahead of the merge; merged by ts; within a second ordered by the sender's
    * seq (the order it saw the changes), then GVK and nsName. Memory: PREFETCH_PAGES pages per
-   * shard of two buckets, plus one second's changes.
+   * shard of two buckets, plus one second's changes. With `options.encodedObjects`, inline bodies
+   * are handed out transcoded (`changeOf`), the plan awaited once the first pages are asked for.
    */
   async *changeBatchesWithSeq(
     cluster: ClusterId,
     fromTs: number,
     toTs: number,
     meter: ReadMeter,
+    options: ChangeReadOptions = {},
   ): AsyncGenerator<SeqChange[]> {
     const decode = (items: Item[]) => this.#parseEvents(cluster, items);
+    let plan: CapturePlan | undefined;
+    let planKnown = options.encodedObjects === undefined;
     for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, decode)) {
       const cursors = sources.map((src) => ({ src, page: [] as PendingEvent[], i: 0, done: false }));
       const fill = async (c: (typeof cursors)[number]): Promise<void> => {
@@ -145,6 +157,10 @@ export class TraceReaderCore {
         }
       };
       await Promise.all(cursors.map(fill));
+      if (!planKnown) {
+        plan = await options.encodedObjects;
+        planKnown = true;
+      }
       let out: SeqChange[] = [];
       for (;;) {
         let minTs = Number.POSITIVE_INFINITY;
@@ -164,7 +180,7 @@ export class TraceReaderCore {
         }
         for (const r of second) {
           // An await only for a blob body: one per change would cost a microtask tick each.
-          const change = changeOf(r, cluster);
+          const change = changeOf(r, cluster, plan);
           out.push({ change: change instanceof Promise ? await change : change, seq: r.seq });
         }
         if (out.length >= BATCH_CHANGES) {
@@ -531,14 +547,24 @@ function configOf(item: Item): StoredConfig {
   return { ts: num(item, 'ts') ?? 0, config };
 }
 
-/** The change of a pending event, its body decoded now (an inline one) or downloaded (a blob). */
-function changeOf(e: PendingEvent, cluster: ClusterId): ObjectChange | Promise<ObjectChange> {
+/**
+ * The change of a pending event, its body decoded now (an inline one; transcoded with a `plan`,
+ * when it can be) or downloaded (a blob).
+ */
+function changeOf(
+  e: PendingEvent,
+  cluster: ClusterId,
+  plan?: CapturePlan,
+): ObjectChange | Promise<ObjectChange> {
   const of = (payload: ObjectPayload): ObjectChange => ({
     ts: e.ts,
     type: e.type,
     object: payload.o,
     owners: payload.w,
   });
-  if (e.bytes !== undefined) return of(payloadOf(decodeBody(e.bytes, e.enc), cluster));
+  if (e.bytes !== undefined) {
+    const transcoded = plan && transcodeObjectBody(e.bytes, e.enc, plan);
+    return of(transcoded || payloadOf(decodeBody(e.bytes, e.enc), cluster));
+  }
   return e.blob!.then(of);
 }

@@ -1,0 +1,31 @@
+/**
+ * An object read from storage whose trace bytes are already made: a stored body transcoded from
+ * its JSON straight to msgpack (lib/store/json-msgpack.ts) instead of parsed and encoded again.
+ * It carries, as plain fields, only what an export reads of an object — `apiVersion`, `kind`,
+ * `metadata`, and the parts validation follows (lib/export/object-reads.ts) — so it stands for the
+ * object in assembly and validation; the trace encoder writes its bytes as they are
+ * (lib/trace/codec.ts), and whatever needs the whole object (the index's spec hash) asks for it.
+ */
+import type { KubeObject, ObjectMeta } from './model.ts';
+
+export abstract class EncodedObject implements KubeObject {
+  declare apiVersion: string;
+  declare kind: string;
+  declare metadata: ObjectMeta;
+  [field: string]: unknown;
+
+  /**
+   * The object's msgpack bytes, as the trace encoder writes the whole object, handed over once
+   * (the object then lets go of them: an exported object stays referenced for the index, its
+   * bytes need not); undefined after that, when the encoder writes `fullObject()` instead.
+   */
+  abstract takeMsgpack(): Uint8Array | undefined;
+
+  /** The whole object, decoded again from storage (once per exported object, for its spec hash). */
+  abstract fullObject(): KubeObject;
+}
+
+/** The whole object behind `obj`. */
+export function wholeObject(obj: KubeObject): KubeObject {
+  return obj instanceof EncodedObject ? obj.fullObject() : obj;
+}

@@ -1,0 +1,393 @@
+/**
+ * Stored bodies transcoded straight to trace bytes (lib/store/json-msgpack.ts, body-codec.ts
+ * `transcodeObjectBody`) against the object path they replace, kept as the oracle: `parseJson` of
+ * the inflated text (`decodeBody`), then the trace encoder (`encodeTraceEventInto`, @msgpack/msgpack)
+ * — the event's bytes must be equal, or the transcoder must refuse (and the caller then takes the
+ * object path). What it keeps of the object (`EncodedObject`) must validate as the whole object
+ * does, name the same object and owners, and give back the whole object for the index.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deflateRawSync } from 'node:zlib';
+import fc from 'fast-check';
+import { exportObjectReads } from '../../lib/export/object-reads.ts';
+import { decodeBody, encodeBody, transcodeObjectBody } from '../../lib/store/body-codec.ts';
+import { BODY_DICTIONARY_V1 } from '../../lib/store/body-dictionary.ts';
+import { ANY_ELEMENT, capturePlan } from '../../lib/store/json-msgpack.ts';
+import { decodeTrace, encodeTraceEventInto } from '../../lib/trace/codec.ts';
+import { EncodedObject } from '../../lib/trace/encoded-object.ts';
+import { refOf } from '../../lib/trace/gvk.ts';
+import type { KubeObject, TraceEvent } from '../../lib/trace/model.ts';
+import { ownerRefsOf } from '../../lib/trace/owners.ts';
+import { validateTrace } from '../../lib/validation/index.ts';
+import { msgpackTraces, skipUnlessSimkubeTraces } from '../simkube-files/support.ts';
+
+const TRACKED = {
+  'apps/v1.Deployment': { podSpecTemplatePaths: ['/spec/template'] },
+  'v1.Pod': { podSpecTemplatePaths: [''] },
+  'batch/v1.CronJob': { podSpecTemplatePaths: ['/spec/jobTemplate/spec/template'] },
+};
+const PLAN = exportObjectReads(TRACKED);
+
+function eventBytes(obj: unknown): Uint8Array {
+  let bytes: Uint8Array | undefined;
+  const event = { ts: 1, applied_objs: [obj], deleted_objs: [] } as unknown as TraceEvent;
+  encodeTraceEventInto(event, (b) => {
+    bytes = b.slice();
+  });
+  return bytes!;
+}
+
+/** The object path's bytes for a body, or its error. */
+function oracle(body: Uint8Array): { bytes: Uint8Array } | { error: unknown } {
+  try {
+    return { bytes: eventBytes((decodeBody(body, 'd1') as { o: unknown }).o) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+const deflate = (text: string) =>
+  deflateRawSync(Buffer.from(text, 'utf8'), { dictionary: Buffer.from(BODY_DICTIONARY_V1) });
+
+/** Transcodes `body`; asserts the bytes equal the object path's when it does. */
+function check(body: Uint8Array, label: string) {
+  const got = transcodeObjectBody(body, 'd1', PLAN);
+  if (got === undefined) return undefined;
+  const want = oracle(body);
+  assert.ok(
+    'bytes' in want,
+    `${label}: transcoded, but the object path fails (${(want as { error: unknown }).error})`,
+  );
+  assert.deepEqual(Buffer.from(eventBytes(got.o)), Buffer.from(want.bytes), label);
+  // Its bytes are handed over once; encoded again, the whole object is encoded: the same bytes.
+  assert.deepEqual(Buffer.from(eventBytes(got.o)), Buffer.from(want.bytes), `${label}, encoded again`);
+  return got;
+}
+
+describe('transcodeObjectBody', () => {
+  it('gives the object path bytes for hand-written texts: numbers, strings, keys, nesting', () => {
+    const cases: [string, string, boolean][] = [
+      // [o's JSON, label, must transcode]
+      [
+        '{"a":2.0,"b":2,"c":-0.0,"d":-0,"e":1e3,"f":1.5,"g":-1.25e-3,"h":0.0}',
+        'integral floats stay float64',
+        true,
+      ],
+      [
+        '{"big":12345678901234567890,"neg":-12345678901234567890,"safe":9007199254740991,"unsafe":9007199254740993}',
+        'integers beyond 2^53',
+        true,
+      ],
+      [
+        '{"u32":4294967295,"u64":4294967296,"i32":-2147483648,"i64":-2147483649,"i8":-128,"i16":-129,"fix":-32,"n33":-33,"u8":255,"u16":65535}',
+        'integer sizes',
+        true,
+      ],
+      ['{"x":1E+2,"y":1e-2,"z":123456789012345678901234567890.0}', 'exponents', true],
+      [
+        '{"s":"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t","u":"\\u00e9\\u4e2d\\ud83d\\ude00\\u0000","raw":"é中😀"}',
+        'escapes and UTF-8',
+        true,
+      ],
+      [
+        '{"long":"' +
+          'x'.repeat(40) +
+          '","l256":"' +
+          'y'.repeat(300) +
+          '","l64k":"' +
+          'z'.repeat(70000) +
+          '"}',
+        'string headers',
+        true,
+      ],
+      [
+        '{"esc":"' + '\\n'.repeat(20) + '","esc2":"' + '\\u00e9'.repeat(60) + '"}',
+        'escaped strings whose header shrinks',
+        true,
+      ],
+      [
+        '{"0":"a","1":"b","42":"c","name":"d","01":"e","4294967295":"f"}',
+        'index keys first, ascending',
+        true,
+      ],
+      ['{"name":"d","0":"a"}', 'index key after a named one (JS lists it first)', false],
+      ['{"2":"a","1":"b"}', 'index keys descending', false],
+      [
+        '{"e":{},"a":[],"n":null,"t":true,"f":false,"m":{"k":[[],[{}]]}}',
+        'empty maps and arrays, literals',
+        true,
+      ],
+      [' { "a" : [ 1 , 2 ] ,\n\t"b"\r: { } } ', 'whitespace', true],
+      ['{"lone":"\\ud800"}', 'lone surrogate', false],
+      ['{"lone":"\\udc00x"}', 'lone low surrogate', false],
+      ['{"a":1.0000000000000000001}', 'a fraction rounding to an integer', false],
+      ['{"a":1.0000000000000000001,"b":2.0}', 'the same, the text holding an integral float', false],
+      ['{"a":01}', 'leading zero', false],
+      ['{"a":1.}', 'bare point', false],
+      ['{"a":"\\x"}', 'bad escape', false],
+      ['{"a":"tab\there"}', 'control character', false],
+      ['{"a":tru}', 'bad literal', false],
+      ['{"a":1,}', 'trailing comma', false],
+      ['{"a":1}x', 'trailing text', false],
+    ];
+    for (const [o, label, must] of cases) {
+      const body = deflate(`{"o":${o},"w":[]}`);
+      const got = check(body, label);
+      assert.equal(got !== undefined, must, `${label}: transcoded ${got !== undefined}`);
+    }
+    // 16 and 65,536 entries: 16/32-bit headers, content moved.
+    for (const n of [15, 16, 65535, 65536]) {
+      const o = {
+        list: Array.from({ length: n }, (_, i) => i),
+        map: Object.fromEntries(Array.from({ length: Math.min(n, 70000) }, (_, i) => [`k${i}`, i])),
+      };
+      assert.ok(check(encodeBody({ o, w: [] }), `${n} entries`), `${n} entries transcoded`);
+    }
+  });
+
+  it('refuses nesting the encoder refuses, and nothing shallower', () => {
+    const nest = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    // The object is at encoder depth 3 (event, list): values nested 97 deep are at depth 100.
+    assert.ok(check(deflate(`{"o":${nest(97)},"w":[]}`), 'depth 100'));
+    assert.ok('bytes' in oracle(deflate(`{"o":${nest(97)},"w":[]}`)));
+    assert.equal(check(deflate(`{"o":${nest(98)},"w":[]}`), 'depth 101'), undefined);
+    assert.ok('error' in oracle(deflate(`{"o":${nest(98)},"w":[]}`)), 'the object path refuses depth 101');
+  });
+
+  it('refuses invalid UTF-8 and bodies that are not {o, w}', () => {
+    const bad = Buffer.concat([
+      Buffer.from('{"o":{"a":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"},"w":[]}'),
+    ]);
+    assert.equal(
+      transcodeObjectBody(deflateRawSync(bad, { dictionary: Buffer.from(BODY_DICTIONARY_V1) }), 'd1', PLAN),
+      undefined,
+    );
+    for (const text of [
+      '{"o":1,"w":[]}',
+      '{"w":[]}',
+      '{"o":{}}',
+      '{"o":{},"w":[],"x":1}',
+      '[]',
+      '{"o":{},"o":{},"w":[]}',
+    ]) {
+      assert.equal(transcodeObjectBody(deflate(text), 'd1', PLAN), undefined, text);
+    }
+  });
+
+  it('gives the object path bytes for random JSON objects (300 runs)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 5 })),
+        fc.array(fc.record({ gvk: fc.string(), nsName: fc.string() }), { maxLength: 3 }),
+        (o, w) => {
+          const body = encodeBody({ o, w });
+          const got = check(body, JSON.stringify(o).slice(0, 200));
+          // JSON.stringify writes what the transcoder takes, but for lone surrogates and index keys.
+          if (!hasIndexKeys(o) && !/\\ud[89a-f]/i.test(JSON.stringify(o))) assert.ok(got, 'transcoded');
+          if (got) assert.deepEqual(got.w, JSON.parse(JSON.stringify(w)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('transcodeObjectBody on the objects of real SimKube traces', () => {
+  it('gives the object path bytes for every object of ../shared/simkube-traces, none refused', {
+    skip: skipUnlessSimkubeTraces(),
+  }, () => {
+    let objects = 0;
+    for (const { name, bytes } of msgpackTraces()) {
+      for (const event of decodeTrace(bytes).events) {
+        for (const obj of [...event.applied_objs, ...event.deleted_objs]) {
+          assert.ok(
+            check(encodeBody({ o: obj, w: [] }), `${name}: ${refOf(obj).nsName}`),
+            `${name}: transcoded`,
+          );
+          objects++;
+        }
+      }
+    }
+    assert.ok(objects > 50, `${objects} objects`);
+  });
+});
+
+function hasIndexKeys(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasIndexKeys);
+  if (v && typeof v === 'object') {
+    return Object.entries(v).some(([k, x]) => /^(0|[1-9][0-9]*)$/.test(k) || hasIndexKeys(x));
+  }
+  return false;
+}
+
+// --- What is kept of the object ---------------------------------------------------------------
+
+const envVar = fc.oneof(
+  fc.record({ name: fc.string(), value: fc.string() }),
+  fc.record({
+    name: fc.string(),
+    valueFrom: fc.record({
+      secretKeyRef: fc.record({ name: fc.string(), key: fc.constantFrom('s1', 's2', 'x') }),
+    }),
+  }),
+  fc.record({
+    name: fc.string(),
+    valueFrom: fc.record({
+      configMapKeyRef: fc.record({
+        key: fc.oneof(fc.constantFrom('c1', 'x'), fc.integer(), fc.constant(null)),
+      }),
+    }),
+  }),
+);
+const podSpec = fc.record(
+  {
+    serviceAccount: fc.constantFrom('sa1', 'missing'),
+    serviceAccountName: fc.oneof(fc.constantFrom('sa1', 'other'), fc.array(fc.string(), { maxLength: 2 })),
+    containers: fc.array(
+      fc.record(
+        {
+          name: fc.string(),
+          env: fc.array(envVar, { maxLength: 4 }),
+          envFrom: fc.array(
+            fc.oneof(
+              fc.record({ secretRef: fc.record({ name: fc.constantFrom('s1', 'nope') }) }),
+              fc.record({ configMapRef: fc.record({ name: fc.constantFrom('c1', 'nope') }) }),
+            ),
+            { maxLength: 2 },
+          ),
+        },
+        { requiredKeys: ['name'] },
+      ),
+      { maxLength: 3 },
+    ),
+    volumes: fc.array(
+      fc.oneof(
+        fc.record({ name: fc.string(), secret: fc.record({ secretName: fc.constantFrom('s1', 'v') }) }),
+        fc.record({ name: fc.string(), configMap: fc.record({ name: fc.constantFrom('c1', 'v') }) }),
+        fc.record({ name: fc.string(), emptyDir: fc.constant({}) }),
+      ),
+      { maxLength: 3 },
+    ),
+  },
+  { requiredKeys: [] },
+);
+const metadata = fc.record(
+  {
+    name: fc.constantFrom('a', 'b', 's1', 'c1', 'sa1'),
+    namespace: fc.constantFrom('ns', 'other'),
+    labels: fc.dictionary(fc.constantFrom('app', 'tier', '0', '7'), fc.string()),
+    ownerReferences: fc.array(
+      fc.record({
+        apiVersion: fc.constantFrom('apps/v1', 'v1'),
+        kind: fc.constantFrom('ReplicaSet', 'DaemonSet'),
+        name: fc.string(),
+      }),
+      { maxLength: 2 },
+    ),
+  },
+  { requiredKeys: ['name', 'namespace'] },
+);
+const kubeObject: fc.Arbitrary<KubeObject> = fc
+  .oneof(
+    fc.record(
+      {
+        apiVersion: fc.constant('apps/v1'),
+        kind: fc.constant('Deployment'),
+        metadata,
+        spec: fc.record({
+          replicas: fc.integer(),
+          template: fc.record({ metadata: fc.constant({}), spec: podSpec }),
+        }),
+        status: fc.oneof(fc.constant(null), fc.constant({ ready: 1 })),
+      },
+      { requiredKeys: ['apiVersion', 'kind', 'metadata', 'spec'] },
+    ),
+    fc.record(
+      {
+        apiVersion: fc.constant('v1'),
+        kind: fc.constant('Pod'),
+        metadata,
+        spec: podSpec,
+        status: fc.constant({ phase: 'Running' }),
+      },
+      { requiredKeys: ['apiVersion', 'kind', 'metadata'] },
+    ),
+    fc.record({
+      apiVersion: fc.constant('v1'),
+      kind: fc.constantFrom('Secret', 'ConfigMap', 'ServiceAccount'),
+      metadata,
+      data: fc.dictionary(fc.string(), fc.string()),
+    }),
+    fc.record({
+      apiVersion: fc.constant('batch/v1'),
+      kind: fc.constant('CronJob'),
+      metadata,
+      spec: fc.record({
+        jobTemplate: fc.record({ spec: fc.record({ template: fc.record({ spec: podSpec }) }) }),
+      }),
+    }),
+  )
+  .map((obj) => JSON.parse(JSON.stringify(obj)) as KubeObject);
+
+describe('EncodedObject', () => {
+  it('validates, names and owns as the whole object, and gives the whole object back (300 runs)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(kubeObject, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
+        (batches) => {
+          const whole: TraceEvent[] = [];
+          const kept: TraceEvent[] = [];
+          batches.forEach((objs, ts) => {
+            const views = objs.map((obj) => {
+              const got = transcodeObjectBody(encodeBody({ o: obj, w: [] }), 'd1', PLAN);
+              if (!got || hasIndexKeys(obj)) return got?.o ?? obj;
+              return got.o;
+            });
+            whole.push({ ts, applied_objs: objs, deleted_objs: [] });
+            kept.push({ ts, applied_objs: views as KubeObject[], deleted_objs: [] });
+            for (let i = 0; i < objs.length; i++) {
+              const v = views[i]!;
+              if (!hasIndexKeys(objs[i])) assert.ok(v instanceof EncodedObject, 'transcoded');
+              assert.deepEqual(refOf(v), refOf(objs[i]!));
+              assert.deepEqual(ownerRefsOf(v), ownerRefsOf(objs[i]!));
+              assert.deepEqual(v.metadata, objs[i]!.metadata);
+              if (v instanceof EncodedObject) {
+                assert.deepEqual(v.fullObject(), objs[i]);
+                // Only the plan's parts are fields (no whole spec: the point of transcoding).
+                for (const key of Object.keys(v))
+                  assert.ok(['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(key), key);
+              }
+            }
+          });
+          const config = { trackedObjects: TRACKED };
+          assert.deepEqual(validateTrace({ config, events: kept }), validateTrace({ config, events: whole }));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps only what the plan names: an index token follows one element, * every one', () => {
+    const plan = capturePlan([
+      { tokens: ['a', '1', 'x'] },
+      { tokens: ['a', ANY_ELEMENT, 'y'] },
+      { tokens: ['s'], presence: true },
+      { tokens: ['n'], presence: true },
+    ]);
+    const target: Record<string, unknown> = {};
+    const o = {
+      a: [{ x: 1, y: 2, z: 3 }, { x: 4, y: 5 }, { z: 6 }, 7],
+      s: { deep: [1] },
+      n: null,
+      other: { x: 1 },
+    };
+    const body = encodeBody({ o, w: [] });
+    const got = transcodeObjectBody(body, 'd1', plan);
+    assert.ok(got);
+    Object.assign(target, { ...got.o });
+    assert.deepEqual(target, { a: [{ y: 2 }, { x: 4, y: 5 }, null, null], s: true, n: null });
+  });
+});
