@@ -48,13 +48,22 @@ export async function benchForwarder(opts: ForwarderBenchOptions): Promise<Bench
           runs: 5,
           listRuns: quick ? 3 : 5,
           // Quick mode measures the image's form only; tsx compiles the CLI at start-up and
-          // serves the same code after.
+          // serves the same code after. The bundle runs as the image runs it (its NODE_OPTIONS);
+          // tsx as `npx sktrace forward` does, without them. The floor client is plain Node.
           variants: quick
-            ? [{ variant: 'bundle', entry: bundle }]
+            ? [{ variant: 'bundle', entry: bundle, nodeArgs: imageNodeFlags() }]
             : [
-                { variant: 'bundle', entry: bundle },
+                { variant: 'bundle', entry: bundle, nodeArgs: imageNodeFlags() },
                 { variant: 'tsx', entry: TSX_ENTRY },
               ],
+          // As forwarder_scale's endpoint: 2,000 changes/s, one batch served at a time. 1 in
+          // flight is what delivery did before several were allowed (docs/forwarder.md).
+          delivery: {
+            changesPerSec: 2_000,
+            updatesPerRun: quick ? 6_000 : 24_000,
+            runs: quick ? 1 : 3,
+            inFlight: [2, 1],
+          },
           log,
         })),
       );

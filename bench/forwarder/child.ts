@@ -51,11 +51,18 @@ export interface ForwarderStart {
 export const TSX_ENTRY = join(ROOT_DIR, 'lib/cli/sktrace.mjs');
 
 /**
- * The V8 flags the image runs the forwarder with: `ENV NODE_OPTIONS` of deploy/forwarder/Dockerfile,
- * read from there so the benchmarks measure what is deployed.
+ * The V8 flags the image runs the forwarder with: `ENV NODE_OPTIONS` of deploy/forwarder/Dockerfile
+ * and the flags its ENTRYPOINT gives node (those Node refuses in NODE_OPTIONS), read from there so
+ * the benchmarks measure what is deployed.
  */
 export function imageNodeFlags(): string[] {
-  return (imageEnv().NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
+  const dockerfile = readFileSync(join(ROOT_DIR, 'deploy/forwarder/Dockerfile'), 'utf8');
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
+  const argv = entrypoint ? (JSON.parse(entrypoint[1]!) as string[]) : [];
+  return [
+    ...(imageEnv().NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== ''),
+    ...argv.slice(1).filter((a) => a.startsWith('--')),
+  ];
 }
 
 /** The image's MALLOC_* variables. */

@@ -25,8 +25,15 @@ export class CountingIngest {
   refused = 0;
   url = '';
   /** Answers no faster than this many changes per second (a slow store); unlimited when unset. */
-  readonly #changesPerSec: number | undefined;
+  #changesPerSec: number | undefined;
   #freeAtMs = 0;
+  #lastAnsweredMs: number | undefined;
+  /**
+   * Per batch: ms from the previous answer to this batch's arrival (the sender's turnaround:
+   * the answer's way back, the sender's cut, compression and post), and ms spent reading,
+   * gunzipping and parsing it before its service time starts.
+   */
+  readonly timings: { turnaroundMs: number; readMs: number }[] = [];
 
   private constructor(changesPerSec?: number) {
     this.#changesPerSec = changesPerSec;
@@ -41,6 +48,12 @@ export class CountingIngest {
     return c;
   }
 
+  /** Changes the endpoint's rate from now on (undefined: unlimited). */
+  setChangesPerSec(changesPerSec: number | undefined): void {
+    this.#changesPerSec = changesPerSec;
+    this.#freeAtMs = 0;
+  }
+
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     this.#server.close();
@@ -48,6 +61,7 @@ export class CountingIngest {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrivedMs = performance.now();
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks);
@@ -65,6 +79,8 @@ export class CountingIngest {
     if (this.#changesPerSec !== undefined) {
       // One batch at a time takes changes/rate seconds of the endpoint's time.
       const nowMs = performance.now();
+      if (this.#lastAnsweredMs !== undefined && this.timings.length < 100_000)
+        this.timings.push({ turnaroundMs: arrivedMs - this.#lastAnsweredMs, readMs: nowMs - arrivedMs });
       this.#freeAtMs = Math.max(this.#freeAtMs, nowMs) + (changes.length / this.#changesPerSec) * 1000;
       await new Promise((r) => setTimeout(r, this.#freeAtMs - nowMs));
     }
@@ -72,5 +88,6 @@ export class CountingIngest {
     this.batches++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ accepted: changes.length, deduplicated: 0, reconciled_deletions: 0 }));
+    this.#lastAnsweredMs = performance.now();
   }
 }

@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeSim } from '../../tests/kube-sim/server.ts';
-import { type BenchResult, median, resultOf } from '../result.ts';
+import { type BenchResult, median, resultOf, sig } from '../result.ts';
 import { startForwarder } from './child.ts';
 import { CountingIngest } from './counting-ingest.ts';
 import { DEPLOYMENT_CONFIG, DeploymentFleet } from './fleet.ts';
@@ -58,7 +58,14 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     inspect: true,
     ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
   });
-  const steps: { events: number; rssMiB: number[]; heapMiB: number; gc: ChildMemory; secs: number }[] = [];
+  const steps: {
+    events: number;
+    rssMiB: number[];
+    heapMiB: number;
+    gc: ChildMemory;
+    secs: number;
+    cpuUs: number;
+  }[] = [];
   try {
     await until(
       () => ingest.counts.relist > 0 && ingest.counts.applied >= o.objects,
@@ -68,6 +75,9 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     const base = ingest.counts.applied;
     const delivered = () => ingest.counts.applied - base;
     const started = performance.now();
+    // The child's CPU from here: per watch event between checkpoints (the image's V8 flags set
+    // the young generation's size, which trades RSS for scavenges).
+    const cpuStartUs = (await fw.sample()).cpuUs;
     const lastTarget = o.checkpoints.at(-1)!;
     let sent = 0;
     for (const target of o.checkpoints) {
@@ -88,6 +98,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
       }
       if (sent === (steps.at(-1)?.events ?? -1)) break;
       await until(() => delivered() >= sent, 120_000, 'the updates to be delivered', 5);
+      const cpuUs = (await fw.sample()).cpuUs - cpuStartUs;
       const rssMiB: number[] = [];
       for (let i = 0; i < SAMPLES; i++) {
         await sleep(SAMPLE_GAP_MS);
@@ -96,7 +107,7 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
       const heapMiB = (await fw.metric('nodejs_heap_size_used_bytes')) / MIB;
       const gc = await fw.memoryAfterGc();
       const secs = (performance.now() - started) / 1000;
-      steps.push({ events: sent, rssMiB, heapMiB, gc, secs });
+      steps.push({ events: sent, rssMiB, heapMiB, gc, secs, cpuUs });
       o.log(
         `forwarder_memory: ${sent} events after ${secs.toFixed(0)} s: RSS ${median(rssMiB).toFixed(1)} MiB, heap used ${heapMiB.toFixed(1)} MiB; after a full GC: heap ${(gc.heapUsedBytes / MIB).toFixed(1)} MiB, external ${(gc.externalBytes / MIB).toFixed(1)} MiB, RSS ${(gc.rssBytes / MIB).toFixed(1)} MiB`,
       );
@@ -114,7 +125,10 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
   }
   const first = steps[0]!.rssMiB;
   const target = o.checkpoints.at(-1)!;
-  return steps.flatMap((s) => {
+  return steps.flatMap((s, i) => {
+    // CPU per event since the previous checkpoint (the first: since the list was delivered).
+    const prev = steps[i - 1];
+    const cpuPerEventUs = (s.cpuUs - (prev?.cpuUs ?? 0)) / (s.events - (prev?.events ?? 0));
     const params = {
       variant: 'bundle',
       kind: 'Deployment',
@@ -127,7 +141,12 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchResult[]> {
     return [
       resultOf(
         'forwarder_memory',
-        { ...params, measure: 'rss', heap_used_mib: Math.round(s.heapMiB * 10) / 10 },
+        {
+          ...params,
+          measure: 'rss',
+          heap_used_mib: Math.round(s.heapMiB * 10) / 10,
+          cpu_us_per_event: sig(cpuPerEventUs),
+        },
         'MiB VmRSS (median of samples; ratio to the first checkpoint)',
         s.rssMiB,
         first,

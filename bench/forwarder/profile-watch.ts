@@ -146,7 +146,7 @@ const STAGES: { stage: string; names: RegExp; ours?: boolean }[] = [
 function stageOf(frames: ProfileNode['callFrame'][]): string {
   for (const f of frames) {
     for (const r of STAGES) {
-      if (r.names.test(f.functionName) && (!r.ours || f.url.endsWith('sktrace.mjs'))) return r.stage;
+      if (r.names.test(f.functionName) && (!r.ours || /sktrace\.[cm]js$/.test(f.url))) return r.stage;
     }
   }
   return 'other (V8, Node internals)';

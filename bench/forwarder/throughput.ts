@@ -11,6 +11,13 @@
  *   re-watch gets 410 Gone and the forwarder relists), timed from the first page request until
  *   the endpoint has accepted every listed object; the floor lists them page by page.
  * Per event: wall µs (1e6 / events per second) and the consumer process's CPU µs.
+ * - phase `delivery` (the bundle only, `delivery` options): the endpoint answers at most
+ *   `changesPerSec` (one batch served at a time, as CountingIngest models a slow store), and
+ *   `updatesPerRun` spec updates are applied as fast as the endpoint takes them; timed from the
+ *   moment the endpoint had accepted 10 % of them to 90 % (the sustained rate: without the first
+ *   batch's fill and the last one's linger). One forwarder per `inFlight` value
+ *   (`--max-batches-in-flight`). The floor is the endpoint's own time per change (1e6 /
+ *   changesPerSec µs): the ratio is how far delivery falls short of keeping it busy.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +37,13 @@ export interface ThroughputOptions {
   runs: number;
   /** Also time relists (phase `list`). */
   listRuns: number;
-  variants: { variant: ForwarderVariant; entry: string }[];
+  /**
+   * `nodeArgs`: V8 flags for the child (the bundle runs with the image's NODE_OPTIONS,
+   * child.ts imageNodeFlags()); shown in the rows' params as `node_options`.
+   */
+  variants: { variant: ForwarderVariant; entry: string; nodeArgs?: string[] }[];
+  /** Phase `delivery`: delivered changes/s against an endpoint of `changesPerSec`. */
+  delivery?: { changesPerSec: number; updatesPerRun: number; runs: number; inFlight: number[] };
   log: (line: string) => void;
 }
 
@@ -52,13 +65,15 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
   const results: BenchResult[] = [];
   /** Names the ConfigMap each relist run applies: one already applied unchanged moves nothing. */
   let relistMarks = 0;
+  let kubeconfigPath = '';
   try {
     await floor.watch(simFloor.currentResourceVersion);
-    const kubeconfigPath = await simFwd.writeKubeconfig(dir);
-    for (const { variant, entry } of o.variants) {
+    kubeconfigPath = await simFwd.writeKubeconfig(dir);
+    for (const { variant, entry, nodeArgs } of o.variants) {
       const ingest = await CountingIngest.start();
       const fw = await startForwarder({
         entry,
+        ...(nodeArgs ? { nodeArgs } : {}),
         dir,
         configYaml: DEPLOYMENT_CONFIG,
         endpoint: ingest.url,
@@ -161,7 +176,13 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
 
         for (const phase of ['list', 'watch'] as const) {
           const events = phase === 'list' ? o.objects : o.updatesPerRun;
-          const params = { variant, phase, objects: o.objects, events_per_run: events };
+          const params = {
+            variant,
+            node_options: (nodeArgs ?? []).join(' ') || 'none',
+            phase,
+            objects: o.objects,
+            events_per_run: events,
+          };
           results.push(
             resultOf(
               'forwarder_throughput',
@@ -189,6 +210,19 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
         await ingest.close();
       }
     }
+    const bundle = o.variants.find((v) => v.variant === 'bundle');
+    if (o.delivery && bundle) {
+      for (const inFlight of o.delivery.inFlight) {
+        results.push(
+          await deliveryPhase(o, o.delivery, inFlight, bundle, {
+            sim: simFwd,
+            fleet: fleetFwd,
+            dir,
+            kubeconfigPath,
+          }),
+        );
+      }
+    }
   } finally {
     await floor.close();
     await simFwd.close();
@@ -196,4 +230,86 @@ export async function benchThroughput(o: ThroughputOptions): Promise<BenchResult
     await rm(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+async function deliveryPhase(
+  o: ThroughputOptions,
+  d: NonNullable<ThroughputOptions['delivery']>,
+  inFlight: number,
+  bundle: ThroughputOptions['variants'][number],
+  at: { sim: KubeSim; fleet: DeploymentFleet; dir: string; kubeconfigPath: string },
+): Promise<BenchResult> {
+  const ingest = await CountingIngest.start();
+  const fw = await startForwarder({
+    entry: bundle.entry,
+    ...(bundle.nodeArgs ? { nodeArgs: bundle.nodeArgs } : {}),
+    dir: at.dir,
+    configYaml: DEPLOYMENT_CONFIG,
+    endpoint: ingest.url,
+    cluster: 'bench',
+    kubeconfigPath: at.kubeconfigPath,
+    extraArgs: ['--max-batches-in-flight', String(inFlight)],
+  });
+  try {
+    await until(
+      () => ingest.counts.relist > 0 && ingest.counts.applied >= o.objects,
+      120_000,
+      'the first list',
+    );
+    ingest.setChangesPerSec(d.changesPerSec);
+    const timingsAt = ingest.timings.length;
+    const wallUs: number[] = [];
+    const batches0 = await fw.metric('sktrace_forwarder_batches_sent_total');
+    const sent0 = await fw.metric('sktrace_forwarder_changes_sent_total');
+    for (let r = 0; r < d.runs; r++) {
+      const before = ingest.counts.applied;
+      // The sustained rate: from 10 % to 90 % of the updates accepted, without the first batch's
+      // wait to fill and the last one's linger.
+      const marks: number[] = [];
+      const lo = Math.ceil(d.updatesPerRun * 0.1);
+      const hi = Math.floor(d.updatesPerRun * 0.9);
+      const watcher = setInterval(() => {
+        const done = ingest.counts.applied - before;
+        if (marks.length === 0 && done >= lo) marks.push(performance.now(), done);
+        else if (marks.length === 2 && done >= hi) marks.push(performance.now(), done);
+      }, 1);
+      try {
+        await at.fleet.pump(d.updatesPerRun, () => ingest.counts.applied - before);
+        await until(() => ingest.counts.applied - before >= d.updatesPerRun, 300_000, 'the updates', 2);
+      } finally {
+        clearInterval(watcher);
+      }
+      if (marks.length < 4) throw new Error('forwarder_throughput delivery: the run was too short to time');
+      wallUs.push(((marks[2]! - marks[0]!) * 1000) / (marks[3]! - marks[1]!));
+    }
+    const batches = (await fw.metric('sktrace_forwarder_batches_sent_total')) - batches0;
+    const sent = (await fw.metric('sktrace_forwarder_changes_sent_total')) - sent0;
+    const perSec = Math.round(1e6 / median(wallUs));
+    const timings = ingest.timings.slice(timingsAt);
+    const ms = (xs: number[]) => (xs.length > 0 ? median(xs).toFixed(1) : '-');
+    // With one in flight, the endpoint idles for each batch's turnaround plus its read time.
+    o.log(
+      `forwarder_throughput delivery, ${inFlight} in flight: ${perSec} changes/s against ${d.changesPerSec}/s, ${Math.round(sent / batches)} changes per batch; median per batch: turnaround (answer to next arrival) ${ms(timings.map((t) => t.turnaroundMs))} ms, endpoint read ${ms(timings.map((t) => t.readMs))} ms`,
+    );
+    return resultOf(
+      'forwarder_throughput',
+      {
+        variant: bundle.variant,
+        node_options: (bundle.nodeArgs ?? []).join(' ') || 'none',
+        phase: 'delivery',
+        objects: o.objects,
+        events_per_run: d.updatesPerRun,
+        max_batches_in_flight: inFlight,
+        endpoint_changes_per_sec: d.changesPerSec,
+        changes_per_sec: perSec,
+        changes_per_batch: Math.round(sent / batches),
+      },
+      "µs/change (wall; the floor: the endpoint's own time per change)",
+      wallUs,
+      [1e6 / d.changesPerSec],
+    );
+  } finally {
+    await fw.close();
+    await ingest.close();
+  }
 }

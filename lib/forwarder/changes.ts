@@ -29,6 +29,7 @@ import type { ForwarderMetrics, Series } from './metrics.ts';
 import type { OwnerChains } from './owners.ts';
 import { validRefs } from './owners.ts';
 import { relistPages } from './relist.ts';
+import { SpecHashes } from './spec-hashes.ts';
 import type { WatcherOutput } from './watcher.ts';
 
 const HANDLED = Promise.resolve(true);
@@ -100,16 +101,15 @@ export async function ownersForChange(obj: KubeObject, ctx: ChangeContext): Prom
 export class KindChanges {
   readonly kind: TrackedKind;
   readonly #ctx: ChangeContext;
-  /** nsName → spec hash of the last applied change queued: the only per-object state. */
-  #hashes = new Map<NsName, bigint>();
   /**
-   * While a list is under way: nsName → resourceVersion of the version this list pass (or an
-   * expired one before it) queued. A pass resumed after an expired continue token skips those
-   * objects without sanitising or hashing them, so it costs little more than fetching and parsing
-   * pages — otherwise, on a busy node, re-reading 100,000 pods could itself outlast the next
-   * compaction and never finish. Dropped once the list completes.
+   * Per object: the spec hash of the last applied change queued (the only per-object state),
+   * and while a list is under way the resourceVersion this list pass (or an expired one before
+   * it) queued. A pass resumed after an expired continue token skips those objects without
+   * sanitising or hashing them, so it costs little more than fetching and parsing pages —
+   * otherwise, on a busy node, re-reading 100,000 pods could itself outlast the next compaction
+   * and never finish. Compact (spec-hashes.ts): ~77 B per object.
    */
-  #listedRvs = new Map<NsName, string>();
+  readonly #specs = new SpecHashes();
 
   /** This kind's series of the metrics updated per change (metrics.ts `series`). */
   readonly #series: {
@@ -138,7 +138,7 @@ export class KindChanges {
 
   /** Objects whose spec hash is held. */
   get size(): number {
-    return this.#hashes.size;
+    return this.#specs.size;
   }
 
   /** Handles one watcher output; false when delivery gave up (the kind must relist). */
@@ -149,7 +149,7 @@ export class KindChanges {
       case 'applied':
         return output.listed
           ? this.#listed(output.object, output.resumed === true)
-          : this.#applied(output.object, false, nsNameOf(output.object));
+          : this.#applied(output.object, false);
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
@@ -160,19 +160,17 @@ export class KindChanges {
   }
 
   async #listed(object: KubeObject, resumed: boolean): Promise<boolean> {
-    const nsName = nsNameOf(object);
     const rv = object.metadata.resourceVersion;
-    if (resumed && typeof rv === 'string' && this.#listedRvs.get(nsName) === rv) {
+    if (resumed && typeof rv === 'string' && this.#specs.listedAt(object.metadata, rv)) {
       this.#series.deduplicated.inc();
       return true;
     }
-    const ok = await this.#applied(object, !resumed, nsName);
-    if (ok && typeof rv === 'string') this.#listedRvs.set(nsName, rv);
+    const ok = await this.#applied(object, !resumed);
+    if (ok && typeof rv === 'string') this.#specs.markListed(object.metadata, rv);
     return ok;
   }
 
-  /** `nsName` is the caller's: one string per object shared by both maps' keys. */
-  async #applied(obj: KubeObject, listed: boolean, nsName: NsName): Promise<boolean> {
+  async #applied(obj: KubeObject, listed: boolean): Promise<boolean> {
     const { ts, seq } = this.#ctx.stamper.next();
     const owned = hasOwners(obj);
     if (this.kind.skipOwned && owned) {
@@ -184,7 +182,7 @@ export class KindChanges {
     // A list sends every object: the store dedupes, and it may have missed the last change (a
     // change dropped in a stall). A list resumed after an expired continue token (`listed`
     // false here) skips objects the expired pass queued unchanged: they reached delivery.
-    if (!listed && this.#hashes.get(nsName) === hash) {
+    if (!listed && this.#specs.get(obj.metadata) === hash) {
       this.#series.deduplicated.inc();
       return true;
     }
@@ -193,9 +191,9 @@ export class KindChanges {
     const owners = owned ? await ownersForChange(obj, this.#ctx) : undefined;
     if (owners !== undefined && owners.length > 0) change.owners = owners;
     if (!(await this.#ctx.sink([change]))) return false;
-    this.#hashes.set(nsName, hash);
+    this.#specs.set(obj.metadata, hash);
     this.#series.queued.applied.inc();
-    this.#series.tracked.set(this.#hashes.size);
+    this.#series.tracked.set(this.#specs.size);
     return true;
   }
 
@@ -207,21 +205,21 @@ export class KindChanges {
     }
     const change: DeletedChange = { type: 'deleted', ts, seq, object: sanitizeObject(obj) };
     if (!(await this.#ctx.sink([change]))) return false;
-    this.#hashes.delete(nsNameOf(obj));
+    this.#specs.delete(obj.metadata);
     this.#series.queued.deleted.inc();
-    this.#series.tracked.set(this.#hashes.size);
+    this.#series.tracked.set(this.#specs.size);
     return true;
   }
 
   async #relisted(nsNames: NsName[]): Promise<boolean> {
     const gvk = this.kind.gvk;
-    this.#listedRvs = new Map();
+    this.#specs.endList();
     // Stamped once the list is done: after its objects' applied changes, before any watch event
     // from its resourceVersion, so the store can tell a later change in the same second apart.
     const { ts, seq } = this.#ctx.stamper.next();
     // Every listed object that was queued has its hash: skipped (owned) objects are not live in
     // the store, so they stay out of the pages too.
-    const live = nsNames.filter((n) => this.#hashes.has(n));
+    const live = nsNames.filter((n) => this.#specs.has(n));
     const pages: RelistChange[] = relistPages(gvk, live, this.#ctx.relistPageSize).map((p) => ({
       type: 'relist',
       ts,
@@ -232,10 +230,9 @@ export class KindChanges {
       ns_names: p.nsNames,
     }));
     if (!(await this.#ctx.sink(pages))) return false;
-    const keep = new Set(live);
-    for (const n of this.#hashes.keys()) if (!keep.has(n)) this.#hashes.delete(n);
+    this.#specs.retainOnly(new Set(live));
     this.#series.queued.relist.inc(pages.length);
-    this.#series.tracked.set(this.#hashes.size);
+    this.#series.tracked.set(this.#specs.size);
     return true;
   }
 }

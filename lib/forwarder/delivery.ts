@@ -1,9 +1,17 @@
 /**
  * Delivery of changes to the ingest endpoint: a bounded queue, batches cut by size and time,
- * one batch in flight at a time, retries with backoff.
+ * up to `maxBatchesInFlight` batches in flight, retries with backoff.
  *
- * - Order: changes leave in the order they were offered, one batch at a time, so the changes
- *   of one object reach the store in the order the watch saw them.
+ * - Order: batches are cut and started in the order the changes were offered. A batch starts
+ *   while others are in flight only when nothing in it depends on their order
+ *   (batchesConflict): no object (kind + nsName, or a lifecycle's pod) in both, no relist page of
+ *   a kind the other changes, no relist pages of two passes of one kind, no config change.
+ *   Otherwise it waits until they have landed (accepted, or refused and dropped). So the
+ *   changes of one object reach the store in the order the watch saw them, and a relist's pages
+ *   after the applied changes before them; only independent changes may be stored in another
+ *   order (the store applies each object's changes on their own: wire.ts, docs/ingest-api.md).
+ *   While a batch is being retried no other batch starts: an endpoint that is down sees at
+ *   most `maxBatchesInFlight` batches retrying.
  * - Idempotence: a retried batch is the very same gzipped bytes; the store applies a batch
  *   idempotently (wire.ts), so a retry after a lost response is harmless.
  * - Retried: connection errors, timeouts, 408, 429 and 5xx (honouring Retry-After), and also
@@ -48,6 +56,11 @@ export interface DeliveryOptions {
   maxQueueBytes: number;
   /** How long an offer waits for room before its kind gives up and relists later. */
   stallTimeoutMs: number;
+  /**
+   * Batches posted at once (independent ones only: see Order above). With one, the endpoint
+   * idles while each response travels back and the next batch is cut, compressed and sent.
+   */
+  maxBatchesInFlight: number;
   backoff: BackoffOptions;
 }
 
@@ -60,6 +73,9 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
   // cluster (bench/forwarder/scale.ts: the queue is full for the whole of a big list).
   maxQueueBytes: 8 * 1024 * 1024,
   stallTimeoutMs: 60_000,
+  // Two keep an endpoint that serves one batch at a time busy: the next batch waits at the
+  // endpoint while the one before is served (bench/forwarder/throughput.ts, phase `delivery`).
+  maxBatchesInFlight: 2,
   backoff: { ...DEFAULT_BACKOFF, initialMs: 250 },
 };
 
@@ -69,6 +85,16 @@ interface Waiter {
   resolve: (queued: boolean) => void;
   cancel: AbortController;
   done: boolean;
+}
+
+/** A batch taken from the queue: waiting to start (held), or posted and not yet landed. */
+interface Flight {
+  batch: Queued[];
+  bytes: number;
+  /** Set once a post of it failed and it waits to be retried: no other batch starts meanwhile. */
+  retrying: boolean;
+  /** Its ordering keys (batchesConflict), built when first compared. */
+  order?: BatchOrder;
 }
 
 export interface FlushResult {
@@ -82,18 +108,30 @@ export class Delivery {
   readonly #runtime: Runtime;
   readonly #metrics: ForwarderMetrics;
   readonly #log: Logger;
-  readonly #backoff: Backoff;
 
   #queue: Queued[] = [];
   #head = 0;
   /** JSON bytes held: queued plus in flight. */
   #bytes = 0;
+  /** Changes and bytes taken from the queue: posted, or held to start. */
   #inFlight = 0;
   #inFlightBytes = 0;
+  readonly #flights = new Set<Flight>();
+  /** The next batch, taken but not started: it waits for a slot or for batches it depends on. */
+  #held: Flight | undefined;
+  /** Wakes the loop when a flight lands. */
+  #onLanded: (() => void) | undefined;
+  /** A flight's unexpected failure, rethrown by the loop. */
+  #crash: { error: unknown } | undefined;
+  /** Numbers each offer: one offer's relist pages are one pass (Queued.key). */
+  #offers = 0;
+  /** The body writer's buffer is shared: one batch is written and compressed at a time. */
+  #compressing: Promise<unknown> = Promise.resolve();
   #waiters: Waiter[] = [];
   #roomWaiters: Array<() => void> = [];
   #wakeSender: (() => void) | undefined;
   #linger = new AbortController();
+  readonly #fills = new WeakMap<AbortSignal, Promise<void>>();
   /** Aborted when the grace period of a flush ends: cuts retries and the post in flight. */
   readonly #abandon = new AbortController();
   #closed = false;
@@ -118,7 +156,6 @@ export class Delivery {
     this.#runtime = deps.runtime;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
-    this.#backoff = new Backoff(options.backoff, deps.runtime.random);
     this.#queueChanges = deps.metrics.queueChanges.series();
     this.#queueBytes = deps.metrics.queueBytes.series();
   }
@@ -150,8 +187,10 @@ export class Delivery {
     const nowMs = this.#runtime.nowMs();
     const items: Queued[] = [];
     let bytes = 0;
+    const offer = ++this.#offers;
     for (const c of changes) {
       const q = this.#arena.add(c, nowMs);
+      if (c.type === 'relist') q.key = offer;
       items.push(q);
       bytes += q.bytes;
     }
@@ -233,9 +272,10 @@ export class Delivery {
     const pending = this.#queue.length - this.#head;
     const full =
       pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
-    // Once: abort() builds its default reason (a DOMException with a stack trace) even when the
-    // signal already aborted, and behind an in-flight batch every queued change would call it.
-    if (full && !this.#linger.signal.aborted) this.#linger.abort();
+    // Once, and with a reason made once: abort() without one builds a DOMException with a stack
+    // trace (0.6 % of the watch phase's CPU profile at one per batch), even when the signal
+    // already aborted, and behind an in-flight batch every queued change would call it.
+    if (full && !this.#linger.signal.aborted) this.#linger.abort(WOKEN);
     this.#wakeSender?.();
   }
 
@@ -251,7 +291,7 @@ export class Delivery {
     while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.bytes)) {
       const w = this.#waiters.shift()!;
       w.done = true;
-      w.cancel.abort();
+      w.cancel.abort(WOKEN);
       this.#push(w.items, w.bytes);
       w.resolve(true);
     }
@@ -274,56 +314,165 @@ export class Delivery {
   }
 
   async #run(): Promise<void> {
-    for (;;) {
-      if (this.#abandon.signal.aborted) return;
-      const pending = this.#queue.length - this.#head;
-      if (pending === 0) {
-        if (this.#closed) return;
-        const woken = new Promise<void>((resolve) => {
-          this.#wakeSender = resolve;
-        });
-        // Nothing queued for TRIM_AFTER_IDLE_MS: give back the kept buffers (~1.5 MiB after a busy
-        // spell), so a quiet forwarder's RSS does not keep its peak's. Not at every drain: at a
-        // steady few hundred changes/s the queue drains after each batch, and re-allocating the
-        // buffers each time would bring back the page faults they save.
-        // A plain unref'd timer, not runtime.sleep: nothing waits for it and it changes no
-        // behaviour, only memory (tests drive and record delivery's own sleeps).
-        const trim = setTimeout(() => {
-          this.#arena.trim();
-          this.#body.trim();
-        }, TRIM_AFTER_IDLE_MS);
-        trim.unref();
-        await woken;
-        clearTimeout(trim);
-        this.#wakeSender = undefined;
-        continue;
+    try {
+      await this.#cutAndStart();
+    } finally {
+      // Every flight lands before the loop ends (at shutdown the abandon signal cuts their posts
+      // and retries short); a batch never started goes back to the queue, counted as left.
+      while (this.#flights.size > 0) await this.#landing();
+      const held = this.#held;
+      if (held) {
+        this.#held = undefined;
+        this.#unsent(held);
       }
-      if (!this.#flushing) {
-        const waitMs = this.#queue[this.#head]!.atMs + this.#options.lingerMs - this.#runtime.nowMs();
-        const full =
-          pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
-        if (waitMs > 0 && !full) {
-          if (this.#linger.signal.aborted) this.#linger = new AbortController();
-          await this.#runtime.sleep(waitMs, this.#linger.signal);
-          if (!this.#flushing && this.#linger.signal.aborted) this.#linger = new AbortController();
+    }
+  }
+
+  async #cutAndStart(): Promise<void> {
+    const max = Math.max(1, this.#options.maxBatchesInFlight);
+    for (;;) {
+      if (this.#crash) throw this.#crash.error;
+      if (this.#abandon.signal.aborted) return;
+      let held = this.#held;
+      if (!held) {
+        const pending = this.#queue.length - this.#head;
+        if (pending === 0) {
+          if (this.#closed) return;
+          const woken = new Promise<void>((resolve) => {
+            this.#wakeSender = resolve;
+          });
+          // Nothing queued for TRIM_AFTER_IDLE_MS: give back the kept buffers (~1.5 MiB after a
+          // busy spell), so a quiet forwarder's RSS does not keep its peak's. Not at every drain:
+          // at a steady few hundred changes/s the queue drains after each batch, and
+          // re-allocating the buffers each time would bring back the page faults they save.
+          // A plain unref'd timer, not runtime.sleep: nothing waits for it and it changes no
+          // behaviour, only memory (tests drive and record delivery's own sleeps).
+          const trim = setTimeout(() => {
+            if (this.#flights.size > 0) return;
+            this.#arena.trim();
+            this.#body.trim();
+          }, TRIM_AFTER_IDLE_MS);
+          trim.unref();
+          await woken;
+          clearTimeout(trim);
+          this.#wakeSender = undefined;
           continue;
         }
+        // No batch is cut while it could not start: it goes out as full as the queue allows.
+        if (this.#flights.size >= max || this.#anyRetrying()) {
+          await this.#landing();
+          continue;
+        }
+        if (!this.#flushing) {
+          const waitMs = this.#queue[this.#head]!.atMs + this.#options.lingerMs - this.#runtime.nowMs();
+          const full =
+            pending >= this.#options.maxBatchChanges || this.#pendingBytes() >= this.#options.maxBatchBytes;
+          if (this.#flights.size > 0 && !full) {
+            // Another batch is in flight: this one starts only once it is full (a backlog: what
+            // several in flight are for) or that one has landed, so that at a low rate batches
+            // are as large, and requests as few, as with one in flight (docs/cost.md).
+            if (this.#linger.signal.aborted) this.#linger = new AbortController();
+            await Promise.race([this.#landing(), this.#filled()]);
+            continue;
+          }
+          if (waitMs > 0 && !full) {
+            if (this.#linger.signal.aborted) this.#linger = new AbortController();
+            await this.#runtime.sleep(waitMs, this.#linger.signal);
+            if (!this.#flushing && this.#linger.signal.aborted) this.#linger = new AbortController();
+            continue;
+          }
+        }
+        const batch = this.#take();
+        const bytes = batch.reduce((sum, q) => sum + q.bytes, 0);
+        this.#inFlight += batch.length;
+        this.#inFlightBytes += bytes;
+        held = { batch, bytes, retrying: false };
+        this.#held = held;
       }
-      const batch = this.#take();
-      const bytes = batch.reduce((sum, q) => sum + q.bytes, 0);
-      this.#inFlight += batch.length;
-      this.#inFlightBytes += bytes;
-      const sent = await this.#send(batch);
-      if (!sent) {
-        // Abandoned at the end of a shutdown grace period: count what never left.
-        this.#queue.splice(this.#head, 0, ...batch);
-        this.#inFlight -= batch.length;
-        this.#inFlightBytes -= bytes;
-        return;
+      if (
+        this.#flights.size > 0 &&
+        (this.#flights.size >= max || this.#anyRetrying() || this.#waitsFor(held))
+      ) {
+        await this.#landing();
+        continue;
       }
-      this.#arena.release(batch);
-      this.#release(bytes, batch.length);
+      this.#held = undefined;
+      this.#start(held);
     }
+  }
+
+  /** Resolves when the current linger is cut short (a batch's worth queued, or a flush). */
+  #filled(): Promise<void> {
+    const signal = this.#linger.signal;
+    let filled = this.#fills.get(signal);
+    if (!filled) {
+      // One listener per linger signal, however often the loop waits on it.
+      filled = new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+      this.#fills.set(signal, filled);
+    }
+    return filled;
+  }
+
+  #anyRetrying(): boolean {
+    for (const f of this.#flights) if (f.retrying) return true;
+    return false;
+  }
+
+  /** Whether `next` depends on the order of a batch in flight. */
+  #waitsFor(next: Flight): boolean {
+    next.order ??= batchOrderOf(next.batch);
+    for (const f of this.#flights) {
+      f.order ??= batchOrderOf(f.batch);
+      if (batchesConflict(f.order, next.order)) return true;
+    }
+    return false;
+  }
+
+  /** Resolves when the next flight lands (or crashes). */
+  #landing(): Promise<void> {
+    return new Promise((resolve) => {
+      const before = this.#onLanded;
+      this.#onLanded = () => {
+        before?.();
+        resolve();
+      };
+    });
+  }
+
+  #start(flight: Flight): void {
+    this.#flights.add(flight);
+    void this.#send(flight.batch, flight).then(
+      (sent) => {
+        this.#flights.delete(flight);
+        if (sent) {
+          this.#arena.release(flight.batch);
+          this.#release(flight.bytes, flight.batch.length);
+        } else {
+          this.#unsent(flight);
+        }
+        this.#landed();
+      },
+      (error: unknown) => {
+        this.#flights.delete(flight);
+        this.#crash ??= { error };
+        this.#landed();
+      },
+    );
+  }
+
+  #landed(): void {
+    const wake = this.#onLanded;
+    this.#onLanded = undefined;
+    wake?.();
+  }
+
+  /** Abandoned at the end of a shutdown grace period: back in the queue, to count what never left. */
+  #unsent(flight: Flight): void {
+    this.#queue.splice(this.#head, 0, ...flight.batch);
+    this.#inFlight -= flight.batch.length;
+    this.#inFlightBytes -= flight.bytes;
   }
 
   #take(): Queued[] {
@@ -364,9 +513,29 @@ export class Delivery {
     });
   }
 
-  /** Sends until accepted or isolated-and-rejected; false only when abandoned at shutdown. */
-  async #send(batch: Queued[]): Promise<boolean> {
-    const body = await gzipAsync(this.#body.write(batch), { level: GZIP_LEVEL });
+  /** The gzipped body of `batch`, once no other batch is being written into the shared buffer. */
+  async #compress(batch: readonly Queued[]): Promise<Buffer> {
+    const before = this.#compressing;
+    let done!: () => void;
+    this.#compressing = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    try {
+      await before;
+      return await gzipAsync(this.#body.write(batch), { level: GZIP_LEVEL });
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Sends until accepted or isolated-and-rejected; false only when abandoned at shutdown.
+   * `flight`: the batch's flight, marked `retrying` while a failed post waits to be retried.
+   */
+  async #send(batch: Queued[], flight: Flight): Promise<boolean> {
+    const body = await this.#compress(batch);
+    // Its own backoff: batches in flight fail and recover independently.
+    let backoff: Backoff | undefined;
     for (;;) {
       if (this.#abandon.signal.aborted) return false;
       let status: number | undefined;
@@ -385,7 +554,7 @@ export class Delivery {
         bodyText = err instanceof Error ? err.message : String(err);
       }
       if (status !== undefined && status >= 200 && status < 300) {
-        this.#backoff.reset();
+        flight.retrying = false;
         this.#metrics.batchesSent.inc();
         for (const q of batch) this.#sentSeries(q.type).inc();
         this.#metrics.lastSuccessSec.set({}, Math.floor(this.#runtime.nowMs() / 1000));
@@ -398,7 +567,10 @@ export class Delivery {
         const index = badChangeIndex(bodyText, batch.length);
         if (index !== undefined && batch.length > 1) {
           this.#rejected(batch[index]!, status, bodyText);
-          return this.#send(batch.filter((_, i) => i !== index));
+          return this.#send(
+            batch.filter((_, i) => i !== index),
+            flight,
+          );
         }
         if (batch.length > 1) {
           const half = Math.ceil(batch.length / 2);
@@ -407,23 +579,86 @@ export class Delivery {
             changes: batch.length,
             error: bodyText,
           });
-          return (await this.#send(batch.slice(0, half))) && (await this.#send(batch.slice(half)));
+          return (
+            (await this.#send(batch.slice(0, half), flight)) && (await this.#send(batch.slice(half), flight))
+          );
         }
         this.#rejected(batch[0]!, status, bodyText);
         return true;
       }
-      const delayMs = this.#backoff.next(this.#runtime.nowMs(), retryAfterMs);
+      backoff ??= new Backoff(this.#options.backoff, this.#runtime.random);
+      flight.retrying = true;
+      const delayMs = backoff.next(this.#runtime.nowMs(), retryAfterMs);
       this.#metrics.deliveryRetries.inc({ reason });
       this.#log.warn('posting a batch failed; retrying the same batch', {
         reason,
         error: bodyText,
         changes: batch.length,
         retryInMs: delayMs,
-        attempt: this.#backoff.attempt,
+        attempt: backoff.attempt,
       });
       await this.#runtime.sleep(delayMs, this.#abandon.signal);
     }
   }
+}
+
+/**
+ * The ordering keys of a batch (Queued.group, Queued.key): what another batch in flight at the
+ * same time must not touch.
+ */
+export interface BatchOrder {
+  /** A config change: ordered against everything. */
+  barrier: boolean;
+  /** Objects and lifecycles changed (their keys). */
+  objects: Set<number>;
+  /** Kinds (groups) whose objects or lifecycles it changes. */
+  groups: Set<number>;
+  /** Kinds it holds relist pages of → the offers (passes) they came from. */
+  relists: Map<number, Set<number>>;
+}
+
+export function batchOrderOf(batch: readonly Queued[]): BatchOrder {
+  const order: BatchOrder = { barrier: false, objects: new Set(), groups: new Set(), relists: new Map() };
+  for (const q of batch) {
+    switch (q.type) {
+      case 'config':
+        order.barrier = true;
+        break;
+      case 'relist': {
+        let passes = order.relists.get(q.group);
+        if (!passes) {
+          passes = new Set();
+          order.relists.set(q.group, passes);
+        }
+        passes.add(q.key);
+        break;
+      }
+      default:
+        order.objects.add(q.key);
+        order.groups.add(q.group);
+    }
+  }
+  return order;
+}
+
+/**
+ * Whether two batches must land one after the other (the earlier first): they share an object
+ * or lifecycle; one holds relist pages of a kind whose objects the other changes (a page
+ * reconciles against what the store holds: the applied changes before it must be stored first,
+ * and a page must not judge a later change); both hold pages of one kind from different passes;
+ * or either holds a config change.
+ */
+export function batchesConflict(a: BatchOrder, b: BatchOrder): boolean {
+  if (a.barrier || b.barrier) return true;
+  const [small, large] = a.objects.size <= b.objects.size ? [a, b] : [b, a];
+  for (const k of small.objects) if (large.objects.has(k)) return true;
+  for (const [group, passes] of a.relists) {
+    if (b.groups.has(group)) return true;
+    const other = b.relists.get(group);
+    if (other && (other.size > 1 || passes.size > 1 || !passes.has([...other][0]!))) return true;
+  }
+  for (const group of b.relists.keys()) if (a.groups.has(group)) return true;
+  return false;
 }
 
 // offer()'s answers when it need not wait, made once: an offer per watch event.
@@ -431,6 +666,9 @@ const QUEUED = Promise.resolve(true);
 const QUEUED_NOT = Promise.resolve(false);
 
 const TRIM_AFTER_IDLE_MS = 10_000;
+
+/** The reason of aborts that only wake a sleep (a batch filled, an offer found room). */
+const WOKEN = Object.freeze({ woken: true });
 
 /** `error.index` of an ingest error body, when it names a change of this batch. */
 function badChangeIndex(bodyText: string, size: number): number | undefined {

@@ -4,8 +4,9 @@
  * moves bytes and reports what came back.
  *
  * node:http(s) with one keep-alive agent rather than fetch: fetch loads undici (~4 MiB of RSS in
- * a process whose idle target is 60 MiB), and one batch is in flight at a time, so one kept-alive
- * connection carries every post (a TLS handshake per batch otherwise).
+ * a process whose idle target is 60 MiB). Its pool holds one kept-alive connection per batch in
+ * flight (DeliveryOptions.maxBatchesInFlight), so posts reuse them (a TLS handshake per batch
+ * otherwise).
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -21,6 +22,8 @@ export interface HttpIngestOptions {
   /** A post that has not completed after this long is abandoned and retried. */
   requestTimeoutMs: number;
   nowMs: () => number;
+  /** Connections to the endpoint: the batches delivery keeps in flight (default 2). */
+  maxSockets?: number;
 }
 
 export function ingestUrl(endpoint: string, cluster: string): string {
@@ -30,7 +33,13 @@ export function ingestUrl(endpoint: string, cluster: string): string {
 export function httpIngestPoster(options: HttpIngestOptions): IngestPoster {
   const url = new URL(ingestUrl(options.endpoint, options.cluster));
   const lib = url.protocol === 'http:' ? http : https;
-  const agent = new lib.Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 2, maxFreeSockets: 1 });
+  const maxSockets = Math.max(1, options.maxSockets ?? 2);
+  const agent = new lib.Agent({
+    keepAlive: true,
+    keepAliveMsecs: 30_000,
+    maxSockets,
+    maxFreeSockets: maxSockets,
+  });
   const baseHeaders: Record<string, string> = {
     'content-type': 'application/json',
     'content-encoding': 'gzip',

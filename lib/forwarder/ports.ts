@@ -110,4 +110,10 @@ export interface Runtime {
   /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   random(): number;
+  /**
+   * A full garbage collection, where the process allows one (node --expose-gc, as the image
+   * runs it); absent otherwise. The runner asks for one after a big list pass (runner.ts
+   * `gcAfterListObjects`).
+   */
+  collectGarbage?: () => void;
 }

@@ -13,6 +13,14 @@ export interface Queued {
   bytes: number;
   atMs: number;
   type: ChangeType;
+  /**
+   * What orders it against other changes (orderKeysOf): the 32-bit hash of its kind (or of pod
+   * lifecycles), and of its object (kind and nsName; a lifecycle's pod) or, for a relist page, the
+   * number of the offer that queued it (delivery.ts: one offer queues one pass's pages, which tile
+   * the key space without overlap). Only compared when two batches would be in flight at once.
+   */
+  group: number;
+  key: number;
 }
 
 /** One block of the arena; `live` counts the queued changes whose JSON it holds. */
@@ -55,7 +63,9 @@ export class JsonArena {
     chunk.buf[start + bytes] = 0x2c; // ','
     chunk.used += bytes + 1;
     chunk.live++;
-    return { chunk, start, bytes, atMs, type: change.type };
+    const q: Queued = { chunk, start, bytes, atMs, type: change.type, group: 0, key: 0 };
+    orderKeysOf(change, q);
+    return q;
   }
 
   /** The JSON of `q`, decoded (for logs and tests). */
@@ -65,8 +75,12 @@ export class JsonArena {
 
   /** Drops the spare chunks, and the current one if it holds no queued change. */
   trim(): void {
+    for (const buf of this.#spare) freeNow(buf);
     this.#spare.length = 0;
-    if (this.#current && this.#current.live === 0) this.#current = undefined;
+    if (this.#current && this.#current.live === 0) {
+      freeNow(this.#current.buf);
+      this.#current = undefined;
+    }
   }
 
   /** Frees the bytes of changes that left the queue (sent, rejected, or never queued). */
@@ -77,6 +91,7 @@ export class JsonArena {
       if (chunk === this.#current) chunk.used = 0;
       else if (chunk.buf.length === CHUNK_BYTES && this.#spare.length < SPARE_CHUNKS)
         this.#spare.push(chunk.buf);
+      else freeNow(chunk.buf);
     }
   }
 
@@ -94,6 +109,19 @@ export class JsonArena {
     this.#current = chunk;
     return chunk;
   }
+}
+
+/**
+ * Gives a dropped chunk's memory back now instead of at V8's next major GC. A chunk holds changes
+ * until the endpoint takes them, so it outlives a scavenge or two and is promoted: dead chunks
+ * were freed only by mark-compacts (~11 MiB of dead ArrayBuffers once a 100,000-pod list was
+ * delivered; docs/benchmarks.md forwarder_memory). Detaching its ArrayBuffer (transfer to 0
+ * bytes) frees the memory at once. Only for a chunk nobody reads any more: every change in it
+ * left the queue, and its bytes only ever went into batch bodies (copies), never to zlib or a socket.
+ */
+function freeNow(buf: Buffer): void {
+  const ab = buf.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if (buf.byteOffset === 0 && ab.byteLength === buf.length) ab.transfer?.(0);
 }
 
 const BODY_HEAD = Buffer.from('{"changes":[');
@@ -147,5 +175,50 @@ export class BatchBodyWriter {
     }
     at += BODY_TAIL.copy(buf, at);
     return buf.subarray(0, at);
+  }
+}
+
+/** FNV-1a 32-bit offset basis and prime. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** Continues an FNV-1a hash over the UTF-16 code units of `s`, then a separator. */
+function fnv(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return Math.imul(h ^ 0xffff, FNV_PRIME);
+}
+
+const LIFECYCLES_GROUP = fnv(FNV_OFFSET, 'lifecycles');
+
+/**
+ * Sets `q.group` and `q.key` from `change` (see Queued). Hashes, not strings: nothing per change
+ * stays on the V8 heap but the record itself. A collision only makes two independent batches wait
+ * for each other (delivery.ts batchesConflict), never lets dependent ones pass.
+ */
+export function orderKeysOf(change: Change, q: Queued): void {
+  switch (change.type) {
+    case 'applied':
+    case 'deleted': {
+      const o = change.object;
+      const m = o.metadata;
+      const group = fnv(fnv(FNV_OFFSET, o.apiVersion), o.kind);
+      q.group = group;
+      q.key = fnv(fnv(group, typeof m.namespace === 'string' ? m.namespace : ''), String(m.name));
+      return;
+    }
+    case 'relist': {
+      // The same hash as its kind's objects: `group/version.Kind` split at the last dot.
+      const dot = change.gvk.lastIndexOf('.');
+      q.group = change.lifecycles
+        ? LIFECYCLES_GROUP
+        : fnv(fnv(FNV_OFFSET, change.gvk.slice(0, dot)), change.gvk.slice(dot + 1));
+      return; // q.key: the offer's number, set by delivery
+    }
+    case 'lifecycle':
+      q.group = LIFECYCLES_GROUP;
+      q.key = fnv(LIFECYCLES_GROUP, change.pod);
+      return;
+    case 'config':
+      return;
   }
 }

@@ -14,7 +14,7 @@ import {
 } from '../forwarder/ports.ts';
 import { formatGvk } from '../trace/gvk.ts';
 import type { KubeObject } from '../trace/model.ts';
-import { splitLines } from './lines.ts';
+import { MAX_LINE_BYTES, splitLines } from './lines.ts';
 import type { KubeTransport } from './transport.ts';
 
 /**
@@ -139,16 +139,12 @@ export class HttpKubeApi implements KubeApi {
   }
 }
 
-async function* linesOf(res: IncomingMessage, onError: (err: unknown) => void): AsyncGenerator<string> {
-  try {
-    yield* splitLines(res);
-  } catch (err) {
-    onError(err);
-    throw err;
-  } finally {
+function linesOf(res: IncomingMessage, onError: (err: unknown) => void): AsyncIterableIterator<string> {
+  return splitLines(res, MAX_LINE_BYTES, {
+    onError,
     // Leaving early (relist, stop, back-pressure stall) closes the connection.
-    res.destroy();
-  }
+    onClose: () => res.destroy(),
+  });
 }
 
 function groupVersionPath(r: ApiResource): string {

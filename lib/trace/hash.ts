@@ -133,6 +133,9 @@ class HashWriter {
   private readonly initialBytes: number;
   private readonly flushBytes: number;
   private readonly sortKeys: boolean;
+  /** First key → the key lists starting with it seen so far, each with its sorted order. */
+  private readonly keyOrders = new Map<string, { given: string[]; sorted: string[] }[]>();
+  private keyOrderCount = 0;
 
   constructor(initialBytes: number, flushBytes: number, sortKeys: boolean) {
     this.initialBytes = initialBytes;
@@ -280,33 +283,73 @@ class HashWriter {
 
   private object(o: Record<string, unknown>): void {
     const keys = Object.keys(o);
-    const n = keys.length;
-    if (n > 1 && this.sortKeys) {
-      if (n <= SMALL_OBJECT) {
-        // Insertion sort: most spec objects have a handful of keys, where this beats a call to
-        // Array.prototype.sort. `<` on strings compares UTF-16 units, as sort() does.
-        for (let i = 1; i < n; i++) {
-          const k = keys[i]!;
-          let j = i - 1;
-          while (j >= 0 && keys[j]! > k) {
-            keys[j + 1] = keys[j]!;
-            j--;
-          }
-          keys[j + 1] = k;
-        }
-      } else {
-        keys.sort();
-      }
-      if (!utf16OrderIsUtf8Order(keys)) keys.sort(compareUtf8);
-    }
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
+    const ordered = keys.length > 1 && this.sortKeys ? this.sortedKeys(keys) : keys;
+    for (let i = 0; i < ordered.length; i++) {
+      const k = ordered[i]!;
       const v = o[k];
       if (v === undefined) continue;
       this.string(k);
       this.value(v);
     }
   }
+
+  /**
+   * `keys` in UTF-8 byte order. Spec objects of one kind have the same few key lists event after
+   * event (JSON.parse interns keys, so comparing a list against a remembered one is a pointer
+   * comparison per key): each distinct list is sorted once and its order reused (KEY_ORDERS).
+   */
+  private sortedKeys(keys: string[]): string[] {
+    const n = keys.length;
+    const first = keys[0]!;
+    const known = this.keyOrders.get(first);
+    if (known) {
+      for (let e = 0; e < known.length; e++) {
+        const entry = known[e]!;
+        const given = entry.given;
+        if (given.length !== n) continue;
+        let i = 1;
+        while (i < n && given[i] === keys[i]) i++;
+        if (i === n) return entry.sorted;
+      }
+    }
+    const sorted = sortUtf8(keys.slice());
+    if (this.keyOrderCount >= MAX_KEY_ORDERS) {
+      // A workload of ever-new key lists (keys that are data, e.g. label maps): start over rather
+      // than grow without bound.
+      this.keyOrders.clear();
+      this.keyOrderCount = 0;
+    }
+    const entry = { given: keys, sorted };
+    if (known && this.keyOrders.get(first) === known) known.push(entry);
+    else this.keyOrders.set(first, [entry]);
+    this.keyOrderCount++;
+    return sorted;
+  }
+}
+
+/** Distinct key lists remembered with their order (HashWriter.sortedKeys). */
+const MAX_KEY_ORDERS = 4096;
+
+/** Sorts `keys` in place into UTF-8 byte order. */
+function sortUtf8(keys: string[]): string[] {
+  const n = keys.length;
+  if (n <= SMALL_OBJECT) {
+    // Insertion sort: most spec objects have a handful of keys, where this beats a call to
+    // Array.prototype.sort. `<` on strings compares UTF-16 units, as sort() does.
+    for (let i = 1; i < n; i++) {
+      const k = keys[i]!;
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        j--;
+      }
+      keys[j + 1] = k;
+    }
+  } else {
+    keys.sort();
+  }
+  if (!utf16OrderIsUtf8Order(keys)) keys.sort(compareUtf8);
+  return keys;
 }
 
 /**

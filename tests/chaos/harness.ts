@@ -183,6 +183,12 @@ export class ChaosHarness {
   readonly #kubePoller: NodeJS.Timeout;
   /** Per kind, the truth time of the newest change that landed in the store. */
   readonly #landedUpToMs = new Map<string, number>();
+  /**
+   * Truth entries (with their kind) of changes posted by the current forwarder process, and of
+   * those that landed: a change posted and not landed when the process is killed was in flight.
+   */
+  readonly #posted = new Map<import('./oracle.ts').TruthEntry, string>();
+  readonly #landedEntries = new Set<import('./oracle.ts').TruthEntry>();
   /** Truth entries whose first landing was seen (later landings are re-sends, not stamps). */
   readonly #stamped = new Set<import('./oracle.ts').TruthEntry>();
   /**
@@ -220,6 +226,9 @@ export class ChaosHarness {
     // a watch request after a list request means that list was done.
     this.#kubePoller = setInterval(() => this.#pollKube(), 10);
     this.ingest.onLanded = (body, headers) => this.#landed(body, headers);
+    this.ingest.onArrived = (body, headers) => {
+      for (const { gvk, entry } of this.#entriesOf(body, headers)) this.#posted.set(entry, gvk);
+    };
     this.ingest.shiftStampsSec = options.shiftStampsSec ?? 0;
     this.workload = new ChaosWorkload(this.sim, {
       seed: options.seed ?? 1,
@@ -301,34 +310,60 @@ export class ChaosHarness {
     await new Promise((r) => setTimeout(r, downMs));
     this.restarts++;
     // Changes the killed process had received but not delivered are lost with it (the delivery
-    // queue is memory; the next start relists). Delivery is in order, one batch at a time, and a
-    // kind's watch events come in the order of its changes, so of each kind every change up to the
-    // newest that landed is in the store, and the kind is blind from that change on.
+    // queue is memory; the next start relists). Batches are cut in the order of the changes and a
+    // kind's watch events come in the order of its changes, so every change queued after a posted
+    // batch is newer than all of its changes. Up to two batches are in flight (delivery.ts), and a
+    // later one may land before an earlier one that is then lost: so of each kind the store holds
+    // every change up to the newest that landed, except those of batches posted and not landed,
+    // and the kind is blind from the older of the two.
+    const inFlight = new Map<string, number>();
+    for (const [entry, gvk] of this.#posted) {
+      if (!this.#landedEntries.has(entry))
+        inFlight.set(gvk, Math.min(inFlight.get(gvk) ?? Infinity, entry.atMs));
+    }
+    this.#posted.clear();
     for (const gvk of CHAOS_KINDS) {
-      const fromMs = Math.min(this.#landedUpToMs.get(gvk) ?? this.startedMs, killedMs);
+      const fromMs = Math.min(
+        this.#landedUpToMs.get(gvk) ?? this.startedMs,
+        inFlight.get(gvk) ?? Infinity,
+        killedMs,
+      );
       void this.#blindUntilListed(gvk, fromMs, killedMs, 'SIGKILL');
     }
     await this.startForwarder(killedMs, 'SIGKILL');
   }
 
-  /** Decodes a batch the endpoint took; notes the newest change of each kind it carried. */
-  #landed(body: Buffer, headers: IncomingHttpHeaders): void {
+  /** The applied/deleted changes of a batch, each with its kind and truth entry (when found). */
+  #entriesOf(
+    body: Buffer,
+    headers: IncomingHttpHeaders,
+  ): Array<{ gvk: string; entry: import('./oracle.ts').TruthEntry; seq: number | undefined }> {
     const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
     const batch = JSON.parse(text) as {
       changes: Array<{ type: string; object?: KubeObject; seq?: number }>;
     };
+    const out: Array<{ gvk: string; entry: import('./oracle.ts').TruthEntry; seq: number | undefined }> = [];
     for (const c of batch.changes) {
       if ((c.type !== 'applied' && c.type !== 'deleted') || !c.object) continue;
       const gvk = gvkOf(c.object);
       const truth = this.workload.truth.get(truthKey(gvk, nsNameOf(c.object))) ?? [];
       const hash = c.type === 'deleted' ? DELETED : hashOf(c.object);
       const entry = truth.findLast((t) => t.hash === hash);
-      if (entry && entry.atMs > (this.#landedUpToMs.get(gvk) ?? 0)) this.#landedUpToMs.set(gvk, entry.atMs);
+      if (entry) out.push({ gvk, entry, seq: c.seq });
+    }
+    return out;
+  }
+
+  /** Decodes a batch the endpoint took; notes the newest change of each kind it carried. */
+  #landed(body: Buffer, headers: IncomingHttpHeaders): void {
+    for (const { gvk, entry, seq } of this.#entriesOf(body, headers)) {
+      this.#landedEntries.add(entry);
+      if (entry.atMs > (this.#landedUpToMs.get(gvk) ?? 0)) this.#landedUpToMs.set(gvk, entry.atMs);
       // The first landing of a version is its stamp; later ones are a relist re-sending an
       // unchanged object (the store dedupes it) or a retried batch.
-      if (entry && c.seq !== undefined && !this.#stamped.has(entry)) {
+      if (seq !== undefined && !this.#stamped.has(entry)) {
         this.#stamped.add(entry);
-        this.#stamps.push({ gvk, truth: entry, stampMs: c.seq / 1000 });
+        this.#stamps.push({ gvk, truth: entry, stampMs: seq / 1000 });
       }
     }
   }

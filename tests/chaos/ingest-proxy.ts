@@ -69,6 +69,8 @@ export class IngestFaultProxy {
   shiftStampsSec = 0;
   /** Called with every batch of the sender that the endpoint took (2xx), replays excluded. */
   onLanded: ((body: Buffer, headers: IncomingHttpHeaders) => void) | undefined;
+  /** Called with every batch of the sender as it arrives, before any fault. */
+  onArrived: ((body: Buffer, headers: IncomingHttpHeaders) => void) | undefined;
   /** Requests seen, and faults injected by kind. */
   readonly counts = { requests: 0, passed: 0, replayed: 0, faults: new Map<IngestFault | 'down', number>() };
   readonly #server: Server;
@@ -162,6 +164,7 @@ export class IngestFaultProxy {
     this.counts.requests++;
     if (this.shiftStampsSec !== 0 && method === 'POST' && path.endsWith('/events'))
       [headers, body] = shiftStamps(headers, body, this.shiftStampsSec);
+    if (method === 'POST' && path.endsWith('/events')) this.onArrived?.(body, headers);
     const fault = this.#draw();
     if (fault) this.#count(fault);
     const reply = (a: Answer) => {

@@ -200,7 +200,10 @@ describe('deploy/forwarder/Dockerfile', () => {
     assert.ok(dockerfile.includes(`/src/dist/${FORWARDER_BUNDLE.out}`));
     assert.match(dockerfile, /^USER nonroot/m);
     // The bundle as copied, run without --enable-source-maps (~6 MiB of RSS; deploy/build.ts).
-    assert.match(dockerfile, /ENTRYPOINT \["\/nodejs\/bin\/node", "\/app\/sktrace\.cjs"\]/);
+    assert.match(
+      dockerfile,
+      /ENTRYPOINT \["\/nodejs\/bin\/node", (?:"--[\w-]+(?:=[\w.-]+)?", )*"\/app\/sktrace\.cjs"\]/,
+    );
     // The Deployment's args start with the sub-command the entry point expects.
     assert.equal(container.args[0], 'forward');
   });

@@ -69,6 +69,25 @@ test('config errors are reported at start-up with the kind and field, exit 2', a
   }
 });
 
+test('--max-batches-in-flight must be a whole number of at least 1: exit 2 naming the flag', async () => {
+  for (const value of ['0', '1.5', 'two', '-1']) {
+    const { code, stderr } = await runMain([
+      'forward',
+      '--config',
+      '/nonexistent/config.yaml',
+      '--endpoint',
+      'http://127.0.0.1:9',
+      '--cluster',
+      'c',
+      '--max-batches-in-flight',
+      value,
+    ]);
+    assert.equal(code, 2, value);
+    assert.match(stderr, /--max-batches-in-flight must be/, value);
+    assert.equal(stderr.trim().split('\n').length, 1, 'one clear line');
+  }
+});
+
 interface Child {
   proc: ChildProcess;
   lines: Array<Record<string, unknown>>;

@@ -309,6 +309,53 @@ test('list pages are sized by bytes: after the first page, each asks for what fi
   for (const l of limits.slice(1)) assert.ok(l === 9 || l === 10, `pages: ${limits.join()}`);
 });
 
+test('a list pass of gcAfterListObjects or more objects ends with one full GC, before its watch; smaller passes and watch events do not', async (t) => {
+  const h = await Harness.start({ compactionWindow: 1_000_000 });
+  t.after(() => h.close());
+  for (let i = 0; i < 30; i++) h.sim.apply(configMap('ns', `cm-${i}`));
+  for (let i = 0; i < 5; i++) h.sim.apply(serviceAccount('ns', `sa-${i}`));
+  const cmRequests = (watch: boolean) =>
+    h.sim.requests.filter((r) => r.path === '/api/v1/configmaps' && (r.query.watch !== undefined) === watch)
+      .length;
+  // Each GC notes the ConfigMap list and watch requests made so far.
+  const gcs: Array<{ lists: number; watches: number }> = [];
+  const runtime = {
+    ...fastRuntime(),
+    collectGarbage: () => gcs.push({ lists: cmRequests(false), watches: cmRequests(true) }),
+  };
+  const fw = await h.forwarder('trackedObjects:\n  v1.ConfigMap: {}\n  v1.ServiceAccount: {}\n', {
+    runtime,
+    tuning: { ...FAST_TUNING, pageLimit: 10, firstPageLimit: 10, gcAfterListObjects: 20 },
+  });
+  await eventually(() => settled(fw), 20_000, 'listed');
+  await h.until((s) => s.names('v1.ConfigMap').length === 30, 'the ConfigMaps');
+  // One GC: after the ConfigMaps' last page (4 pages of 10: the last one is empty or short),
+  // before their watch; none for the 5 ServiceAccounts.
+  assert.equal(gcs.length, 1, JSON.stringify(gcs));
+  assert.equal(gcs[0]!.watches, 0);
+  assert.equal(gcs[0]!.lists, cmRequests(false));
+  // Watch events do not ask for one.
+  for (let i = 0; i < 10; i++) h.sim.apply(configMap('ns', `cm-${i}`, { v: 'changed' }));
+  await eventually(
+    () => fw.metrics.watchEvents.get({ gvk: 'v1.ConfigMap', type: 'MODIFIED' }) === 10,
+    20_000,
+    'the updates read',
+  );
+  assert.equal(gcs.length, 1);
+  // A relist (history compacted while the watch was down) is a pass like the first.
+  // These run before the forwarder can reconnect.
+  h.sim.dropWatches({ gvk: 'v1.ConfigMap' });
+  h.sim.apply(configMap('ns', 'cm-new'));
+  h.sim.compact();
+  await eventually(
+    () => fw.metrics.relists.get({ gvk: 'v1.ConfigMap', cause: 'gone' }) === 1,
+    20_000,
+    'relist',
+  );
+  await eventually(() => gcs.length === 2, 20_000, 'the GC after the relist');
+  assert.equal(gcs[1]!.lists, cmRequests(false));
+});
+
 test('owner chains through GETs when indexes are off: one GET per owner, cached, not one per pod', async (t) => {
   const h = await Harness.start();
   t.after(() => h.close());

@@ -215,6 +215,50 @@ test('splitLines: lines split across chunks, multi-byte characters split across 
   }, /exceeds 1000 bytes/);
 });
 
+test('splitLines: closes once — at the end, on a failure (reported first) and when the reader stops early — and stops its source', async () => {
+  const events: string[] = [];
+  const hooks = {
+    onError: (err: unknown) => events.push(`error ${(err as Error).message}`),
+    onClose: () => events.push('close'),
+  };
+  let returned = 0;
+  const source = (parts: string[], failAt?: number): AsyncIterable<Buffer> => ({
+    [Symbol.asyncIterator]() {
+      let i = 0;
+      return {
+        next: async () => {
+          if (i === failAt) throw new Error('reset');
+          return i < parts.length
+            ? { value: Buffer.from(parts[i++]!), done: false }
+            : { value: undefined, done: true };
+        },
+        return: async () => {
+          returned++;
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  });
+  const read = async (it: AsyncIterable<string>, stopAfter = Infinity) => {
+    const out: string[] = [];
+    for await (const l of it) {
+      out.push(l);
+      if (out.length >= stopAfter) break;
+    }
+    return out;
+  };
+  assert.deepEqual(await read(splitLines(source(['a\nb', '\nc\n', 'd']), 100, hooks)), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(events.splice(0), ['close']);
+  await assert.rejects(read(splitLines(source(['a\n', 'b'], 1), 100, hooks)), /reset/);
+  assert.deepEqual(events.splice(0), ['error reset', 'close']);
+  await assert.rejects(read(splitLines(source(['a\n', 'x'.repeat(200)]), 100, hooks)), /exceeds 100 bytes/);
+  assert.deepEqual(events.splice(0), ['error a watch line exceeds 100 bytes without a newline', 'close']);
+  // Two lines of a three-line chunk, then stop: closed, and the source told to stop.
+  assert.deepEqual(await read(splitLines(source(['a\nb\nc\n', 'd\n']), 100, hooks), 2), ['a', 'b']);
+  assert.deepEqual(events.splice(0), ['close']);
+  assert.equal(returned, 1);
+});
+
 test('connections: one keep-alive pool per API server; 200 gets open a handful of TCP connections', async () => {
   const cm = (await api.resolve('', 'v1', 'ConfigMap'))!;
   sim.apply(configMap('kube-test', 'pooled'));

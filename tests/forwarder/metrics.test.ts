@@ -69,3 +69,47 @@ test('a series appears on /metrics once held or touched, at 0 until then', () =>
     /^sktrace_forwarder_changes_queued_total\{gvk="v1.ConfigMap",type="applied"\} 0$/m,
   );
 });
+
+test('series lookups: every label set in any order finds its own series (against a map keyed by the sort-and-join key)', () => {
+  // The registry finds series through a tree of label names and values; the oracle keys a plain
+  // Map by referenceKey. Label sets that share values under other names, or that extend one
+  // another ({a}, {a, b}), must stay apart.
+  const r = new Registry();
+  const c = r.counter('c_total', 'help');
+  const oracle = new Map<string, number>();
+  const names = ['gvk', 'type', 'reason'];
+  const values = ['x', 'y', 'applied', ''];
+  let seed = 7;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  for (let i = 0; i < 3000; i++) {
+    const picked = names.filter(() => rand(2) === 0);
+    const order = [...picked].sort(() => rand(3) - 1);
+    const labels: Record<string, string> = {};
+    for (const k of order) labels[k] = values[rand(values.length)]!;
+    const by = 1 + rand(3);
+    c.inc(labels, by);
+    const key = referenceKey(labels);
+    oracle.set(key, (oracle.get(key) ?? 0) + by);
+  }
+  for (const [key, value] of oracle) {
+    const labels = Object.fromEntries(
+      key === ''
+        ? []
+        : key.split('\u0000').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
+    );
+    assert.equal(c.get(labels), value, key);
+    assert.equal(c.series(labels).value, value, key);
+  }
+  assert.equal(
+    r
+      .render()
+      .split('\n')
+      .filter((l) => l.startsWith('c_total')).length,
+    oracle.size,
+  );
+});

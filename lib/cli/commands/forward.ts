@@ -29,6 +29,7 @@ interface ForwardOptions {
   watchTimeout: string;
   pageLimit: string;
   maxQueueBytes: string;
+  maxBatchesInFlight: string;
 }
 
 export function registerForward(program: Command): void {
@@ -57,6 +58,11 @@ export function registerForward(program: Command): void {
       'bound of the delivery queue (JSON bytes)',
       String(DEFAULT_DELIVERY.maxQueueBytes),
     )
+    .option(
+      '--max-batches-in-flight <n>',
+      'batches posted at once (only batches whose changes do not depend on each other)',
+      String(DEFAULT_DELIVERY.maxBatchesInFlight),
+    )
     .action((opts: ForwardOptions) => runForward(opts));
 }
 
@@ -64,6 +70,13 @@ function positiveNumber(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
     throw new SktraceError('usage', `${flag} must be a positive number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function positiveInteger(value: string, flag: string): number {
+  const n = positiveNumber(value, flag);
+  if (!Number.isInteger(n))
+    throw new SktraceError('usage', `${flag} must be a whole number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -105,6 +118,7 @@ async function runForward(opts: ForwardOptions): Promise<void> {
   }
   const listen = parseListen(opts.listen);
   const graceMs = positiveNumber(opts.gracePeriod, '--grace-period') * 1000;
+  const maxBatchesInFlight = positiveInteger(opts.maxBatchesInFlight, '--max-batches-in-flight');
   const config = loadConfig(opts.config);
   let kube: ReturnType<typeof loadKubeConfig>;
   try {
@@ -124,9 +138,14 @@ async function runForward(opts: ForwardOptions): Promise<void> {
     ...(token ? { token } : {}),
     requestTimeoutMs: 30_000,
     nowMs: runtime.nowMs,
+    maxSockets: maxBatchesInFlight,
   });
   const delivery = new Delivery(
-    { ...DEFAULT_DELIVERY, maxQueueBytes: positiveNumber(opts.maxQueueBytes, '--max-queue-bytes') },
+    {
+      ...DEFAULT_DELIVERY,
+      maxQueueBytes: positiveNumber(opts.maxQueueBytes, '--max-queue-bytes'),
+      maxBatchesInFlight,
+    },
     { poster, runtime, metrics, log },
   );
   const forwarder = new Forwarder({

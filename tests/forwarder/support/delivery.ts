@@ -10,13 +10,18 @@ import { ForwarderMetrics } from '../../../lib/forwarder/metrics.ts';
 import type { AppliedChange, Change } from '../../../lib/ingest/wire.ts';
 import { fastRuntime, type RecordingRuntime } from './runtime.ts';
 
-/** The tests' delivery options: short linger, no jitter, 100 ms first backoff. */
+/**
+ * The tests' delivery options: short linger, no jitter, 100 ms first backoff, and one batch in
+ * flight, so that batches of independent changes land in the order they were cut (the tests
+ * that use these assert that order); delivery-order.test.ts runs several in flight.
+ */
 export const deliveryOptions = (overrides: Partial<DeliveryOptions> = {}): DeliveryOptions => ({
   maxBatchBytes: 64 * 1024,
   maxBatchChanges: 3,
   lingerMs: 20,
   maxQueueBytes: 1024 * 1024,
   stallTimeoutMs: 60_000,
+  maxBatchesInFlight: 1,
   backoff: {
     initialMs: 100,
     maxMs: 1000,

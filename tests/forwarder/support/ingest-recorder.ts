@@ -26,6 +26,10 @@ export class IngestRecorder {
   readonly requests: RecordedRequest[] = [];
   #faults: Fault[] = [];
   #rejects: Array<{ match: (c: Change) => boolean; status: number; named: boolean }> = [];
+  #failsWhen: Array<{ match: (c: Change) => boolean; times: number; status: number }> = [];
+  #holds: Array<{ match: (c: Change) => boolean; released: Promise<void> }> = [];
+  /** The changes of every request, in the order the requests arrived (before any answer). */
+  readonly arrivals: Change[][] = [];
   #down = false;
   #hung: ServerResponse[] = [];
   #listeners: Array<() => void> = [];
@@ -65,6 +69,24 @@ export class IngestRecorder {
    */
   reject(match: (c: Change) => boolean, status = 400, opts: { named?: boolean } = {}): void {
     this.#rejects.push({ match, status, named: opts.named ?? true });
+  }
+
+  /** The next `times` requests holding a matching change get `status` (retryable ones: 5xx, 429). */
+  failWhen(match: (c: Change) => boolean, times: number, status = 503): void {
+    this.#failsWhen.push({ match, times, status });
+  }
+
+  /**
+   * Requests holding a matching change are not answered until `release()` (those arriving after
+   * it are answered at once): a batch kept in flight for as long as a test needs.
+   */
+  hold(match: (c: Change) => boolean): { release: () => void } {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#holds.push({ match, released });
+    return { release };
   }
 
   /** While down, connections are destroyed on arrival (as a dead endpoint or a reset). */
@@ -124,6 +146,18 @@ export class IngestRecorder {
     } catch (err) {
       status = 400;
       body = JSON.stringify({ error: { code: 'bad_body', message: String(err) } });
+    }
+    this.arrivals.push(changes);
+    this.#notify();
+    for (const h of this.#holds) if (changes.some(h.match)) await h.released;
+    const when = this.#failsWhen.find((f) => f.times > 0 && changes.some(f.match));
+    if (when) {
+      when.times--;
+      this.requests.push({ path: req.url ?? '', headers: req.headers, raw, changes, status: when.status });
+      res.writeHead(when.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'injected', message: `injected ${when.status}` } }));
+      this.#notify();
+      return;
     }
     const fault = this.#faults.shift();
     if (fault && 'hang' in fault) {

@@ -1,0 +1,171 @@
+/**
+ * The per-object state of one tracked kind, compact: the spec hash of the last applied change
+ * queued for each object, and, while a list is under way, the resourceVersion each object had
+ * when this list (or an expired pass before it) queued it.
+ *
+ * At 100,000 pods this is the forwarder's largest retained structure. As a `Map` from the built
+ * `ns/name` string to a bigint it cost ~157 B per object (a cons string and a flat `ns/` copy
+ * per key, a BigInt, the table), and the resourceVersion map as many again while a list lasted.
+ * Here objects are found by namespace, then by the parsed `metadata.name` string itself (kept
+ * anyway), to a slot number (a small integer, stored in the table without a heap object); the
+ * hash and the listed resourceVersion live in typed arrays indexed by slot: ~77 B per object,
+ * none of it per list (tests/forwarder/spec-hashes.test.ts; docs/benchmarks.md forwarder_memory).
+ *
+ * An nsName splits at its first `/` exactly: object names are path segments, which Kubernetes
+ * forbids to contain `/` (apimachinery validation/path IsValidPathSegmentName); a namespaced
+ * object's nsName is `namespace/name`, a cluster-scoped one's the bare name (lib/trace/gvk.ts).
+ */
+import type { NsName } from '../trace/model.ts';
+
+const INITIAL_SLOTS = 256;
+
+/** An object's `metadata` (namespace absent or '' for cluster-scoped objects). */
+export interface ObjectKey {
+  namespace?: string | undefined;
+  name?: string | undefined;
+}
+/**
+ * resourceVersions etcd hands out are decimal revisions: held as numbers. Any other spelling (a
+ * leading zero, another storage backend's opaque string) is held as the string, aside.
+ */
+const DECIMAL_RV = /^(?:0|[1-9]\d{0,14})$/;
+
+export class SpecHashes {
+  /** namespace ('' for cluster-scoped objects) → name → slot. */
+  #slots = new Map<string, Map<string, number>>();
+  #hashes = new BigUint64Array(INITIAL_SLOTS);
+  /** The resourceVersion the current list generation queued, as a number; see #rvStrings. */
+  #listedRvs = new Float64Array(INITIAL_SLOTS);
+  /** The list generation a slot's listed resourceVersion belongs to; 0: none. */
+  #listedGens = new Uint32Array(INITIAL_SLOTS);
+  /** Listed resourceVersions that are not decimal revisions, by slot (normally empty). */
+  #rvStrings = new Map<number, string>();
+  #free: number[] = [];
+  #next = 0;
+  #size = 0;
+  #gen = 1;
+
+  /** Objects whose spec hash is held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: ObjectKey): bigint | undefined {
+    const slot = this.#slotOf(key);
+    return slot === undefined ? undefined : this.#hashes[slot];
+  }
+
+  set(key: ObjectKey, hash: bigint): void {
+    const ns = key.namespace ?? '';
+    const name = key.name ?? '';
+    let names = this.#slots.get(ns);
+    if (!names) {
+      names = new Map();
+      this.#slots.set(ns, names);
+    }
+    let slot = names.get(name);
+    if (slot === undefined) {
+      slot = this.#allocate();
+      names.set(name, slot);
+      this.#size++;
+    }
+    this.#hashes[slot] = hash;
+  }
+
+  delete(key: ObjectKey): void {
+    const ns = key.namespace ?? '';
+    const name = key.name ?? '';
+    const names = this.#slots.get(ns);
+    const slot = names?.get(name);
+    if (names === undefined || slot === undefined) return;
+    names.delete(name);
+    if (names.size === 0) this.#slots.delete(ns);
+    this.#release(slot);
+  }
+
+  has(nsName: NsName): boolean {
+    const [ns, name] = splitNsName(nsName);
+    return this.#slots.get(ns)?.has(name) === true;
+  }
+
+  /**
+   * Remembers that the current list generation queued this object at `resourceVersion` (only
+   * for an object whose hash is held: one the list did queue).
+   */
+  markListed(key: ObjectKey, resourceVersion: string): void {
+    const slot = this.#slotOf(key);
+    if (slot === undefined) return;
+    this.#listedGens[slot] = this.#gen;
+    if (DECIMAL_RV.test(resourceVersion)) {
+      this.#listedRvs[slot] = Number(resourceVersion);
+      this.#rvStrings.delete(slot);
+    } else {
+      this.#listedRvs[slot] = Number.NaN;
+      this.#rvStrings.set(slot, resourceVersion);
+    }
+  }
+
+  /** Whether the current list generation queued this object at exactly `resourceVersion`. */
+  listedAt(key: ObjectKey, resourceVersion: string): boolean {
+    const slot = this.#slotOf(key);
+    if (slot === undefined || this.#listedGens[slot] !== this.#gen) return false;
+    return DECIMAL_RV.test(resourceVersion)
+      ? this.#listedRvs[slot] === Number(resourceVersion)
+      : this.#rvStrings.get(slot) === resourceVersion;
+  }
+
+  /** A list completed: what it queued is forgotten (the next list is a new generation). */
+  endList(): void {
+    this.#gen++;
+    this.#rvStrings.clear();
+  }
+
+  /** Forgets every object whose nsName is not in `keep`. */
+  retainOnly(keep: ReadonlySet<NsName>): void {
+    for (const [ns, names] of this.#slots) {
+      for (const [name, slot] of names) {
+        if (keep.has(ns === '' ? name : `${ns}/${name}`)) continue;
+        names.delete(name);
+        this.#release(slot);
+      }
+      if (names.size === 0) this.#slots.delete(ns);
+    }
+  }
+
+  #slotOf(key: ObjectKey): number | undefined {
+    return this.#slots.get(key.namespace ?? '')?.get(key.name ?? '');
+  }
+
+  #allocate(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    if (this.#next === this.#hashes.length) this.#grow();
+    return this.#next++;
+  }
+
+  #release(slot: number): void {
+    this.#listedGens[slot] = 0;
+    this.#rvStrings.delete(slot);
+    this.#free.push(slot);
+    this.#size--;
+  }
+
+  #grow(): void {
+    const n = this.#hashes.length * 2;
+    const hashes = new BigUint64Array(n);
+    hashes.set(this.#hashes);
+    const rvs = new Float64Array(n);
+    rvs.set(this.#listedRvs);
+    const gens = new Uint32Array(n);
+    gens.set(this.#listedGens);
+    this.#hashes = hashes;
+    this.#listedRvs = rvs;
+    this.#listedGens = gens;
+  }
+}
+
+/** `namespace/name` → [namespace, name]; a cluster-scoped name → ['', name]. */
+export function splitNsName(nsName: NsName): [string, string] {
+  const slash = nsName.indexOf('/');
+  return slash < 0 ? ['', nsName] : [nsName.slice(0, slash), nsName.slice(slash + 1)];
+}

@@ -1,0 +1,129 @@
+/**
+ * SpecHashes (lib/forwarder/spec-hashes.ts) against a deliberately simple second implementation:
+ * one Map from the nsName string to { hash, listed resourceVersion, list generation }, as
+ * changes.ts kept it before. Random operations over few names, hashes and resourceVersions, so
+ * that slots are freed and reused, tables grow, and equal values meet different objects.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SpecHashes, splitNsName } from '../../lib/forwarder/spec-hashes.ts';
+
+interface OracleEntry {
+  hash: bigint;
+  listedRv?: string;
+}
+
+class Oracle {
+  readonly map = new Map<string, OracleEntry>();
+  set(nsName: string, hash: bigint) {
+    const e = this.map.get(nsName);
+    if (e) e.hash = hash;
+    else this.map.set(nsName, { hash });
+  }
+  markListed(nsName: string, rv: string) {
+    const e = this.map.get(nsName);
+    if (e) e.listedRv = rv;
+  }
+  listedAt(nsName: string, rv: string) {
+    return this.map.get(nsName)?.listedRv === rv;
+  }
+  endList() {
+    for (const e of this.map.values()) delete e.listedRv;
+  }
+  retainOnly(keep: Set<string>) {
+    for (const n of [...this.map.keys()]) if (!keep.has(n)) this.map.delete(n);
+  }
+}
+
+/** A small deterministic generator (mulberry32), so a failure replays. */
+function rng(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const keyOf = (nsName: string) => {
+  const slash = nsName.indexOf('/');
+  return slash < 0 ? { name: nsName } : { namespace: nsName.slice(0, slash), name: nsName.slice(slash + 1) };
+};
+
+test('SpecHashes agrees with a Map of nsName → {hash, listed rv} over 20,000 random operations', () => {
+  const random = rng(11);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  // 700 names over 3 namespaces and cluster scope: more than the 256 initial slots, so the
+  // typed arrays grow; few enough that names are deleted and created again.
+  const names: string[] = [];
+  for (let i = 0; i < 700; i++) {
+    const ns = pick(['', 'a', 'b', 'kube-system']);
+    names.push(ns === '' ? `node-${i}` : `${ns}/obj-${i}`);
+  }
+  // Few hashes (0 and the top bit included) and resourceVersions (decimal revisions, one with a
+  // leading zero that must not equal its number, an opaque one): equal values meet other objects.
+  const hashes = [0n, 1n, 2n ** 63n, 2n ** 64n - 1n, 0x0123456789abcdefn];
+  const rvs = ['1', '7', '07', '42', '999999999999999', 'opaque-rv'];
+  const s = new SpecHashes();
+  const o = new Oracle();
+  for (let i = 0; i < 20_000; i++) {
+    const n = pick(names);
+    const key = keyOf(n);
+    const r = random();
+    if (r < 0.35) {
+      const h = pick(hashes);
+      s.set(key, h);
+      o.set(n, h);
+    } else if (r < 0.5) {
+      s.delete(key);
+      o.map.delete(n);
+    } else if (r < 0.75) {
+      const rv = pick(rvs);
+      s.markListed(key, rv);
+      o.markListed(n, rv);
+    } else if (r < 0.998) {
+      const rv = pick(rvs);
+      assert.equal(s.listedAt(key, rv), o.listedAt(n, rv), `op ${i}: listedAt(${n}, ${rv})`);
+    } else if (r < 0.999) {
+      s.endList();
+      o.endList();
+    } else {
+      const keep = new Set(names.filter(() => random() < 0.5));
+      s.retainOnly(keep);
+      o.retainOnly(keep);
+    }
+    assert.equal(s.get(key), o.map.get(n)?.hash, `op ${i}: get(${n})`);
+    assert.equal(s.has(n), o.map.has(n), `op ${i}: has(${n})`);
+    assert.equal(s.size, o.map.size, `op ${i}: size`);
+  }
+  for (const n of names) {
+    assert.equal(s.get(keyOf(n)), o.map.get(n)?.hash, n);
+    for (const rv of rvs) assert.equal(s.listedAt(keyOf(n), rv), o.listedAt(n, rv), `${n} ${rv}`);
+  }
+});
+
+test('SpecHashes: a slot freed and reused does not carry the old object’s hash or listed mark', () => {
+  const s = new SpecHashes();
+  s.set({ namespace: 'ns', name: 'old' }, 5n);
+  s.markListed({ namespace: 'ns', name: 'old' }, '100');
+  s.delete({ namespace: 'ns', name: 'old' });
+  // Takes the freed slot.
+  s.set({ namespace: 'ns', name: 'new' }, 6n);
+  assert.equal(s.listedAt({ namespace: 'ns', name: 'new' }, '100'), false);
+  assert.equal(s.get({ namespace: 'ns', name: 'old' }), undefined);
+  assert.equal(s.get({ namespace: 'ns', name: 'new' }), 6n);
+  // Marks only hold for objects whose hash is held, and end with the list.
+  s.markListed({ namespace: 'ns', name: 'absent' }, '1');
+  assert.equal(s.listedAt({ namespace: 'ns', name: 'absent' }, '1'), false);
+  s.markListed({ namespace: 'ns', name: 'new' }, '101');
+  assert.equal(s.listedAt({ namespace: 'ns', name: 'new' }, '101'), true);
+  s.endList();
+  assert.equal(s.listedAt({ namespace: 'ns', name: 'new' }, '101'), false);
+});
+
+test('splitNsName: at the first slash; a cluster-scoped name has no namespace', () => {
+  assert.deepEqual(splitNsName('ns/web'), ['ns', 'web']);
+  assert.deepEqual(splitNsName('node-1'), ['', 'node-1']);
+  assert.deepEqual(splitNsName('a/b:c'), ['a', 'b:c']);
+});
