@@ -44,6 +44,7 @@ import {
   exportCluster,
   HOUR,
   OBJECT_BYTES,
+  rebuildCheckpoint,
   SeedCache,
   seedExportCase,
   windowFirstVersion,
@@ -265,6 +266,8 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   const smallest = Math.min(...cases.map((c) => c.windowChanges));
   const rssAtSmallest = new Map<number, number[]>();
   try {
+    // A cache seeded with older checkpoint settings: its checkpoints rewritten, nothing else.
+    await cache?.rebuildCheckpoints((cluster, ts) => rebuildCheckpoint(aws, cluster, ts));
     // BENCH_EXPORT_SEED_ONLY=1 (with BENCH_EXPORT_DATA_DIR): fill the seed cache, measure nothing.
     if (process.env.BENCH_EXPORT_SEED_ONLY === '1') {
       if (!cache) throw new Error('BENCH_EXPORT_SEED_ONLY needs BENCH_EXPORT_DATA_DIR');

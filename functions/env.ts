@@ -84,6 +84,18 @@ export function awsClientsFromEnv(env: FunctionEnv): AwsClients {
   };
 }
 
+/**
+ * The longest an ingest batch takes to apply, for the checkpoints' replay margin
+ * (lib/aws/trace-store/checkpoints.ts: a checkpoint built at B replays the changes from
+ * B − lateMarginSec − maxBatchSec on). Batches are applied only by the ingest function, whose
+ * Timeout is 29 s (template.yaml; API Gateway's HTTP API waits at most 30 s for an integration),
+ * after which Lambda stops it; the store's default, 900 s, is Lambda's longest timeout. Twice the
+ * timeout covers writes still in flight when it stops and the clocks of two Lambda hosts. Every
+ * export starting from a checkpoint reads its margin: 600 + 60 s of changes instead of 600 + 900 s
+ * (at the bench's pace 0.18× the window's items instead of 0.42×, docs/benchmarks.md "export").
+ */
+export const INGEST_MAX_BATCH_SEC = 60;
+
 /** The trace store every function builds the same way: table, bucket for large bodies, retention. */
 export function traceStoreFromEnv(env: FunctionEnv, clients: AwsClients): DynamoTraceStore {
   const tableName = requiredEnv(env, 'TABLE_NAME');
@@ -95,6 +107,7 @@ export function traceStoreFromEnv(env: FunctionEnv, clients: AwsClients): Dynamo
     blobs: new S3BlobStore(clients.s3, bucket),
     // Hourly change counts: the exports function sizes a window with them before accepting it.
     countChanges: true,
+    maxBatchSec: INGEST_MAX_BATCH_SEC,
     ...(retentionDays === undefined ? {} : { retentionDays }),
   });
 }

@@ -6,6 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { INGEST_MAX_BATCH_SEC } from '../../functions/env.ts';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
@@ -39,7 +40,12 @@ export const BENCH_SHARDS = 4;
 export const BENCH_RETENTION_DAYS = 14;
 
 /** The trace store the benches seed and read through: their layout, 32 requests in flight. */
-export function benchTraceStore(aws: ChildAws): DynamoTraceStore {
+/**
+ * The store seeding writes with: the deployed functions' batch bound (functions/env.ts), so
+ * checkpoints have the replay margin the hourly checkpoint function gives them; `maxBatchSec`
+ * overrides it (the seed cache's fingerprint of an older seeding, export-seed.ts).
+ */
+export function benchTraceStore(aws: ChildAws, maxBatchSec = INGEST_MAX_BATCH_SEC): DynamoTraceStore {
   return new DynamoTraceStore({
     dynamo: aws.dynamo,
     tableName: aws.tableName,
@@ -47,6 +53,7 @@ export function benchTraceStore(aws: ChildAws): DynamoTraceStore {
     shards: BENCH_SHARDS,
     retentionDays: BENCH_RETENTION_DAYS,
     concurrency: 32,
+    maxBatchSec,
   });
 }
 

@@ -19,9 +19,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { type AttributeValue, DeleteItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Change } from '../../lib/ingest/wire.ts';
+import { checkpointPk } from '../../lib/store/keys.ts';
 import { BENCH_RETENTION_DAYS, BENCH_SHARDS, benchTraceStore, type ChildAws, startChildAws } from './aws.ts';
 import { type SpreadChange, spread } from './export-changes.ts';
 import { DEPLOYMENT_CONFIG } from './objects.ts';
@@ -56,8 +57,9 @@ export async function seedExportCase(
   cluster: string,
   c: ExportCase,
   startTs: number,
+  maxBatchSec?: number,
 ): Promise<void> {
-  const store = benchTraceStore(aws);
+  const store = benchTraceStore(aws, maxBatchSec);
   const target = { cluster, shards: BENCH_SHARDS, retentionDays: BENCH_RETENTION_DAYS };
   const objects = { liveObjects: c.liveObjects, objectBytes: OBJECT_BYTES };
   const historyChanges = c.history * c.windowChanges;
@@ -99,7 +101,7 @@ export async function seedExportCase(
       maxChanges: 2500,
     });
   }
-  // The hourly checkpoint function's run at the window's start.
+  // The hourly checkpoint function's run at the window's start (rebuildCheckpoint does the same).
   await store.writeCheckpoint(cluster, { nowSec: startTs });
   await aws.loadEvents(target, {
     count: c.windowChanges,
@@ -110,48 +112,112 @@ export async function seedExportCase(
   });
 }
 
-/** What seeding writes today, as a hash: a small case seeded into a fresh in-memory dynalite and s3rver. */
-export async function seedingFingerprint(): Promise<string> {
+/**
+ * Replaces a seeded cluster's checkpoint with the one seeding writes now: the old checkpoint items
+ * and blobs deleted, the checkpoint written again at the window's start. Exact: a checkpoint reads
+ * only the state items (and kinds), which nothing after seeding's own checkpoint writes — the
+ * window's and the superseded changes are event items — so this is the checkpoint a fresh seeding
+ * would write, without the ~30 minutes of seeding the 11 M items again.
+ */
+export async function rebuildCheckpoint(
+  aws: ChildAws,
+  cluster: string,
+  startTs: number,
+  maxBatchSec?: number,
+): Promise<void> {
+  const pk = checkpointPk(cluster);
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await aws.dynamo.send(
+      new QueryCommand({
+        TableName: aws.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk } },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      await aws.dynamo.send(
+        new DeleteItemCommand({ TableName: aws.tableName, Key: { pk: item.pk!, sk: item.sk! } }),
+      );
+    }
+    start = out.LastEvaluatedKey;
+  } while (start);
+  const listed = await aws.s3.send(
+    new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: `checkpoints/${cluster}/` }),
+  );
+  for (const o of listed.Contents ?? []) {
+    await aws.s3.send(new DeleteObjectCommand({ Bucket: aws.bucket, Key: o.Key! }));
+  }
+  await benchTraceStore(aws, maxBatchSec).writeCheckpoint(cluster, { nowSec: startTs });
+}
+
+/**
+ * What seeding writes today, as a hash: a small case seeded into a fresh in-memory dynalite and
+ * s3rver. `maxBatchSec`: as seeding with that batch bound would write it (an older seeding's).
+ */
+export async function seedingFingerprint(maxBatchSec?: number): Promise<string> {
   const aws = await startChildAws();
   try {
-    // 2023-11-14T22:00:00Z; 2 hours of history over 4 objects, 12 changes in the window.
-    await seedExportCase(
-      aws,
-      'fingerprint',
-      { windowChanges: 12, history: 2, liveObjects: 4 },
-      1_700_000_000 - 800,
-    );
-    const hash = createHash('sha256');
-    const items: Record<string, AttributeValue>[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await aws.dynamo.send(
-        new ScanCommand({ TableName: aws.tableName, ...(start ? { ExclusiveStartKey: start } : {}) }),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    const lines = items
-      .filter((i) => !i.pk?.S?.startsWith('FEED#'))
-      .map((i) =>
-        JSON.stringify(
-          Object.entries(i)
-            .sort(([a], [b]) => (a < b ? -1 : 1))
-            .map(([k, v]) => [k, v.B ? { B: Buffer.from(v.B).toString('base64') } : v]),
-        ),
-      )
-      .sort();
-    for (const line of lines) hash.update(`${line}\n`);
-    const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket }));
-    for (const key of (listed.Contents ?? []).map((o) => o.Key ?? '').sort()) {
-      const object = await aws.s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
-      hash.update(`${key}\n`).update(await object.Body!.transformToByteArray());
-    }
-    return `${lines.length}:${hash.digest('hex')}`;
+    await seedFingerprintCase(aws, maxBatchSec);
+    return await storeFingerprint(aws);
   } finally {
     await aws.close();
   }
 }
+
+/** The fingerprint's small case: 2 hours of history over 4 objects, 12 changes in the window. */
+export const FINGERPRINT_CLUSTER = 'fingerprint';
+// 2023-11-14T22:00:00Z
+export const FINGERPRINT_START_TS = 1_700_000_000 - 800;
+
+export async function seedFingerprintCase(aws: ChildAws, maxBatchSec?: number): Promise<void> {
+  await seedExportCase(
+    aws,
+    FINGERPRINT_CLUSTER,
+    { windowChanges: 12, history: 2, liveObjects: 4 },
+    FINGERPRINT_START_TS,
+    maxBatchSec,
+  );
+}
+
+/** Every item (but the change feed's, stamped with the wall clock) and every object, hashed. */
+export async function storeFingerprint(aws: ChildAws): Promise<string> {
+  const hash = createHash('sha256');
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await aws.dynamo.send(
+      new ScanCommand({ TableName: aws.tableName, ...(start ? { ExclusiveStartKey: start } : {}) }),
+    );
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  const lines = items
+    .filter((i) => !i.pk?.S?.startsWith('FEED#'))
+    .map((i) =>
+      JSON.stringify(
+        Object.entries(i)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([k, v]) => [k, v.B ? { B: Buffer.from(v.B).toString('base64') } : v]),
+      ),
+    )
+    .sort();
+  for (const line of lines) hash.update(`${line}\n`);
+  const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket }));
+  for (const key of (listed.Contents ?? []).map((o) => o.Key ?? '').sort()) {
+    const object = await aws.s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+    hash.update(`${key}\n`).update(await object.Body!.transformToByteArray());
+  }
+  return `${lines.length}:${hash.digest('hex')}`;
+}
+
+/**
+ * The batch bound seeding's checkpoints were written with before functions/env.ts
+ * INGEST_MAX_BATCH_SEC (the store's default, 900 s): a cache filled then differs from today's
+ * seeding only in its checkpoints, which SeedCache rewrites instead of seeding again.
+ */
+export const PREVIOUS_MAX_BATCH_SEC = 900;
 
 interface Manifest {
   fingerprint: string;
@@ -164,6 +230,8 @@ export class SeedCache {
   readonly s3Dir: string;
   readonly #file: string;
   #manifest: Manifest;
+  /** The current fingerprint, while the checkpoints are still an older seeding's. */
+  #staleCheckpoints: string | undefined;
 
   private constructor(dir: string, manifest: Manifest) {
     this.dynamoDir = join(dir, 'dynamo');
@@ -172,11 +240,17 @@ export class SeedCache {
     this.#manifest = manifest;
   }
 
-  /** Opens `dir`, emptying it first when it was seeded by code that writes something else. */
+  /**
+   * Opens `dir`, emptying it first when it was seeded by code that writes something else — unless
+   * the difference is only the checkpoints' (`checkpointsOnly`: the fingerprint seeding had with
+   * the previous checkpoint settings): then the data stays and `rebuildCheckpoints` must run once
+   * the servers are up.
+   */
   static async open(
     dir: string,
     log: (line: string) => void,
     fingerprintOf: () => Promise<string> = seedingFingerprint,
+    checkpointsOnly: () => Promise<string> = () => seedingFingerprint(PREVIOUS_MAX_BATCH_SEC),
   ): Promise<SeedCache> {
     const fingerprint = await fingerprintOf();
     let manifest: Manifest | undefined;
@@ -185,16 +259,45 @@ export class SeedCache {
     } catch {
       manifest = undefined;
     }
-    if (manifest?.fingerprint !== fingerprint) {
+    let staleCheckpoints = false;
+    if (
+      manifest &&
+      manifest.fingerprint !== fingerprint &&
+      manifest.fingerprint === (await checkpointsOnly())
+    ) {
+      log(`export seed cache ${dir}: only the checkpoints' settings changed; rewriting its checkpoints`);
+      staleCheckpoints = true;
+    } else if (manifest?.fingerprint !== fingerprint) {
       if (manifest) log(`export seed cache ${dir}: seeding changed since it was filled; emptying it`);
       await rm(dir, { recursive: true, force: true });
       manifest = { fingerprint, clusters: {} };
     }
-    const cache = new SeedCache(dir, manifest);
+    const cache = new SeedCache(dir, manifest!);
+    cache.#staleCheckpoints = staleCheckpoints ? fingerprint : undefined;
     await mkdir(cache.dynamoDir, { recursive: true });
     await mkdir(cache.s3Dir, { recursive: true });
     await cache.#save();
     return cache;
+  }
+
+  /** True until rebuildCheckpoints has run on a cache whose checkpoints are an older seeding's. */
+  get staleCheckpoints(): boolean {
+    return this.#staleCheckpoints !== undefined;
+  }
+
+  /**
+   * Rewrites every seeded cluster's checkpoint as seeding writes it now (`rebuild`:
+   * `rebuildCheckpoint` on the running servers), then records the current fingerprint. Interrupted,
+   * the manifest still holds the old one and the next open rewrites them all again.
+   */
+  async rebuildCheckpoints(rebuild: (cluster: string, startTs: number) => Promise<void>): Promise<void> {
+    const fingerprint = this.#staleCheckpoints;
+    if (fingerprint === undefined) return;
+    for (const [cluster, { startTs }] of Object.entries(this.#manifest.clusters))
+      await rebuild(cluster, startTs);
+    this.#manifest.fingerprint = fingerprint;
+    this.#staleCheckpoints = undefined;
+    await this.#save();
   }
 
   seeded(cluster: string): { startTs: number; seedMs: number } | undefined {

@@ -364,6 +364,9 @@ export async function streamExport(
       (config, transform) =>
         transform ? undefined : exportObjectReads(exportableConfigDoc(config).trackedObjects),
     );
+    // The last event out and the first part uploading before the tail's spec hashes are computed.
+    assembler.endEvents();
+    writer!.endEvents();
     const tail = assembler.finishStream();
     const bytes = await writer!.finish(encodeTraceTail(tail));
     let objects = 0;

@@ -5,8 +5,9 @@
  * The trace is one msgpack map whose `events` array header holds the number of events, known
  * only at the end, and whose smallest encoding (what sk-tracer writes, and what `encodeTrace`
  * writes) is 1, 3 or 5 bytes long. So the first part — the head (map header, version, config)
- * plus the array header plus the first `partBytes` of events — is kept until the end and uploaded
- * last, with the header then known; parts 2… go out as they fill (S3 takes parts in any order and
+ * plus the array header plus the first `partBytes` of events — is kept until the last event and
+ * uploaded then (`endEvents`), with the header known, while the caller computes the tail; parts 2…
+ * go out as they fill, the last one with the tail (S3 takes parts in any order and
  * assembles them by number; every part but the last must be ≥ 5 MiB, which the first part is, being
  * `partBytes` of events and more). A window whose events fit in one part is one PutObject.
  * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (3 +
@@ -45,9 +46,16 @@ export class TraceStreamWriter {
   readonly #partBytes: number;
   readonly #maxInFlight: number;
 
-  /** The first `partBytes` of events, kept until the array header is known. */
+  /**
+   * The first `partBytes` of events, kept until the array header is known: the first buffer, with
+   * `#headroom` bytes in front of its events where the head and the header are written at the end,
+   * so the first part goes out without a copy of its 5 MiB.
+   */
   #first: Uint8Array | undefined;
+  readonly #headroom: number;
   #buf: Uint8Array;
+  /** Where the events of `#buf` start: `#headroom` in the first buffer, 0 in the others. */
+  #base: number;
   #len = 0;
   #events = 0;
   #nextPart = 2;
@@ -61,6 +69,10 @@ export class TraceStreamWriter {
   readonly #spare: Uint8Array[] = [];
   #failure: { err: unknown } | undefined;
   #bytes: number;
+  /** The events array's header, once endEvents() has closed it. */
+  #header: Uint8Array | undefined;
+  /** A multipart upload (the first part filled); else one PutObject at the end. */
+  #multipart = false;
   #done = false;
 
   readonly #append = (bytes: Uint8Array): void => this.#write(bytes);
@@ -74,7 +86,10 @@ export class TraceStreamWriter {
     this.#head = head;
     this.#partBytes = options.partBytes;
     this.#maxInFlight = options.maxPartsInFlight;
-    this.#buf = new Uint8Array(this.#partBytes);
+    // The head and the longest array header (5 bytes) fit in front of the first part's events.
+    this.#headroom = head.length + 5;
+    this.#buf = new Uint8Array(this.#headroom + this.#partBytes);
+    this.#base = this.#headroom;
     this.#bytes = head.length;
   }
 
@@ -94,6 +109,7 @@ export class TraceStreamWriter {
 
   /** Appends one event (synchronous; a full part starts uploading). */
   writeEvent(event: TraceEvent): void {
+    if (this.#header) throw new Error('an event after endEvents(): the events array is closed');
     this.#events++;
     encodeTraceEventInto(event, this.#append);
   }
@@ -105,22 +121,49 @@ export class TraceStreamWriter {
   }
 
   /**
-   * Writes the tail (index, pod_lifecycles) and the held first part, and completes the object.
-   * Returns its size in bytes.
+   * No more events: the events array's header is known, so the held first part starts uploading
+   * now — while the caller builds the tail (an index spec hash per object: ~50 ms at 5,000 objects,
+   * which used to run before the first part's 5 MiB went out, docs/benchmarks.md "export").
+   */
+  endEvents(): void {
+    if (this.#done) throw new Error('the trace stream is already finished');
+    if (this.#header) return;
+    this.#header = encodeArrayHeader(this.#events);
+    this.#bytes += this.#header.length;
+    if (this.#first) {
+      this.#multipart = true;
+      this.#startPart(1, this.#withHead(this.#first, this.#first.length));
+      this.#first = undefined;
+    }
+  }
+
+  /**
+   * Writes the tail (index, pod_lifecycles) and the held first part (endEvents, if not yet), and
+   * completes the object. Returns its size in bytes.
    */
   async finish(tail: Uint8Array): Promise<number> {
-    if (this.#done) throw new Error('the trace stream is already finished');
+    this.endEvents();
     this.#done = true;
-    const header = encodeArrayHeader(this.#events);
-    this.#bytes += header.length + tail.length;
-    const rest = this.#buf.subarray(0, this.#len);
-    if (!this.#first) {
-      await this.#objects.put(this.#key, concat([this.#head, header, rest, tail]));
+    const header = this.#header!;
+    this.#bytes += tail.length;
+    // The tail after the last events, in the same buffer when it fits (no copy of the events).
+    const end = this.#base + this.#len;
+    const fits = end + tail.length <= this.#buf.length;
+    if (fits) this.#buf.set(tail, end);
+    if (!this.#multipart) {
+      // Still the first buffer: the head and header go in front of its events.
+      const body = fits
+        ? this.#withHead(this.#buf, end + tail.length)
+        : concat([this.#head, header, this.#buf.subarray(this.#base, end), tail]);
+      await this.#objects.put(this.#key, body);
       return this.#bytes;
     }
-    this.#startPart(this.#nextPart++, concat([rest, tail]));
-    this.#startPart(1, concat([this.#head, header, this.#first]));
-    this.#first = undefined;
+    this.#startPart(
+      this.#nextPart++,
+      fits
+        ? this.#buf.subarray(this.#base, end + tail.length)
+        : concat([this.#buf.subarray(this.#base, end), tail]),
+    );
     await this.#settle();
     if (this.#failure) throw this.#failure.err;
     await (await this.#upload!).complete();
@@ -139,7 +182,7 @@ export class TraceStreamWriter {
     let at = 0;
     while (at < bytes.length) {
       const n = Math.min(bytes.length - at, this.#partBytes - this.#len);
-      this.#buf.set(bytes.subarray(at, at + n), this.#len);
+      this.#buf.set(bytes.subarray(at, at + n), this.#base + this.#len);
       this.#len += n;
       at += n;
       if (this.#len === this.#partBytes) this.#partFull();
@@ -149,12 +192,22 @@ export class TraceStreamWriter {
   #partFull(): void {
     const full = this.#buf;
     this.#buf = this.#spare.pop() ?? new Uint8Array(this.#partBytes);
+    this.#base = 0;
     this.#len = 0;
     if (!this.#first) {
       this.#first = full;
       return;
     }
     this.#startPart(this.#nextPart++, full, true);
+  }
+
+  /** The first buffer up to `end`, with the head and the events header written just before its events. */
+  #withHead(first: Uint8Array, end: number): Uint8Array {
+    const header = this.#header!;
+    const start = this.#headroom - header.length - this.#head.length;
+    first.set(this.#head, start);
+    first.set(header, start + this.#head.length);
+    return first.subarray(start, end);
   }
 
   #startPart(partNumber: number, bytes: Uint8Array, reusable = false): void {

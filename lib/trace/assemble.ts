@@ -159,6 +159,8 @@ export class TraceAssembler {
   /** Streaming: events handed over so far. */
   #emitted = 0;
   #lastTs: number | undefined;
+  /** Streaming: endEvents() was called (the last event is out). */
+  #eventsEnded = false;
 
   readonly #lifecycles = new Map<string, { owner: ObjectRef; bySpecHash: LifecyclesBySpecHash }>();
   /** Bare-pod owner key → whether every lifecycle recorded for it ended before the window. */
@@ -316,13 +318,28 @@ export class TraceAssembler {
     return this.#trace;
   }
 
-  /** Streaming: hands over the last event and returns the rest of the trace. Call once. */
-  finishStream(): StreamedTraceTail {
-    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
-    this.#assertOpen('finishStream');
+  /**
+   * Streaming: no more changes; hands over the last event now, so the trace's events can be
+   * completed (and uploaded) while the tail — an index spec hash per object — is computed.
+   * Nothing but finishStream() may follow.
+   */
+  endEvents(): void {
+    if (!this.#onEvent) throw new AssemblyOrderError('endEvents() needs an onEvent sink; use finish()');
+    if (this.#eventsEnded) return;
+    this.#assertOpen('endEvents');
     this.#sealStartState();
     if (this.#current) this.#emit(this.#current);
     this.#current = undefined;
+    this.#eventsEnded = true;
+  }
+
+  /** Streaming: hands over the last event (endEvents) and returns the rest of the trace. Call once. */
+  finishStream(): StreamedTraceTail {
+    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
+    if (this.#finished) {
+      throw new AssemblyOrderError('finishStream after finish(): the trace is already assembled');
+    }
+    this.endEvents();
     this.#finished = true;
     return { ...this.#tail(), eventCount: this.#emitted };
   }
@@ -359,6 +376,7 @@ export class TraceAssembler {
   #assertOpen(what: string): void {
     if (this.#finished)
       throw new AssemblyOrderError(`${what} after finish(): the trace is already assembled`);
+    if (this.#eventsEnded) throw new AssemblyOrderError(`${what} after endEvents(): the events are out`);
   }
 
   #verdict(change: ObjectChange, isCreatedOnReplay: (owner: ObjectRef) => boolean): Verdict {

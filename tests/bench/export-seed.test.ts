@@ -9,7 +9,17 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SeedCache } from '../../bench/support/export-seed.ts';
+import { startChildAws } from '../../bench/support/aws.ts';
+import {
+  FINGERPRINT_CLUSTER,
+  FINGERPRINT_START_TS,
+  PREVIOUS_MAX_BATCH_SEC,
+  rebuildCheckpoint,
+  SeedCache,
+  seedFingerprintCase,
+  seedingFingerprint,
+  storeFingerprint,
+} from '../../bench/support/export-seed.ts';
 
 describe('export seed cache', () => {
   it('keeps seeded clusters while the fingerprint holds, and empties itself when it changes', async () => {
@@ -34,6 +44,72 @@ describe('export seed cache', () => {
       assert.match(logs[0]!, /seeding changed/);
     } finally {
       await rm(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the data and asks for new checkpoints when only the checkpoint settings changed', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'sktrace-seed-cache-')), 'cache');
+    const logs: string[] = [];
+    const log = (line: string) => logs.push(line);
+    try {
+      const first = await SeedCache.open(dir, log, async () => 'v1');
+      await writeFile(join(first.dynamoDir, 'leveldb-file'), 'seeded');
+      await first.record('export-10-h0-o4', 1_800_000_000, 1234);
+      await first.record('export-10-h10-o4', 1_800_003_600, 99);
+
+      // v2 differs from v1 only in the checkpoints (v1 is what seeding with the old settings writes).
+      const stale = await SeedCache.open(
+        dir,
+        log,
+        async () => 'v2',
+        async () => 'v1',
+      );
+      assert.equal(stale.staleCheckpoints, true);
+      assert.deepEqual(await readdir(stale.dynamoDir), ['leveldb-file']);
+      assert.match(logs.join('\n'), /only the checkpoints/);
+      const rebuilt: string[] = [];
+      await stale.rebuildCheckpoints(async (cluster, startTs) => {
+        rebuilt.push(`${cluster} ${startTs}`);
+      });
+      assert.deepEqual(rebuilt.sort(), ['export-10-h0-o4 1800000000', 'export-10-h10-o4 1800003600']);
+      assert.equal(stale.staleCheckpoints, false);
+
+      const again = await SeedCache.open(
+        dir,
+        log,
+        async () => 'v2',
+        async () => assert.fail('not asked: the fingerprint holds'),
+      );
+      assert.equal(again.staleCheckpoints, false);
+      assert.deepEqual(again.seeded('export-10-h0-o4'), { startTs: 1_800_000_000, seedMs: 1234 });
+
+      // Anything else changed: emptied as before.
+      const other = await SeedCache.open(
+        dir,
+        log,
+        async () => 'v3',
+        async () => 'v1',
+      );
+      assert.equal(other.staleCheckpoints, false);
+      assert.equal(other.seeded('export-10-h0-o4'), undefined);
+      assert.deepEqual(await readdir(other.dynamoDir), []);
+    } finally {
+      await rm(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it("rebuildCheckpoint turns an older seeding's data into exactly what seeding writes now", async () => {
+    const now = await seedingFingerprint();
+    const aws = await startChildAws();
+    try {
+      await seedFingerprintCase(aws, PREVIOUS_MAX_BATCH_SEC);
+      const before = await storeFingerprint(aws);
+      assert.notEqual(before, now, 'the old settings write other checkpoints');
+      assert.equal(before, await seedingFingerprint(PREVIOUS_MAX_BATCH_SEC));
+      await rebuildCheckpoint(aws, FINGERPRINT_CLUSTER, FINGERPRINT_START_TS);
+      assert.equal(await storeFingerprint(aws), now);
+    } finally {
+      await aws.close();
     }
   });
 });

@@ -20,6 +20,7 @@ import {
   ROOT_DIR,
 } from '../../deploy/build.ts';
 import { DEFAULT_MIN_INTERVAL_SEC } from '../../functions/checkpoint/handler.ts';
+import { INGEST_MAX_BATCH_SEC } from '../../functions/env.ts';
 import { CHANGES_ROUTE } from '../../functions/exports/changes.ts';
 import {
   DEFAULT_JOB_RETENTION_SEC,
@@ -203,6 +204,8 @@ describe('template.yaml: functions', () => {
 
   test('timeouts fit their callers: API routes under API Gateway’s 30 s, the job up to 15 min', () => {
     assert.ok((fn('ingest').Properties.Timeout as number) < 30);
+    // The checkpoints' replay margin assumes no batch applies for longer (functions/env.ts).
+    assert.ok((fn('ingest').Properties.Timeout as number) * 2 <= INGEST_MAX_BATCH_SEC);
     assert.ok((fn('exports').Properties.Timeout as number) < 30);
     assert.equal(fn('export-job').Properties.Timeout, 900);
     assert.ok((fn('checkpoint').Properties.Timeout as number) <= 900);

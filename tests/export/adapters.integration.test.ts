@@ -64,6 +64,30 @@ describe('S3ExportObjects (s3rver)', () => {
     assert.equal(gone.status, 404);
   });
 
+  it('sends views of larger buffers (byteOffset > 0) as exactly their bytes, as TraceStreamWriter hands them out', async () => {
+    const objects = new S3ExportObjects({ s3: aws.s3, bucket: aws.bucket });
+    // Marked bytes around each view: a view sent from its buffer's start, or past its end, shows.
+    const view = (length: number, offset: number) => {
+      const buffer = Buffer.alloc(offset + length + 7, 0xee);
+      const bytes = randomBytes(length);
+      bytes.copy(buffer, offset);
+      return { view: new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length), bytes };
+    };
+    const first = view(5 * 1024 * 1024 + 9, 41);
+    const last = view(4321, 13);
+    const key = 'exports/prod/views.sktrace';
+    const upload = await objects.startUpload(key);
+    await Promise.all([upload.uploadPart(1, first.view), upload.uploadPart(2, last.view)]);
+    await upload.complete();
+    const res = await fetch(await objects.presign(key, 60));
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.concat([first.bytes, last.bytes]));
+
+    const small = view(777, 29);
+    await objects.put('exports/prod/view-put.sktrace', small.view);
+    const got = await fetch(await objects.presign('exports/prod/view-put.sktrace', 60));
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), small.bytes);
+  });
+
   it('caps a presign lifetime at SigV4’s 7 days', async () => {
     const objects = new S3ExportObjects({ s3: aws.s3, bucket: aws.bucket });
     const url = await objects.presign('exports/prod/x.sktrace', 30 * 86_400);

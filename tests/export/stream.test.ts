@@ -309,4 +309,58 @@ describe('TraceStreamWriter', () => {
       assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want), `${n} events`);
     }
   });
+
+  it('sends the first part at endEvents(), before the tail exists; the events array is closed then', async () => {
+    const w = { startTs: 0, endTs: 1000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    const changes: ObjectChange[] = [];
+    for (let i = 1; i < 400; i++) {
+      changes.push({
+        ts: i,
+        type: 'applied',
+        object: { ...obj('v1.ConfigMap', `a/c${i % 7}`), spec: { i } },
+        owners: [],
+      });
+    }
+    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const sent: number[] = [];
+    const objects = new MemoryObjects();
+    const startUpload = objects.startUpload.bind(objects);
+    objects.startUpload = async (key) => {
+      const upload = await startUpload(key);
+      return {
+        ...upload,
+        uploadPart: (n, bytes) => {
+          sent.push(n);
+          return upload.uploadPart(n, bytes);
+        },
+      };
+    };
+    const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+      partBytes: 4096,
+      maxPartsInFlight: 1,
+    });
+    const assembler = new TraceAssembler({
+      window: w,
+      filters: noFilters,
+      config,
+      onEvent: (e) => writer.writeEvent(e),
+    });
+    for (const c of changes) {
+      assembler.addChange(c);
+      if (writer.mustDrain) await writer.drain();
+    }
+    assembler.endEvents();
+    writer.endEvents();
+    // Let the upload's start settle: part 1 is asked for before the tail is computed.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(sent.includes(1), `part 1 sent before finish (sent: ${sent.join(',')})`);
+    assert.throws(() => assembler.addChange({ ...changes[0]!, ts: 999 }), /after endEvents/);
+    assert.throws(() => writer.writeEvent({ ts: 999, applied_objs: [], deleted_objs: [] }), /endEvents/);
+    const tail = assembler.finishStream();
+    await writer.finish(encodeTraceTail(tail));
+    assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want));
+    assert.equal(Math.max(...sent), objects.uploads[0]!.parts.size);
+    assert.throws(() => assembler.finishStream(), /already assembled/);
+  });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
-import { decodeBody, encodeBody } from '../../lib/store/body-codec.ts';
+import { decodeBody, decodeLargeBody, encodeBody } from '../../lib/store/body-codec.ts';
 import { BODY_DICTIONARY_V1 } from '../../lib/store/body-dictionary.ts';
 import { StoreError } from '../../lib/store/errors.ts';
 import { deployment } from './support.ts';
@@ -46,6 +46,24 @@ describe('stored body codec', () => {
       };
       assert.deepEqual(decodeBody(encodeBody(value), 'd1'), value);
     }
+  });
+
+  it('decodeLargeBody (checkpoints) decodes what decodeBody decodes, past its one output chunk too, and fails typed', () => {
+    // Highly compressible (more than 8x: several output chunks) and incompressible-ish values.
+    const objects = Array.from({ length: 300 }, (_, i) => ({ ts: i, o: deployment(`web-${i}`), w: [] }));
+    for (const value of [{ objects }, { pad: 'x'.repeat(2_000_000) }, { f: 2.5, n: [1, 2, 3] }, []]) {
+      const bytes = encodeBody(value);
+      assert.deepEqual(decodeLargeBody(bytes, 'd1'), JSON.parse(JSON.stringify(value)));
+      assert.deepEqual(decodeLargeBody(bytes, 'd1'), decodeBody(bytes, 'd1'));
+    }
+    const good = Uint8Array.from(encodeBody({ objects }));
+    assert.throws(
+      () => decodeLargeBody(good.slice(0, good.length >> 1), 'd1'),
+      (err: unknown) => {
+        return err instanceof StoreError && err.code === 'store_corrupt_item';
+      },
+    );
+    assert.throws(() => decodeLargeBody(good, 'z9'), /unknown body encoding/);
   });
 
   it('damaged bodies fail as store_corrupt_item (or decode as zlib alone decodes them); later bodies are unharmed', () => {

@@ -15,7 +15,7 @@
  * Late batches (older than the margin: imports, long outages) are recorded in the cluster's
  * metadata; a checkpoint that one of them may have missed is skipped.
  */
-import { decodeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
+import { decodeLargeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
 import { StoreError } from '../../store/errors.ts';
 import { checkpointBlobKey, checkpointPk, padTs, statePk } from '../../store/keys.ts';
 import type { BlobStore, CheckpointInfo, ClusterId, LiveSet, ReadMeter } from '../../store/ports.ts';
@@ -28,6 +28,7 @@ import type { StoreContext } from './context.ts';
 import { isExpired, n, num, parseStateItem, s, str } from './items.ts';
 import { readHorizon, readKinds, readLateBatches } from './meta.ts';
 import type { TraceReaderCore } from './reader.ts';
+import { decodeLive, mergedVersions, type StoredVersion, storedVersionsOf } from './replay.ts';
 
 interface CheckpointBody {
   v: 1;
@@ -152,10 +153,16 @@ export class Checkpoints {
       await checkpointRead;
       return { atTs, objects: [], complete: true };
     }
-    const live = new Map<string, ObjectChange>();
+    // Key → the object's current version: a checkpoint object (decoded), or a replayed version
+    // whose body stays as stored until the replay is over (replay.ts): a superseded version is never
+    // inflated, parsed or downloaded. A Map, applied in the export's order, as changes always were:
+    // its order (re-creations last) is the live set's order.
+    const live = new Map<string, ObjectChange | StoredVersion>();
     const checkpoint = await checkpointRead;
     const replayFromTs = checkpoint ? checkpoint.replayFromTs : horizon.firstTs;
-    const replay = this.#reader.changeBatchesWithSeq(cluster, replayFromTs, atTs, meter);
+    const replay = mergedVersions(
+      this.#reader.eventSources(cluster, replayFromTs, atTs, meter, storedVersionsOf),
+    );
     const firstReplay = replay.next();
     firstReplay.catch(() => undefined);
     try {
@@ -170,16 +177,17 @@ export class Checkpoints {
             },
           );
         }
-        const body = decodeBody(bytes, 'd1') as CheckpointBody;
+        const body = decodeLargeBody(bytes, 'd1') as CheckpointBody;
         for (const o of body.objects) {
           const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
           live.set(objKey(refOf(o.o)), change);
         }
       }
       for (let next = await firstReplay; !next.done; next = await replay.next()) {
-        for (const { change } of next.value) {
-          const key = objKey(refOf(change.object));
-          if (change.type === 'applied') live.set(key, change);
+        for (const version of next.value) {
+          // The event's key is its object's (writer.ts builds it from gvkOf/nsNameOf of the body).
+          const key = `${version.gvk} ${version.nsName}`;
+          if (version.type === 'applied') live.set(key, version);
           else live.delete(key);
         }
       }
@@ -187,11 +195,12 @@ export class Checkpoints {
       replay.return(undefined).catch(() => undefined);
       throw err;
     }
+    const objects = await decodeLive(live, cluster, this.#ctx.bodies);
     const complete =
       horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;
     return {
       atTs,
-      objects: [...live.values()],
+      objects,
       complete,
       ...(checkpoint ? { checkpointTs: checkpoint.validFromTs } : {}),
     };

@@ -210,6 +210,20 @@ export class TraceReaderCore {
   }
 
   /**
+   * `#bucketSources` for readers outside this class: the live-set replay (replay.ts), which keeps
+   * pages as stored versions and decodes only each object's last one.
+   */
+  eventSources<T>(
+    cluster: ClusterId,
+    fromTs: number,
+    toTs: number,
+    meter: ReadMeter,
+    map: (items: Item[]) => T[] | Promise<T[]>,
+  ): AsyncGenerator<PagePrefetch<T>[]> {
+    return this.#bucketSources(cluster, fromTs, toTs, meter, map);
+  }
+
+  /**
    * Per hour bucket of `[fromTs, toTs)` (from the cluster's first change on), one prefetching
    * source per shard; the next bucket's sources start when this one's are handed out, so the
    * Queries of two buckets (2 × shards) run at once and a bucket boundary costs no round trip.

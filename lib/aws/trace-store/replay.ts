@@ -1,0 +1,120 @@
+/**
+ * The live-set replay's reads (checkpoints.ts `liveAt`): the changes after a checkpoint, in the
+ * export's order, with their bodies left as stored. Only each object's last version before the
+ * window counts for the start state, and with a busy cluster most replayed changes are superseded
+ * (1,000,000 changes an hour over 5,000 objects: ~417,000 in the checkpoint's 25-minute margin,
+ * 5,000 of them last versions), so bodies are decoded — inflated and parsed, or downloaded from
+ * the blob store — for the last versions alone, once the replay is over (docs/benchmarks.md
+ * "export": decoding was ~12 µs of the ~40 µs each replayed change cost).
+ */
+import { compareBytewise } from '../../ingest/names.ts';
+import { decodeBody } from '../../store/body-codec.ts';
+import { forEachLimit } from '../../store/merge.ts';
+import type { ClusterId } from '../../store/ports.ts';
+import type { ObjectChange } from '../../trace/model.ts';
+import { type Bodies, payloadOf } from './bodies.ts';
+import type { Item } from './io.ts';
+import { parseEventItem, type StoredBody } from './items.ts';
+import type { PagePrefetch } from './prefetch.ts';
+
+/** A stored change with its body not decoded: what the replay keeps per object until the end. */
+export interface StoredVersion {
+  ts: number;
+  seq: number;
+  gvk: string;
+  nsName: string;
+  type: ObjectChange['type'];
+  body: StoredBody;
+}
+
+/** Event items to stored versions: key fields parsed, bodies untouched (no blob download started). */
+export function storedVersionsOf(items: Item[]): StoredVersion[] {
+  const out: StoredVersion[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const r = parseEventItem(items[i]!);
+    out[i] = { ts: r.ts, seq: r.seq, gvk: r.gvk, nsName: r.nsName, type: r.type, body: r.body };
+  }
+  return out;
+}
+
+/** Versions handed out per batch (one await per batch, not per change). */
+const BATCH_VERSIONS = 512;
+
+/**
+ * The versions of the shards' sources merged in the order the export applies changes — by ts,
+ * within a second by the sender's seq, then GVK and nsName, ties in source order — exactly as
+ * `TraceReaderCore.changeBatchesWithSeq` merges them (a replay applied in another order could let
+ * an older version win), bucket after bucket.
+ */
+export async function* mergedVersions(
+  buckets: AsyncIterable<PagePrefetch<StoredVersion>[]>,
+): AsyncGenerator<StoredVersion[]> {
+  for await (const sources of buckets) {
+    const cursors = sources.map((src) => ({ src, page: [] as StoredVersion[], i: 0, done: false }));
+    const fill = async (c: (typeof cursors)[number]): Promise<void> => {
+      while (c.i >= c.page.length && !c.done) {
+        const page = await c.src.next();
+        if (page === undefined) c.done = true;
+        else {
+          c.page = page;
+          c.i = 0;
+        }
+      }
+    };
+    await Promise.all(cursors.map(fill));
+    let out: StoredVersion[] = [];
+    for (;;) {
+      let minTs = Number.POSITIVE_INFINITY;
+      for (const c of cursors) if (!c.done && c.page[c.i]!.ts < minTs) minTs = c.page[c.i]!.ts;
+      if (minTs === Number.POSITIVE_INFINITY) break;
+      const second: StoredVersion[] = [];
+      for (const c of cursors) {
+        while (!c.done && c.page[c.i]!.ts === minTs) {
+          second.push(c.page[c.i++]!);
+          if (c.i >= c.page.length) await fill(c);
+        }
+      }
+      if (second.length > 1) {
+        second.sort(
+          (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
+        );
+      }
+      for (const v of second) out.push(v);
+      if (out.length >= BATCH_VERSIONS) {
+        yield out;
+        out = [];
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+/** Blob bodies downloaded at once when the last versions are decoded. */
+const BLOB_LOADS = 16;
+
+/**
+ * The live set's entries as changes, in the map's order: checkpoint objects as they are, stored
+ * versions (all `applied`: a deletion removes its object from the map) decoded now.
+ */
+export async function decodeLive(
+  live: ReadonlyMap<string, ObjectChange | StoredVersion>,
+  cluster: ClusterId,
+  bodies: Bodies,
+): Promise<ObjectChange[]> {
+  const out: ObjectChange[] = new Array(live.size);
+  const blobs: { at: number; v: StoredVersion }[] = [];
+  let at = 0;
+  for (const entry of live.values()) {
+    if (!('body' in entry)) out[at] = entry;
+    else if (entry.body.bytes !== undefined) {
+      const payload = payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
+      out[at] = { ts: entry.ts, type: entry.type, object: payload.o, owners: payload.w };
+    } else blobs.push({ at, v: entry });
+    at++;
+  }
+  await forEachLimit(blobs, BLOB_LOADS, async ({ at, v }) => {
+    const payload = await bodies.loadPayload(cluster, v.body);
+    out[at] = { ts: v.ts, type: v.type, object: payload.o, owners: payload.w };
+  });
+  return out;
+}

@@ -1,0 +1,148 @@
+/**
+ * The live set at a window's start (checkpoints.ts `liveAt`, replay.ts): a checkpoint plus the
+ * changes of its replay margin, keeping each object's last version before the start — bodies of
+ * superseded versions never decoded or downloaded. Against dynalite + s3rver; every expectation is
+ * written by hand from the history the test posts.
+ *
+ * Mutations caught (each tried by hand): the replay keeping an object's first version instead of
+ * its last (tests 1, 2); the shards' pages applied in arrival order instead of merged by ts and seq
+ * (test 2); the replay starting at the checkpoint's validFromTs instead of its replayFromTs, so a
+ * change the fuzzy snapshot missed is lost (test 3); the late-batch check dropped, so a checkpoint
+ * that missed a late change is used (test 3); the range's end included (a change at the start
+ * second itself in the start state, test 1); deleted objects kept (test 1).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
+import { shardOf } from '../../lib/store/keys.ts';
+import type { LiveSet } from '../../lib/store/ports.ts';
+import { applied, deleted, localTables, makeStore, NOW, obj } from './support.ts';
+
+const local = localTables();
+
+const D = 'apps/v1.Deployment';
+const HOUR = 3600;
+/** An hour boundary well inside retention. */
+const B = Math.floor((NOW - 10 * HOUR) / HOUR) * HOUR;
+
+/** `name v<spec.v> @ts` of each live object, sorted. */
+function summary(live: LiveSet): string[] {
+  return live.objects
+    .map((c) => `${c.object.metadata.name} v${(c.object.spec as { v: number }).v} @${c.ts - B}`)
+    .sort();
+}
+
+async function post(store: DynamoTraceStore, nowSec: number, changes: Parameters<typeof applied>[]) {
+  await store.applyBatch(
+    'c1',
+    { changes: changes.map(([ts, object, seq]) => applied(ts, object, seq)) },
+    { nowSec },
+  );
+}
+
+test("each object's last version before the start: checkpoint, then changes over three hour buckets", async () => {
+  const store = makeStore(local.aws, { tableName: await local.freshTable() });
+  const t0 = B - 2 * HOUR;
+  await post(
+    store,
+    t0,
+    ['a', 'b', 'c', 'd', 'e'].map((name) => [t0, obj(D, `ns/${name}`, { v: 1 })]),
+  );
+  const cp = await store.writeCheckpoint('c1', { nowSec: B });
+  const atTs = B + 2 * HOUR;
+  // Each batch posted at its changes' time (none late).
+  const at = async (ts: number, change: Parameters<typeof store.applyBatch>[1]['changes'][number]) =>
+    store.applyBatch('c1', { changes: [change] }, { nowSec: ts });
+  await at(B + 100, applied(B + 100, obj(D, 'ns/a', { v: 2 })));
+  await at(B + 200, deleted(B + 200, obj(D, 'ns/b', { v: 1 })));
+  await at(B + 300, applied(B + 300, obj(D, 'ns/c', { v: 2 })));
+  await at(B + 400, applied(B + 400, obj(D, 'ns/f', { v: 1 })));
+  await at(B + 500, applied(B + 500, obj(D, 'ns/e', { v: 2 })));
+  await at(B + 3700, applied(B + 3700, obj(D, 'ns/a', { v: 3 })));
+  await at(B + 3800, applied(B + 3800, obj(D, 'ns/b', { v: 5 })));
+  await at(B + 3900, deleted(B + 3900, obj(D, 'ns/c', { v: 2 })));
+  // At the start second itself and after: not part of the start state.
+  await at(atTs, applied(atTs, obj(D, 'ns/e', { v: 3 })));
+  await at(atTs + 100, applied(atTs + 100, obj(D, 'ns/a', { v: 4 })));
+
+  const live = await store.liveAt('c1', atTs);
+  assert.equal(live.checkpointTs, cp.validFromTs, 'read from the checkpoint');
+  assert.equal(live.complete, true);
+  assert.deepEqual(summary(live), ['a v3 @3700', 'b v5 @3800', 'd v1 @-7200', 'e v2 @500', 'f v1 @400']);
+  assert.ok(live.objects.every((c) => c.type === 'applied'));
+});
+
+test('versions in two shards (the shard count changed) are applied in ts and seq order, not page order', async () => {
+  const tableName = await local.freshTable();
+  const four = makeStore(local.aws, { tableName, shards: 4 });
+  const one = makeStore(local.aws, { tableName, shards: 1 });
+  // Objects outside shard 0 of four: their later versions, written with one shard, land in shard 0,
+  // whose pages the reader (four shards) takes first.
+  const names = ['x1', 'x2', 'x3', 'x4', 'x5', 'x6']
+    .filter((n) => shardOf(D, `ns/${n}`, 4) !== 0)
+    .slice(0, 2);
+  assert.equal(names.length, 2);
+  const [x, y] = names as [string, string];
+  const t = B + 100;
+  await post(four, t, [
+    [t, obj(D, `ns/${x}`, { v: 1 })],
+    [t, obj(D, `ns/${y}`, { v: 1 }), 1],
+  ]);
+  // x: a later second; y: the same second, a later seq.
+  await post(one, t + 50, [
+    [t + 50, obj(D, `ns/${x}`, { v: 2 })],
+    [t, obj(D, `ns/${y}`, { v: 2 }), 2],
+  ]);
+  const live = await four.liveAt('c1', B + HOUR);
+  assert.equal(live.checkpointTs, undefined);
+  assert.deepEqual(summary(live), [`${x} v2 @150`, `${y} v2 @100`].sort());
+});
+
+test('a change the fuzzy snapshot missed is replayed; a checkpoint a late batch may have missed is skipped', async () => {
+  const store = makeStore(local.aws, { tableName: await local.freshTable() });
+  const t0 = B - 2 * HOUR;
+  await post(store, t0, [
+    [t0, obj(D, 'ns/a', { v: 1 })],
+    [t0, obj(D, 'ns/b', { v: 1 })],
+  ]);
+  await post(store, B - 100, [[B - 100, obj(D, 'ns/a', { v: 2 })]]);
+  const cp = await store.writeCheckpoint('c1', { nowSec: B });
+  // The snapshot's newest change is a's: valid from the second after it, replayed from 25 minutes
+  // (lateMarginSec 600 + maxBatchSec 900) before it was built.
+  assert.equal(cp.validFromTs, B - 99);
+  assert.equal(cp.replayFromTs, B - 1500);
+  // Posted a minute after the snapshot, 500 s old: not late, so no record of it anywhere but the
+  // events — and older than the checkpoint's validFromTs.
+  await post(store, B + 60, [[B - 500, obj(D, 'ns/b', { v: 2 })]]);
+  const live = await store.liveAt('c1', B + 100);
+  assert.equal(live.checkpointTs, cp.validFromTs);
+  assert.deepEqual(summary(live), ['a v2 @-100', 'b v2 @-500']);
+
+  // A late batch (2,000 s old at ingest, older than the replay start) after the snapshot: the
+  // checkpoint may lack it, so the live set is rebuilt from the whole history instead.
+  await post(store, B + 120, [[B - 2000, obj(D, 'ns/c', { v: 1 })]]);
+  const rebuilt = await store.liveAt('c1', B + 100);
+  assert.equal(rebuilt.checkpointTs, undefined);
+  assert.deepEqual(summary(rebuilt), ['a v2 @-100', 'b v2 @-500', 'c v1 @-2000']);
+});
+
+test('a superseded version is never downloaded; a missing last version is an error, not a gap', async () => {
+  const store = makeStore(local.aws, { tableName: await local.freshTable() });
+  // ~600 KB of incompressible data: the body goes to the blob store.
+  const big = (v: number) =>
+    obj(D, 'ns/big', { v }, { data: { blob: randomBytes(450_000).toString('base64') } } as never);
+  await post(store, B + 10, [[B + 10, big(1)]]);
+  await post(store, B + 20, [[B + 20, obj(D, 'ns/big', { v: 2 })]]);
+  const listed = await local.aws.s3.send(
+    new ListObjectsV2Command({ Bucket: local.aws.bucket, Prefix: 'bodies/c1/' }),
+  );
+  const keys = (listed.Contents ?? []).map((o) => o.Key!);
+  assert.equal(keys.length, 1);
+  await local.aws.s3.send(new DeleteObjectCommand({ Bucket: local.aws.bucket, Key: keys[0] }));
+  // v1's blob is gone, but v2 (inline) superseded it.
+  assert.deepEqual(summary(await store.liveAt('c1', B + HOUR)), ['big v2 @20']);
+  // At B + 15 v1 is the last version: its body is needed, and missing.
+  await assert.rejects(store.liveAt('c1', B + 15), { code: 'store_blob_missing' });
+});
