@@ -37,6 +37,7 @@ import { type ObjectPayload, payloadOf } from './bodies.ts';
 import type { StoreContext } from './context.ts';
 import type { Item } from './io.ts';
 import { isExpired, num, parseBody, parseEventItem, s, str } from './items.ts';
+import { mergedSeconds } from './merge-seconds.ts';
 import { readHorizon } from './meta.ts';
 import { PagePrefetch } from './prefetch.ts';
 
@@ -145,38 +146,12 @@ export class TraceReaderCore {
     let plan: CapturePlan | undefined;
     let planKnown = options.encodedObjects === undefined;
     for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, decode)) {
-      const cursors = sources.map((src) => ({ src, page: [] as PendingEvent[], i: 0, done: false }));
-      const fill = async (c: (typeof cursors)[number]): Promise<void> => {
-        while (c.i >= c.page.length && !c.done) {
-          const page = await c.src.next();
-          if (page === undefined) c.done = true;
-          else {
-            c.page = page;
-            c.i = 0;
-          }
-        }
-      };
-      await Promise.all(cursors.map(fill));
-      if (!planKnown) {
-        plan = await options.encodedObjects;
-        planKnown = true;
-      }
       let out: SeqChange[] = [];
-      for (;;) {
-        let minTs = Number.POSITIVE_INFINITY;
-        for (const c of cursors) if (!c.done && c.page[c.i]!.ts < minTs) minTs = c.page[c.i]!.ts;
-        if (minTs === Number.POSITIVE_INFINITY) break;
-        const second: PendingEvent[] = [];
-        for (const c of cursors) {
-          while (!c.done && c.page[c.i]!.ts === minTs) {
-            second.push(c.page[c.i++]!);
-            if (c.i >= c.page.length) await fill(c);
-          }
-        }
-        if (second.length > 1) {
-          second.sort(
-            (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
-          );
+      for await (const second of mergedSeconds(sources)) {
+        // The plan is awaited once the first pages are in: the config read and they overlap.
+        if (!planKnown) {
+          plan = await options.encodedObjects;
+          planKnown = true;
         }
         for (const r of second) {
           // An await only for a blob body: one per change would cost a microtask tick each.
@@ -187,6 +162,11 @@ export class TraceReaderCore {
           yield out;
           out = [];
         }
+      }
+      // A bucket with no changes still settles the plan, as one with changes would have.
+      if (!planKnown) {
+        plan = await options.encodedObjects;
+        planKnown = true;
       }
       if (out.length > 0) yield out;
     }

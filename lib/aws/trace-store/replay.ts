@@ -7,7 +7,6 @@
  * the blob store — for the last versions alone, once the replay is over (docs/benchmarks.md
  * "export": decoding was ~12 µs of the ~40 µs each replayed change cost).
  */
-import { compareBytewise } from '../../ingest/names.ts';
 import { decodeBody } from '../../store/body-codec.ts';
 import { forEachLimit } from '../../store/merge.ts';
 import type { ClusterId } from '../../store/ports.ts';
@@ -15,6 +14,7 @@ import type { ObjectChange } from '../../trace/model.ts';
 import { type Bodies, payloadOf } from './bodies.ts';
 import type { Item } from './io.ts';
 import { parseEventItem, type StoredBody } from './items.ts';
+import { mergedSeconds } from './merge-seconds.ts';
 import type { PagePrefetch } from './prefetch.ts';
 
 /** A stored change with its body not decoded: what the replay keeps per object until the end. */
@@ -43,42 +43,14 @@ const BATCH_VERSIONS = 512;
 /**
  * The versions of the shards' sources merged in the order the export applies changes — by ts,
  * within a second by the sender's seq, then GVK and nsName, ties in source order — exactly as
- * `TraceReaderCore.changeBatchesWithSeq` merges them (a replay applied in another order could let
- * an older version win), bucket after bucket.
+ * `TraceReaderCore.changeBatchesWithSeq` merges them (merge-seconds.ts), bucket after bucket.
  */
 export async function* mergedVersions(
   buckets: AsyncIterable<PagePrefetch<StoredVersion>[]>,
 ): AsyncGenerator<StoredVersion[]> {
   for await (const sources of buckets) {
-    const cursors = sources.map((src) => ({ src, page: [] as StoredVersion[], i: 0, done: false }));
-    const fill = async (c: (typeof cursors)[number]): Promise<void> => {
-      while (c.i >= c.page.length && !c.done) {
-        const page = await c.src.next();
-        if (page === undefined) c.done = true;
-        else {
-          c.page = page;
-          c.i = 0;
-        }
-      }
-    };
-    await Promise.all(cursors.map(fill));
     let out: StoredVersion[] = [];
-    for (;;) {
-      let minTs = Number.POSITIVE_INFINITY;
-      for (const c of cursors) if (!c.done && c.page[c.i]!.ts < minTs) minTs = c.page[c.i]!.ts;
-      if (minTs === Number.POSITIVE_INFINITY) break;
-      const second: StoredVersion[] = [];
-      for (const c of cursors) {
-        while (!c.done && c.page[c.i]!.ts === minTs) {
-          second.push(c.page[c.i++]!);
-          if (c.i >= c.page.length) await fill(c);
-        }
-      }
-      if (second.length > 1) {
-        second.sort(
-          (a, b) => a.seq - b.seq || compareBytewise(a.gvk, b.gvk) || compareBytewise(a.nsName, b.nsName),
-        );
-      }
+    for await (const second of mergedSeconds(sources)) {
       for (const v of second) out.push(v);
       if (out.length >= BATCH_VERSIONS) {
         yield out;
