@@ -34,12 +34,7 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
       inflateRawSync(bytes, { dictionary, chunkSize: inflateChunkBytes(bytes) }).toString('utf8');
     return parseJson(text);
   } catch (err) {
-    throw new StoreError(
-      'store_corrupt_item',
-      `a stored body does not decode with encoding "${enc}"`,
-      { enc },
-      { cause: err },
-    );
+    throw notDecodable(enc, err);
   }
 }
 
@@ -56,12 +51,7 @@ export function decodeLargeBody(bytes: Uint8Array, enc: string): unknown {
     const chunkSize = Math.min(64 * 1024 * 1024, Math.max(64 * 1024, bytes.length * 8));
     return parseJson(inflateRawSync(bytes, { dictionary, chunkSize }).toString('utf8'));
   } catch (err) {
-    throw new StoreError(
-      'store_corrupt_item',
-      `a stored body does not decode with encoding "${enc}"`,
-      { enc },
-      { cause: err },
-    );
+    throw notDecodable(enc, err);
   }
 }
 
@@ -238,4 +228,13 @@ function inflateChunkBytes(bytes: Uint8Array): number {
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+function notDecodable(enc: string, cause: unknown): StoreError {
+  return new StoreError(
+    'store_corrupt_item',
+    `a stored body does not decode with encoding "${enc}"`,
+    { enc },
+    { cause },
+  );
 }
