@@ -7,6 +7,7 @@ import { ForwarderMetrics } from '../../lib/forwarder/metrics.ts';
 import type { IngestPoster, IngestResponse } from '../../lib/forwarder/ports.ts';
 import { BatchBodyWriter, JsonArena } from '../../lib/forwarder/queued-bytes.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
+import { seededRand } from '../support/rand.ts';
 import { configMapChange, deliveryOptions, names, startDelivery } from './support/delivery.ts';
 import { IngestRecorder } from './support/ingest-recorder.ts';
 import { eventually, fastRuntime, type RecordingRuntime } from './support/runtime.ts';
@@ -120,14 +121,7 @@ test('BatchBodyWriter: each body equals JSON.stringify({changes}), for batches s
   const writer = new BatchBodyWriter();
   const arena = new JsonArena();
   const chars = ['a', 'é', '€', '😀'];
-  let seed = 7;
-  const rand = (n: number) => {
-    // xorshift32: deterministic, and every low bit varies.
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRand(7);
   for (const target of [100, 65_000, 65_600, 131_000, 131_100, 300_000, 4_300_000, 1_000, 70_000]) {
     const changes: Change[] = [];
     let bytes = 0;
@@ -149,13 +143,7 @@ test('JsonArena: every change still queued reads back as its JSON while others a
   // size), multi-byte text, releases mostly in queue order (sent batches) and sometimes out of
   // order (an offer that gave up): reusing a chunk that still holds a live change shows here.
   const arena = new JsonArena();
-  let seed = 11;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRand(11);
   const live: { q: ReturnType<JsonArena['add']>; json: string }[] = [];
   for (let i = 0; i < 4000; i++) {
     const size = rand(20) === 0 ? 1 + rand(300_000) : 1 + rand(3000);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ForwarderMetrics, labelKey, Registry } from '../../lib/forwarder/metrics.ts';
+import { seededRand } from '../support/rand.ts';
 
 const referenceKey = (labels: Record<string, string>) =>
   Object.keys(labels)
@@ -79,13 +80,7 @@ test('series lookups: every label set in any order finds its own series (against
   const oracle = new Map<string, number>();
   const names = ['gvk', 'type', 'reason'];
   const values = ['x', 'y', 'applied', ''];
-  let seed = 7;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRand(7);
   for (let i = 0; i < 3000; i++) {
     const picked = names.filter(() => rand(2) === 0);
     const order = [...picked].sort(() => rand(3) - 1);

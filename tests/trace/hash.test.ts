@@ -13,6 +13,7 @@ import {
   specHashDocumentOrder,
 } from '../../lib/trace/hash.ts';
 import { sipHash13 } from '../../lib/trace/siphash.ts';
+import { seededRand } from '../support/rand.ts';
 
 // --- A slow, obviously-correct SipHash-1-3 over BigInt, to check the 32-bit-halves one against.
 const M64 = (1n << 64n) - 1n;
@@ -301,13 +302,7 @@ describe('spec hash properties', () => {
     // the wrong order. Oracle: as above, Buffer.compare of the keys' UTF-8 bytes.
     const hasher = createJsonHasher();
     const names = ['a', 'b', 'c', 'd', 'e', 'f', '\u00e9', '\u{1F600}', '\uFB01'];
-    let seed = 3;
-    const rand = (n: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rand = seededRand(3);
     for (let i = 0; i < 12_000; i++) {
       const pool = [...names];
       const dict: Record<string, number> = {};

@@ -129,7 +129,7 @@ export class TraceReaderCore {
 
   /**
    * Changes with `fromTs <= ts < toTs`, in batches: bucket by bucket, the shards of a bucket queried
-   * together (and the next bucket's started meanwhile, `#bucketSources`), each shard's pages
+   * together (and the next bucket's started meanwhile, `eventSources`), each shard's pages
    * fetched and decoded ahead of the merge; merged by ts; within a second ordered by the sender's
    * seq (the order it saw the changes), then GVK and nsName. Memory: PREFETCH_PAGES pages per
    * shard of two buckets, plus one second's changes. With `options.encodedObjects`, inline bodies
@@ -145,7 +145,7 @@ export class TraceReaderCore {
     const decode = (items: Item[]) => this.#parseEvents(cluster, items);
     let plan: CapturePlan | undefined;
     let planKnown = options.encodedObjects === undefined;
-    for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, decode)) {
+    for await (const sources of this.eventSources(cluster, fromTs, toTs, meter, decode)) {
       let out: SeqChange[] = [];
       for await (const second of mergedSeconds(sources)) {
         // The plan is awaited once the first pages are in: the config read and they overlap.
@@ -182,7 +182,7 @@ export class TraceReaderCore {
     toTs: number,
     meter: ReadMeter,
   ): AsyncGenerator<Item[]> {
-    for await (const sources of this.#bucketSources(cluster, fromTs, toTs, meter, (items) => items)) {
+    for await (const sources of this.eventSources(cluster, fromTs, toTs, meter, (items) => items)) {
       for (const src of sources) {
         for (let page = await src.next(); page !== undefined; page = await src.next()) yield page;
       }
@@ -190,25 +190,12 @@ export class TraceReaderCore {
   }
 
   /**
-   * `#bucketSources` for readers outside this class: the live-set replay (replay.ts), which keeps
-   * pages as stored versions and decodes only each object's last one.
-   */
-  eventSources<T>(
-    cluster: ClusterId,
-    fromTs: number,
-    toTs: number,
-    meter: ReadMeter,
-    map: (items: Item[]) => T[] | Promise<T[]>,
-  ): AsyncGenerator<PagePrefetch<T>[]> {
-    return this.#bucketSources(cluster, fromTs, toTs, meter, map);
-  }
-
-  /**
    * Per hour bucket of `[fromTs, toTs)` (from the cluster's first change on), one prefetching
    * source per shard; the next bucket's sources start when this one's are handed out, so the
    * Queries of two buckets (2 × shards) run at once and a bucket boundary costs no round trip.
+   * Public for the live-set replay (replay.ts), which keeps pages as stored versions.
    */
-  async *#bucketSources<T>(
+  async *eventSources<T>(
     cluster: ClusterId,
     fromTs: number,
     toTs: number,
