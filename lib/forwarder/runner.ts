@@ -645,15 +645,19 @@ class KindLoop {
         busy = false;
         lastHeardMs = runtime.nowMs();
       }
-      if (!ended) await iterator.return?.();
-      ended = true;
+      if (!ended) {
+        ended = true;
+        await iterator.return?.();
+      }
       if (this.#state.phase === 'watching') {
         // client-go reflector: "watch lasted less than a second and no items received" is an error.
         const short = linesRead === 0 && runtime.nowMs() - openedAtMs < 1000;
         end = { type: 'watchEnded', reason: short ? 'short' : 'clean' };
       }
     } catch (err) {
-      if (!ended) await iterator.return?.();
+      // As for await … of leaving on a throw: the stream is closed, and an error closing it does
+      // not replace the one that ended the loop.
+      if (!ended) await Promise.resolve(iterator.return?.()).catch(() => {});
       if (!stop.aborted) {
         end = { type: 'watchEnded', reason: idle ? 'idle' : 'dropped', message: (err as Error).message };
       }
