@@ -135,7 +135,7 @@ export interface TraceReader {
     options?: ChangeReadOptions,
   ): AsyncIterable<ObjectChange[]>;
   /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
-  liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
+  liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter, options?: ChangeReadOptions): Promise<LiveSet>;
   /**
    * Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it
    * (a store with `lifecyclesOf` reads only those: docs/storage.md "Lifecycles by window").
