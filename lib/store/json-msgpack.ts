@@ -842,6 +842,9 @@ export function transcodeCheckpoint<T extends Record<string, unknown>>(
   // one allocation, not one per object (from Buffer's pool: ~15 ms of the ~95 ms transcoding 5,000
   // objects). Room for the worst case (see transcodePayload); not zero-filled, so the pages never
   // written are never touched. The module's own buffer stays as it was.
+  // Past 1 GiB of room (a checkpoint of ~350 MB of JSON, ~300,000 objects) the parse decides,
+  // rather than reserve that much address space.
+  if (3 * end + 64 > MAX_CHECKPOINT_OUTPUT_BYTES) return undefined;
   const savedOut = out;
   const savedView = view;
   out = Buffer.allocUnsafeSlow(3 * end + 64);
@@ -901,6 +904,8 @@ function keyAt(s: Buffer, i: number): string | undefined {
 }
 
 const INTEGER_LITERAL = /^-?(?:0|[1-9][0-9]*)$/;
+
+const MAX_CHECKPOINT_OUTPUT_BYTES = 1024 * 1024 * 1024;
 
 /** transcodeCheckpoint: the output's end (the objects' bytes so far); other values are written after it, then dropped. */
 let written = 0;

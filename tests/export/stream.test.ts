@@ -129,6 +129,9 @@ const window = fc
  * The live set at the start as lib/aws/trace-store/checkpoints.ts `liveAt` gives it: every other
  * object from a checkpoint body (`decodeCheckpointObjects`), the others as the replay margin's last
  * versions (replay.ts `decodeLive`), bodies stored inline or — those over 200 bytes — as blobs.
+ * Mutations caught (each tried by hand): the checkpoint's objects' bytes written over each other
+ * (the shared output buffer's offset not advanced); a transcoded start object giving itself, the
+ * captured parts, as its whole object (the index's spec hash of a start object differs).
  */
 class StoredBodyReader extends HistoryReader {
   transcoded = 0;

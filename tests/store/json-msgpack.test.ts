@@ -462,12 +462,11 @@ function eventBytesOf(objs: unknown[]): Uint8Array {
 }
 
 describe('decodeCheckpointObjects', () => {
-  // Mutations caught (each tried by hand): `ts` read as its literal's float when written `5.0`
-  // (the "ts" case); the refusal of `1.000…01` dropped (the Float64(1) case: the whole-text parse
-  // makes it a float there, the transcoder an int); a refused object falling back alone instead of
-  // the whole checkpoint (same case); fullObject's range off by one (every transcoded case);
-  // a repeated "objects" key taking the first (the object path takes the last); an entry's extra
-  // key ignored (the object path ignores it too, but a repeated "o" then takes the first).
+  // Mutations caught (each tried by hand): a `ts` written `5.0` read as the integer 5 (the object
+  // path gives a Float64: "ts written 5.0"); the refusal of `1.000…01` dropped (the whole-text
+  // parse makes it Float64(1) beside a `2.0` elsewhere, the transcoder an int); fullObject's range
+  // one byte long (every transcoded case, and the random test). The cases expected untranscoded
+  // also pin what is refused: an entry's other key, a repeated key, owners not a list.
   it('gives the object path for hand-written checkpoints, transcoding all it accepts', () => {
     const cases: [string, string[] | string, 'all' | 'none'][] = [
       [
