@@ -154,6 +154,10 @@ class StoredObject extends EncodedObject {
     return bytes;
   }
 
+  msgpackLength(): number | undefined {
+    return this.#msgpack?.length;
+  }
+
   fullObject(): KubeObject {
     return (decodeBody(this.#body, this.#enc) as { o: KubeObject }).o;
   }
@@ -184,6 +188,10 @@ class CheckpointEntryObject extends EncodedObject {
     const bytes = this.#msgpack;
     this.#msgpack = undefined;
     return bytes;
+  }
+
+  msgpackLength(): number | undefined {
+    return this.#msgpack?.length;
   }
 
   fullObject(): KubeObject {

@@ -162,12 +162,10 @@ const PLAN = exportObjectReads({
 
 /** The start event's bytes for the live set's objects, in its order. */
 function startEventBytes(live: LiveSet): Buffer {
-  let bytes: Uint8Array | undefined;
+  const pieces: Uint8Array[] = [];
   const event: TraceEvent = { ts: 1, applied_objs: live.objects.map((c) => c.object), deleted_objs: [] };
-  encodeTraceEventInto(event, (b) => {
-    bytes = b.slice();
-  });
-  return Buffer.from(bytes!);
+  encodeTraceEventInto(event, (b) => pieces.push(b.slice()));
+  return Buffer.concat(pieces);
 }
 
 /**

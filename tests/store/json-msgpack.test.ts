@@ -37,12 +37,15 @@ const TRACKED = {
 const PLAN = exportObjectReads(TRACKED);
 
 function eventBytes(obj: unknown): Uint8Array {
-  let bytes: Uint8Array | undefined;
-  const event = { ts: 1, applied_objs: [obj], deleted_objs: [] } as unknown as TraceEvent;
-  encodeTraceEventInto(event, (b) => {
-    bytes = b.slice();
-  });
-  return bytes!;
+  return eventBytesOf([obj]);
+}
+
+/** An event's bytes holding `objs`, its pieces joined. */
+function eventBytesOf(objs: unknown[]): Uint8Array {
+  const pieces: Uint8Array[] = [];
+  const event = { ts: 1, applied_objs: objs, deleted_objs: [] } as unknown as TraceEvent;
+  encodeTraceEventInto(event, (b) => pieces.push(b.slice()));
+  return Buffer.concat(pieces);
 }
 
 /** The object path's bytes for a body, or its error. */
@@ -452,15 +455,6 @@ function checkCheckpoint(body: Uint8Array, label: string): number {
   return transcoded;
 }
 
-/** An event's bytes holding `objs` (eventBytes takes one object). */
-function eventBytesOf(objs: unknown[]): Uint8Array {
-  let bytes: Uint8Array | undefined;
-  encodeTraceEventInto({ ts: 1, applied_objs: objs, deleted_objs: [] } as unknown as TraceEvent, (b) => {
-    bytes = b.slice();
-  });
-  return bytes!;
-}
-
 describe('decodeCheckpointObjects', () => {
   // Mutations caught (each tried by hand): a `ts` written `5.0` read as the integer 5 (the object
   // path gives a Float64: "ts written 5.0"); the refusal of `1.000…01` dropped (the whole-text
@@ -529,6 +523,14 @@ describe('decodeCheckpointObjects', () => {
         'objects twice: the last counts',
         `{"objects":[${entry(1, deploy('a'))}],"objects":[${entry(2, deploy('b'))}]}`,
         'none',
+      ],
+      [
+        // ≥ 64 KiB of objects: the start event goes out in pieces (codec.ts encodeInPieces).
+        'a large start event',
+        Array.from({ length: 120 }, (_, k) =>
+          entry(k, deploy(`big${k}`, `,"spec":{"pad":"${'x'.repeat(600)}","f":2.0,"n":${k}}`)),
+        ),
+        'all',
       ],
       ['keys around objects', `{"z":{"deep":[1,2.5]},"objects":[${entry(1, deploy('a'))}],"v":1}`, 'all'],
     ];
