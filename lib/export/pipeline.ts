@@ -162,7 +162,7 @@ async function feedExport(
     // changes in a window that ends before it.
     const liveRead =
       firstTs !== undefined && window.startTs > firstTs
-        ? pending.track(reader.liveAt(cluster, window.startTs, meter))
+        ? pending.track(reader.liveAt(cluster, window.startTs, meter, plan ? { encodedObjects: plan } : {}))
         : undefined;
     let batches: AsyncIterator<ObjectChange[]> | undefined;
     let firstBatch: Promise<IteratorResult<ObjectChange[]>> | undefined;
