@@ -5,7 +5,7 @@
  * options). Its CPU and RSS come from /proc (proc.ts), its counters from its /metrics.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBundle, FORWARDER_BUNDLE, ROOT_DIR } from '../../deploy/build.ts';
@@ -46,6 +46,8 @@ export interface ForwarderStart {
   nodeArgs?: string[];
   /** More `sktrace forward` options. */
   extraArgs?: string[];
+  /** Also appends all of its stdout here (e.g. `--trace-gc-nvp` lines); only the first 64 KiB are kept otherwise. */
+  stdoutPath?: string;
 }
 
 export const TSX_ENTRY = join(ROOT_DIR, 'lib/cli/sktrace.mjs');
@@ -122,7 +124,9 @@ export async function startForwarder(s: ForwarderStart): Promise<ForwarderChild>
   let out = '';
   let err = '';
   let exited: number | null | undefined;
+  const copy = s.stdoutPath ? createWriteStream(s.stdoutPath, { flags: 'a' }) : undefined;
   child.stdout!.on('data', (d: Buffer) => {
+    copy?.write(d);
     // Only the start-up lines matter (one log line per event of note, never per watch event).
     if (out.length < 65_536) out += d.toString();
   });
@@ -131,6 +135,7 @@ export async function startForwarder(s: ForwarderStart): Promise<ForwarderChild>
   });
   child.once('exit', (code) => {
     exited = code;
+    copy?.end();
   });
   const opsRe = /"ops":"([^"]+)"/;
   await until(

@@ -21,6 +21,7 @@ import { KubeSim } from '../../tests/kube-sim/server.ts';
 import { startForwarder } from './child.ts';
 import { CountingIngest } from './counting-ingest.ts';
 import { DEPLOYMENT_CONFIG, DeploymentFleet } from './fleet.ts';
+import { GC_READ, GC_WATCH } from './gc-watch.ts';
 import { inspector } from './inspector.ts';
 import { until } from './proc.ts';
 
@@ -37,26 +38,6 @@ interface Profile {
   endTime: number;
 }
 
-/** Sums the child's GC pauses by kind (1 scavenge, 2 mark-compact, 4 incremental, 8 weak callbacks). */
-const GC_WATCH = `{
-  const v8 = process.getBuiltinModule('v8');
-  const gc = (globalThis.__sktraceGc = { survivedMiB: 0 });
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const k = ({ 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' })[e.detail.kind] ?? e.detail.kind;
-      const g = (gc[k] ??= { ms: 0, count: 0 });
-      g.ms = Math.round((g.ms + e.duration) * 10) / 10;
-      g.count++;
-      if (k === 'minor') {
-        // What a scavenge left in new space (survivors, copied once more at the next one); read a
-        // moment after the GC, so an approximation.
-        const young = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space');
-        gc.survivedMiB = Math.round((gc.survivedMiB + young.space_used_size / 2 ** 20) * 10) / 10;
-      }
-    }
-  }).observe({ entryTypes: ['gc'] });
-}`;
-
 interface HeapSampleNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
@@ -66,8 +47,8 @@ interface HeapSample {
   head: HeapSampleNode;
 }
 
-/** Live bytes by allocating stack (innermost 5 frames). */
-function summariseHeap(p: HeapSample, top = 25): string {
+/** Live (or, sampled with collected objects, allocated) bytes by allocating stack (innermost 5 frames). */
+function summariseHeap(p: HeapSample, top = 25, events?: number): string {
   const byStack = new Map<string, number>();
   let total = 0;
   const walk = (n: HeapSampleNode, stack: string[]) => {
@@ -80,10 +61,12 @@ function summariseHeap(p: HeapSample, top = 25): string {
     for (const c of n.children) walk(c, here);
   };
   walk(p.head, []);
-  const lines = [`live sampled bytes ${(total / 2 ** 20).toFixed(1)} MiB, by allocation stack:`];
+  const lines = [
+    `sampled bytes ${(total / 2 ** 20).toFixed(1)} MiB${events ? ` (${(total / events).toFixed(0)} B per event)` : ''}, by allocation stack:`,
+  ];
   for (const [k, b] of [...byStack].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     lines.push(
-      `${((100 * b) / total).toFixed(1).padStart(5)} %  ${(b / 1024).toFixed(0).padStart(6)} KiB  ${k}`,
+      `${((100 * b) / total).toFixed(1).padStart(5)} %  ${(b / 1024).toFixed(0).padStart(6)} KiB${events ? ` ${(b / events).toFixed(0).padStart(5)} B/event` : ''}  ${k}`,
     );
   }
   return lines.join('\n');
@@ -245,6 +228,8 @@ async function main(): Promise<void> {
       // `--max-semi-space-size=2 --max-old-space-size=192`.
       // PROFILE_FORWARD_ARGS: more `sktrace forward` options, e.g. `--max-queue-bytes 1048576`.
       extraArgs: (process.env.PROFILE_FORWARD_ARGS ?? '').split(/\s+/).filter(Boolean),
+      // PROFILE_STDOUT: a file for the child's whole stdout (with PROFILE_NODE_ARGS=--trace-gc-nvp…).
+      ...(process.env.PROFILE_STDOUT ? { stdoutPath: process.env.PROFILE_STDOUT } : {}),
       nodeArgs: [
         `--inspect=127.0.0.1:${port}`,
         ...(process.env.PROFILE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
@@ -266,22 +251,37 @@ async function main(): Promise<void> {
       await ins.call('Runtime.evaluate', { expression: GC_WATCH });
       // PROFILE=0: CPU per event only, without the profiler's own cost.
       // PROFILE=heap: instead, what is still alive of what was allocated during the run (the
-      // sampling heap profiler without the objects GC collected), by allocation stack.
-      const profiling = process.env.PROFILE !== '0' && process.env.PROFILE !== 'heap';
-      const heap = process.env.PROFILE === 'heap';
+      // sampling heap profiler without the objects GC collected), by allocation stack, sampled
+      // PROFILE_HEAP_AT_MS (default 2000) after the updates start.
+      // PROFILE=alloc: everything allocated during the run, collected or not (the sampling heap
+      // profiler keeping what GC freed), by allocation stack, with bytes per event.
+      const mode = process.env.PROFILE;
+      const profiling = mode !== '0' && mode !== 'heap' && mode !== 'alloc';
+      const heap = mode === 'heap';
+      const alloc = mode === 'alloc';
       if (profiling) await ins.call('Profiler.start');
       if (heap) await ins.call('HeapProfiler.startSampling', { samplingInterval: 4096 });
+      if (alloc) {
+        await ins.call('HeapProfiler.startSampling', {
+          samplingInterval: 1024,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      }
       let liveSample: HeapSample | undefined;
-      const heapAt = setTimeout(() => {
-        if (!heap) return;
-        // Mid-stream: what is alive then is what the scavenger copies.
-        void (ins.call('HeapProfiler.getSamplingProfile') as Promise<{ profile: HeapSample }>).then(
-          (r) => {
-            liveSample = r.profile;
-          },
-          (err: unknown) => process.stderr.write(`heap sample: ${String(err)}\n`),
-        );
-      }, 2000);
+      const heapAt = setTimeout(
+        () => {
+          if (!heap) return;
+          // Mid-stream: what is alive then is what the scavenger copies.
+          void (ins.call('HeapProfiler.getSamplingProfile') as Promise<{ profile: HeapSample }>).then(
+            (r) => {
+              liveSample = r.profile;
+            },
+            (err: unknown) => process.stderr.write(`heap sample: ${String(err)}\n`),
+          );
+        },
+        Number(process.env.PROFILE_HEAP_AT_MS ?? 2000),
+      );
       const t0 = performance.now();
       // The delivery queue's depth, sampled while the updates stream (what stays alive in it).
       const depths: number[] = [];
@@ -301,10 +301,14 @@ async function main(): Promise<void> {
         `${events} events in ${wallMs.toFixed(0)} ms; CPU ${((s1.cpuUs - s0.cpuUs) / events).toFixed(1)} µs/event ${profiling ? ' (with the profiler on)' : ''}\n`,
       );
       const gc = (await ins.call('Runtime.evaluate', {
-        expression: 'JSON.stringify(globalThis.__sktraceGc)',
+        expression: GC_READ,
         returnByValue: true,
       })) as { result: { value: string } };
       if (heap) await ins.call('HeapProfiler.stopSampling');
+      if (alloc) {
+        const r = (await ins.call('HeapProfiler.stopSampling')) as { profile: HeapSample };
+        process.stdout.write(`${summariseHeap(r.profile, 30, events)}\n`);
+      }
       ins.close();
       if (liveSample) process.stdout.write(`${summariseHeap(liveSample)}\n`);
       depths.sort((a, b) => a - b);

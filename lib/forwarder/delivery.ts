@@ -183,7 +183,17 @@ export class Delivery {
    * queued, and the caller must make up for them (its kind relists).
    */
   offer(changes: readonly Change[]): Promise<boolean> {
-    if (this.#closed) return QUEUED_NOT;
+    const queued = this.offerNow(changes);
+    return queued === true ? QUEUED : queued === false ? QUEUED_NOT : queued;
+  }
+
+  /**
+   * `offer`, answering true or false at once when it need not wait: the watch path queues a
+   * change per event, and without a promise to await its handling stays synchronous
+   * (runner.ts: no microtask turns per event).
+   */
+  offerNow(changes: readonly Change[]): boolean | Promise<boolean> {
+    if (this.#closed) return false;
     const nowMs = this.#runtime.nowMs();
     const items: Queued[] = [];
     let bytes = 0;
@@ -196,7 +206,7 @@ export class Delivery {
     }
     if (this.#waiters.length === 0 && this.#fits(bytes)) {
       this.#push(items, bytes);
-      return QUEUED;
+      return true;
     }
     return new Promise((resolve) => {
       const waiter: Waiter = { items, bytes, resolve, cancel: new AbortController(), done: false };
@@ -661,7 +671,7 @@ export function batchesConflict(a: BatchOrder, b: BatchOrder): boolean {
   return false;
 }
 
-// offer()'s answers when it need not wait, made once: an offer per watch event.
+// offer()'s answers when it need not wait, made once.
 const QUEUED = Promise.resolve(true);
 const QUEUED_NOT = Promise.resolve(false);
 

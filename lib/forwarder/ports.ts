@@ -49,7 +49,15 @@ export interface WatchRequest {
  * the server ends the response cleanly and throws when the connection breaks or `signal` aborts.
  * Not reading it stops reading the socket (TCP back-pressure on the API server).
  */
-export type WatchLines = AsyncIterable<string>;
+export interface WatchLines extends AsyncIterable<string> {
+  /**
+   * Where offered (lib/kube/lines.ts): every line that has arrived and not been read yet — at
+   * least one, waiting if none is there — or undefined when the lines end; the runner handles a
+   * watch event per line without a promise of its own (one per chunk). Each line is read once,
+   * by this or by the iterator.
+   */
+  nextBatch?(): Promise<readonly string[] | undefined>;
+}
 
 export interface KubeApi {
   /** The resource serving `group/version` `kind`, or undefined when the server does not serve it (yet). */

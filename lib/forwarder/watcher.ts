@@ -332,7 +332,13 @@ function onWatchLine(
     default: {
       const rv = parsed.object.metadata.resourceVersion;
       const resourceVersion = typeof rv === 'string' && rv !== '' ? rv : state.resourceVersion;
-      const object: KubeObject = { ...parsed.object, apiVersion: options.apiVersion, kind: options.kind };
+      // A watch event's object names its apiVersion and kind (a list item does not): taken as it
+      // is then, rather than copied per event (garbage for every watch event's scavenges).
+      const given = parsed.object;
+      const object: KubeObject =
+        given.apiVersion === options.apiVersion && given.kind === options.kind
+          ? given
+          : { ...given, apiVersion: options.apiVersion, kind: options.kind };
       const change: WatcherOutput =
         parsed.type === 'DELETED' ? { type: 'deleted', object } : { type: 'applied', object, listed: false };
       return {

@@ -14,7 +14,7 @@ import {
 } from '../forwarder/ports.ts';
 import { formatGvk } from '../trace/gvk.ts';
 import type { KubeObject } from '../trace/model.ts';
-import { MAX_LINE_BYTES, splitLines } from './lines.ts';
+import { type LineIterator, MAX_LINE_BYTES, splitLines } from './lines.ts';
 import type { KubeTransport } from './transport.ts';
 
 /**
@@ -139,7 +139,7 @@ export class HttpKubeApi implements KubeApi {
   }
 }
 
-function linesOf(res: IncomingMessage, onError: (err: unknown) => void): AsyncIterableIterator<string> {
+function linesOf(res: IncomingMessage, onError: (err: unknown) => void): LineIterator {
   return splitLines(res, MAX_LINE_BYTES, {
     onError,
     // Leaving early (relist, stop, back-pressure stall) closes the connection.

@@ -27,7 +27,7 @@
  */
 import { SpecHashError } from './errors.ts';
 import { Float64 } from './float.ts';
-import { sipCompress, sipFinish, sipInit } from './siphash.ts';
+import { HOST_LITTLE_ENDIAN, sipCompress, sipCompressWords, sipFinishAt, sipInit } from './siphash.ts';
 
 const TWO_POW_32 = 4294967296;
 const U64_MAX = (1n << 64n) - 1n;
@@ -126,6 +126,8 @@ export function hashInputBytes(value: unknown): Uint8Array {
 class HashWriter {
   buf!: Buffer;
   view!: DataView;
+  /** The scratch's little-endian 32-bit words (little-endian hosts): SipHash reads them in place. */
+  words!: Int32Array;
   pos = 0;
   /** Bytes already compressed into `state` (streaming mode). */
   done = 0;
@@ -154,15 +156,22 @@ class HashWriter {
 
   private allocate(size: number): void {
     // The scratch must start at offset 0 of its own ArrayBuffer so its words are 4-byte aligned.
-    this.buf = Buffer.from(new ArrayBuffer(size));
-    this.view = new DataView(this.buf.buffer);
+    const ab = new ArrayBuffer(size);
+    this.buf = Buffer.from(ab);
+    this.view = new DataView(ab);
+    this.words = new Int32Array(ab, 0, size >>> 2);
   }
 
   finish(): bigint {
     const nBlocks = this.pos >>> 3;
-    sipCompress(this.state, this.buf, 0, nBlocks);
-    const tailStart = nBlocks * 8;
-    return sipFinish(this.state, this.buf.subarray(tailStart, this.pos), this.done + this.pos);
+    this.compress(nBlocks);
+    return sipFinishAt(this.state, this.buf, nBlocks * 8, this.pos, this.done + this.pos);
+  }
+
+  /** Compresses the first `nBlocks` blocks of the scratch (it starts at offset 0 of its buffer). */
+  private compress(nBlocks: number): void {
+    if (HOST_LITTLE_ENDIAN) sipCompressWords(this.state, this.words, nBlocks);
+    else sipCompress(this.state, this.buf, 0, nBlocks);
   }
 
   /** Makes room for `n` more bytes: compresses whole blocks first in streaming mode, else grows. */
@@ -179,7 +188,7 @@ class HashWriter {
 
   private flush(): void {
     const nBlocks = this.pos >>> 3;
-    sipCompress(this.state, this.buf, 0, nBlocks);
+    this.compress(nBlocks);
     const used = nBlocks * 8;
     this.buf.copy(this.buf, 0, used, this.pos);
     this.done += used;

@@ -13,8 +13,6 @@
  * compress a long input in chunks (`sipCompress`) and finish later (`sipFinish`).
  */
 
-const MASK64 = (1n << 64n) - 1n;
-
 /** True on little-endian hosts, where an Int32Array over the input reads its LE words directly. */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;
 
@@ -159,16 +157,44 @@ export function sipCompress(state: Int32Array, bytes: Uint8Array, offset: number
  * is the length of the whole message, of which only the low byte counts (SipHash's b).
  */
 export function sipFinish(state: Int32Array, tail: Uint8Array, totalLength: number): bigint {
+  return sipFinishAt(state, tail, 0, tail.length, totalLength);
+}
+
+/**
+ * `sipFinish` with the tail as `bytes[from, to)`: no view of it to make (the spec hash runs per
+ * watch event, where every small allocation adds to the scavenges).
+ */
+export function sipFinishAt(
+  state: Int32Array,
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  totalLength: number,
+): bigint {
   let lastLo = 0;
   let lastHi = ((totalLength % 256) << 24) >>> 0;
-  for (let i = 0; i < tail.length; i++) {
-    if (i < 4) lastLo = (lastLo | (tail[i]! << (8 * i))) >>> 0;
-    else lastHi = (lastHi | (tail[i]! << (8 * (i - 4)))) >>> 0;
+  for (let i = 0; i < to - from; i++) {
+    if (i < 4) lastLo = (lastLo | (bytes[from + i]! << (8 * i))) >>> 0;
+    else lastHi = (lastHi | (bytes[from + i]! << (8 * (i - 4)))) >>> 0;
   }
   sipCore(state, EMPTY_WORDS, 0, 0, true, lastLo, lastHi);
   const hi = (state[0]! ^ state[2]! ^ state[4]! ^ state[6]!) >>> 0;
   const lo = (state[1]! ^ state[3]! ^ state[5]! ^ state[7]!) >>> 0;
-  return ((BigInt(hi) << 32n) | BigInt(lo)) & MASK64;
+  // One BigInt made from the two halves through a u64 view, instead of four by BigInt arithmetic.
+  RESULT_HALVES[HOST_LITTLE_ENDIAN ? 0 : 1] = lo;
+  RESULT_HALVES[HOST_LITTLE_ENDIAN ? 1 : 0] = hi;
+  return RESULT_U64[0]!;
+}
+
+const RESULT_U64 = new BigUint64Array(1);
+const RESULT_HALVES = new Uint32Array(RESULT_U64.buffer);
+
+/**
+ * Compresses `nBlocks` blocks of `words`, the little-endian 32-bit words of the message from its
+ * start (block i: words 2i, 2i + 1) — for a caller that keeps an aligned word view of its buffer.
+ */
+export function sipCompressWords(state: Int32Array, words: Int32Array, nBlocks: number): void {
+  if (nBlocks > 0) sipCore(state, words, 0, nBlocks, false, 0, 0);
 }
 
 const EMPTY_WORDS = new Int32Array(0);

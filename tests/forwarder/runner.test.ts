@@ -16,6 +16,7 @@ import {
   type WatchRequest,
 } from '../../lib/forwarder/ports.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
+import { splitLines } from '../../lib/kube/lines.ts';
 import type { KubeObject } from '../../lib/trace/model.ts';
 import { inProcessForwarder } from './support/in-process.ts';
 import { eventually, fastRuntime } from './support/runtime.ts';
@@ -26,7 +27,8 @@ type Step =
   | {
       op: 'watch';
       expect: Pick<WatchRequest, 'resourceVersion'>;
-      reply: KubeApiError | { lines: string[]; ending: 'end' | 'drop' | 'hang' };
+      /** `chunk`: all lines arrive in one chunk of the response (lib/kube/lines.ts, read per chunk). */
+      reply: KubeApiError | { lines: string[]; ending: 'end' | 'drop' | 'hang'; chunk?: boolean };
     };
 
 const CM: ApiResource = {
@@ -42,6 +44,8 @@ const CM: ApiResource = {
 class ScriptedKube implements KubeApi {
   readonly script: Step[];
   readonly errors: string[] = [];
+  /** Watch responses whose reading was stopped before their end (the connection closed). */
+  closedEarly = 0;
 
   constructor(script: Step[]) {
     this.script = script;
@@ -66,6 +70,22 @@ class ScriptedKube implements KubeApi {
     if (!request.allowWatchBookmarks) this.errors.push('watch without allowWatchBookmarks');
     if (s.reply instanceof KubeApiError) throw s.reply;
     const { lines, ending } = s.reply;
+    if (s.reply.chunk) {
+      const kube = this;
+      let ended = false;
+      const chunks = (async function* () {
+        try {
+          yield `${lines.join('\n')}\n`;
+          await new Promise((_, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('aborted'))),
+          );
+          ended = true;
+        } finally {
+          if (!ended) kube.closedEarly++;
+        }
+      })();
+      return splitLines(chunks);
+    }
     return (async function* () {
       for (const l of lines) yield l;
       if (ending === 'drop') throw new Error('Premature close');
@@ -285,4 +305,91 @@ test('stop() ends the watches and flushes what delivery holds', async () => {
     endpoint.changes.map((c) => c.type),
     ['config', 'applied', 'relist', 'applied'],
   );
+});
+
+test('lines that arrive in one chunk are handled in order, also when every change waits for queue room; a 410 mid-chunk drops the rest of it, closes the stream and relists', async () => {
+  for (const maxQueueBytes of [8 * 1024 * 1024, 1]) {
+    const kube = new ScriptedKube([
+      { op: 'list', expect: { limit: 10 }, reply: { items: [cm('a', '8')], resourceVersion: '10' } },
+      {
+        op: 'watch',
+        expect: { resourceVersion: '10' },
+        reply: {
+          lines: [
+            line('ADDED', 'b', '11'),
+            line('MODIFIED', 'a', '12', '2'),
+            line('MODIFIED', 'a', '13', '2'),
+            line('ADDED', 'c', '14'),
+            line('DELETED', 'b', '15'),
+            gone,
+            line('ADDED', 'd', '16'),
+          ],
+          ending: 'hang',
+          chunk: true,
+        },
+      },
+      {
+        op: 'list',
+        expect: { limit: 10 },
+        reply: { items: [cm('a', '13', '2'), cm('c', '14')], resourceVersion: '20' },
+      },
+    ]);
+    // With a 1-byte queue bound every change waits until the one before has landed: the
+    // runner's asynchronous path for each line of the chunk.
+    let posts = 0;
+    const endpoint = memoryEndpoint();
+    const slow: IngestPoster = {
+      async post(body, signal) {
+        posts++;
+        await new Promise((r) => setTimeout(r, 2));
+        return endpoint.post(body, signal);
+      },
+    };
+    const { fw, metrics } = inProcessForwarder({
+      kube,
+      poster: slow,
+      runtime: fastRuntime(10),
+      delivery: { lingerMs: 1, maxQueueBytes },
+      tuning: { pageLimit: 10, relistPageSize: 10 },
+    });
+    await fw.start();
+    await eventually(() => kube.script.length === 0, 10_000, 'the script to be used up');
+    await eventually(
+      () => endpoint.changes.filter((c) => c.type === 'relist').length === 2,
+      5_000,
+      'the second relist',
+    );
+    await fw.stop(1_000);
+    assert.deepEqual(kube.errors, []);
+    const brief = endpoint.changes.map((c) =>
+      c.type === 'applied' || c.type === 'deleted'
+        ? `${c.type} ${c.object.metadata.name} ${(c.object.spec as { v: string }).v}`
+        : c.type === 'relist'
+          ? `relist ${c.ns_names.join(',')}`
+          : c.type,
+    );
+    // a's second MODIFIED has the same spec: deduplicated. d, after the 410, is never read.
+    assert.deepEqual(
+      brief,
+      [
+        'config',
+        'applied a 1',
+        'relist ns/a',
+        'applied b 1',
+        'applied a 2',
+        'applied c 1',
+        'deleted b 1',
+        'applied a 2',
+        'applied c 1',
+        'relist ns/a,ns/c',
+      ],
+      `maxQueueBytes ${maxQueueBytes}`,
+    );
+    assert.equal(kube.closedEarly, 1, 'the stream read up to the 410 was closed');
+    assert.equal(metrics.deduplicated.get({ gvk: 'v1.ConfigMap' }), 1);
+    assert.equal(metrics.watchEvents.get({ gvk: 'v1.ConfigMap', type: 'MODIFIED' }), 2);
+    assert.equal(metrics.watchEvents.get({ gvk: 'v1.ConfigMap', type: 'ADDED' }), 2);
+    assert.equal(metrics.relists.get({ gvk: 'v1.ConfigMap', cause: 'gone' }), 1);
+    if (maxQueueBytes === 1) assert.ok(posts >= 6, `one change per batch when each waits (${posts} posts)`);
+  }
 });

@@ -372,3 +372,33 @@ test('parseWatchLine rejects what is not a watch event', () => {
   const ok = parseWatchLine(ev('DELETED', 'n', 'x', '4'));
   assert.ok(ok.ok && ok.type === 'DELETED');
 });
+
+test("a watch event's object without (or with another) apiVersion and kind gets the watched kind's; one with them is taken as it is", () => {
+  const watching: WatcherState = { phase: 'watching', resourceVersion: '5' };
+  const objectOf = (line: string) => {
+    const out = step(watching, { type: 'watchLine', line }, options).outputs[0];
+    assert.ok(out?.type === 'applied');
+    return out.object;
+  };
+  const bare = objectOf(
+    JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '6' } } }),
+  );
+  assert.deepEqual([bare.apiVersion, bare.kind], ['apps/v1', 'Deployment']);
+  const other = objectOf(
+    JSON.stringify({
+      type: 'MODIFIED',
+      object: {
+        apiVersion: 'extensions/v1beta1',
+        kind: 'Deployment',
+        metadata: { name: 'a', resourceVersion: '7' },
+      },
+    }),
+  );
+  assert.deepEqual([other.apiVersion, other.kind], ['apps/v1', 'Deployment']);
+  const full = objectOf(ev('MODIFIED', 'ns', 'a', '8'));
+  assert.deepEqual(full, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { namespace: 'ns', name: 'a', resourceVersion: '8' },
+  });
+});
