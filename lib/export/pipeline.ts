@@ -377,10 +377,11 @@ export async function streamExport(
       (config, transform) =>
         transform ? undefined : exportObjectReads(exportableConfigDoc(config).trackedObjects),
     );
-    // The last event out and the first part uploading before the tail's spec hashes are computed.
+    // The last event out and every event byte's upload started before the tail's spec hashes are
+    // computed, in slices that let those uploads run (TraceAssembler.finishStreamPaused).
     assembler.endEvents();
     writer!.endEvents();
-    const tail = assembler.finishStream();
+    const tail = await assembler.finishStreamPaused(() => new Promise((resolve) => setImmediate(resolve)));
     const bytes = await writer!.finish(encodeTraceTail(tail));
     let objects = 0;
     for (const byName of tail.index.values()) objects += byName.size;

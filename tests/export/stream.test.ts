@@ -445,4 +445,64 @@ describe('TraceStreamWriter', () => {
       }
     }
   });
+
+  it('lets the parts started at endEvents() upload while the index is hashed (finishStreamPaused), with the same tail', async () => {
+    const w = { startTs: 0, endTs: 1000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    const changes: ObjectChange[] = [];
+    for (let i = 1; i < 300; i++) {
+      changes.push({
+        ts: i,
+        type: 'applied',
+        object: { ...obj('v1.ConfigMap', `a/c${i % 40}`), spec: { i, pad: 'q'.repeat(i % 23) } },
+        owners: [],
+      });
+    }
+    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const assemble = (onEvent: (e: TraceEvent) => void) => {
+      const assembler = new TraceAssembler({ window: w, filters: noFilters, config, onEvent });
+      for (const c of changes) assembler.addChange(c);
+      return assembler;
+    };
+    // The same tail as finishStream's, hashes and all; 40 objects in slices of 3: 13 pauses.
+    const log: string[] = [];
+    const plain = assemble(() => undefined).finishStream();
+    const paused = await assemble(() => undefined).finishStreamPaused(async () => {
+      log.push('pause');
+    }, 3);
+    assert.deepEqual(paused, plain);
+    assert.equal(log.length, 13);
+
+    // Through the writer: part uploads run between the slices, not after the last one.
+    log.length = 0;
+    const objects = new MemoryObjects();
+    const startUpload = objects.startUpload.bind(objects);
+    objects.startUpload = async (key) => {
+      const upload = await startUpload(key);
+      return {
+        ...upload,
+        uploadPart: (n, bytes) => {
+          log.push(`part ${n}`);
+          return upload.uploadPart(n, bytes);
+        },
+      };
+    };
+    const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+      partBytes: 2048,
+      maxPartsInFlight: 1,
+    });
+    const assembler = assemble((e) => writer.writeEvent(e));
+    assembler.endEvents();
+    writer.endEvents();
+    const sentBefore = log.length;
+    const tail = await assembler.finishStreamPaused(async () => {
+      log.push('pause');
+      await new Promise((resolve) => setImmediate(resolve));
+    }, 3);
+    const lastPause = log.lastIndexOf('pause');
+    const partsDuringHashes = log.slice(0, lastPause).filter((l) => l.startsWith('part')).length;
+    assert.ok(partsDuringHashes > sentBefore, `uploads started during the hashes: ${log.join(', ')}`);
+    await writer.finish(encodeTraceTail(tail));
+    assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want));
+  });
 });
