@@ -147,9 +147,14 @@ export class DynamoTraceStore
     return this.#reader.rawEventPages(cluster, fromTs, toTs, meter);
   }
 
-  async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter = { readUnits: 0 }): Promise<LiveSet> {
+  async liveAt(
+    cluster: ClusterId,
+    atTs: number,
+    meter: ReadMeter = { readUnits: 0 },
+    options: ChangeReadOptions = {},
+  ): Promise<LiveSet> {
     assertCluster(cluster);
-    return this.#checkpoints.liveAt(cluster, atTs, meter);
+    return this.#checkpoints.liveAt(cluster, atTs, meter, options);
   }
 
   lifecycles(

@@ -161,7 +161,9 @@ async function feedExport(
     const lifecyclesRead = pending.track(
       collect(reader.lifecycles(cluster, byWindow ? window : undefined, meter)),
     );
-    const liveAsked = pending.track(reader.liveAt(cluster, window.startTs, meter));
+    const liveAsked = pending.track(
+      reader.liveAt(cluster, window.startTs, meter, plan ? { encodedObjects: plan } : {}),
+    );
     // Nothing is stored before the cluster's first change: the store's reader starts there itself,
     // so the window's changes are asked for from its start.
     const source =

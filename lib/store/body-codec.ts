@@ -12,7 +12,7 @@ import { parseJson } from '../trace/float.ts';
 import type { KubeObject, ObjectRef } from '../trace/model.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
 import { StoreError } from './errors.ts';
-import { type CapturePlan, transcodePayload } from './json-msgpack.ts';
+import { type CapturePlan, transcodeCheckpoint, transcodePayload } from './json-msgpack.ts';
 
 export type BodyEncoding = 'd1';
 export const CURRENT_ENCODING: BodyEncoding = 'd1';
@@ -45,14 +45,62 @@ export function decodeBody(bytes: Uint8Array, enc: string): unknown {
  * decoding that checkpoint took, the export's start state (docs/benchmarks.md "export").
  */
 export function decodeLargeBody(bytes: Uint8Array, enc: string): unknown {
+  return parseLargeBody(inflateLargeBody(bytes, enc), enc);
+}
+
+function inflateLargeBody(bytes: Uint8Array, enc: string): Buffer {
   const dictionary = DICTIONARIES[enc as BodyEncoding];
   if (!dictionary) throw new StoreError('store_corrupt_item', `unknown body encoding "${enc}"`, { enc });
   try {
     const chunkSize = Math.min(64 * 1024 * 1024, Math.max(64 * 1024, bytes.length * 8));
-    return parseJson(inflateRawSync(bytes, { dictionary, chunkSize }).toString('utf8'));
+    return inflateRawSync(bytes, { dictionary, chunkSize });
   } catch (err) {
     throw notDecodable(enc, err);
   }
+}
+
+function parseLargeBody(inflated: Buffer, enc: string): unknown {
+  try {
+    return parseJson(inflated.toString('utf8'));
+  } catch (err) {
+    throw notDecodable(enc, err);
+  }
+}
+
+/** A checkpoint's object (lib/aws/trace-store/checkpoints.ts), as `decodeCheckpointBody` gives it. */
+export interface CheckpointObject {
+  ts: number;
+  o: KubeObject;
+  w: ObjectRef[];
+}
+
+/**
+ * A checkpoint body `{…, objects: [{ts, o, w}, …]}` (decodeLargeBody), its objects' `o`
+ * transcoded to their trace bytes with `plan`'s parts made JS values (`transcodeCheckpoint`,
+ * lib/store/json-msgpack.ts) — instead of ~5 MB of JSON parsed into 5,000 objects that the start
+ * event then encodes again (docs/benchmarks.md "export"). Without a plan, or when the transcoder
+ * refuses any part of the text, the whole body is parsed as decodeLargeBody parses it (the
+ * `objects` of what it gives; its error as before).
+ */
+export function decodeCheckpointObjects(
+  bytes: Uint8Array,
+  enc: string,
+  plan: CapturePlan | undefined,
+): CheckpointObject[] {
+  const inflated = inflateLargeBody(bytes, enc);
+  if (plan !== undefined) {
+    const transcoded = transcodeCheckpoint(inflated, plan, () => new CheckpointEntryObject(inflated));
+    if (transcoded?.every((t) => Array.isArray(t.owners))) {
+      const objects: CheckpointObject[] = new Array(transcoded.length);
+      for (let k = 0; k < transcoded.length; k++) {
+        const t = transcoded[k]!;
+        t.target.place(t.msgpack, t.from, t.to);
+        objects[k] = { ts: t.ts, o: t.target, w: t.owners as ObjectRef[] };
+      }
+      return objects;
+    }
+  }
+  return (parseLargeBody(inflated, enc) as { objects: CheckpointObject[] }).objects;
 }
 
 /**
@@ -106,8 +154,50 @@ class StoredObject extends EncodedObject {
     return bytes;
   }
 
+  msgpackLength(): number | undefined {
+    return this.#msgpack?.length;
+  }
+
   fullObject(): KubeObject {
     return (decodeBody(this.#body, this.#enc) as { o: KubeObject }).o;
+  }
+}
+
+/**
+ * An object transcoded from a checkpoint, which keeps the checkpoint's inflated text (shared by all
+ * its objects, ~5 MB at 5,000 objects) and where its own JSON lies in it, for `fullObject`.
+ */
+class CheckpointEntryObject extends EncodedObject {
+  readonly #text: Buffer;
+  #from = 0;
+  #to = 0;
+  #msgpack: Uint8Array | undefined;
+
+  constructor(text: Buffer) {
+    super();
+    this.#text = text;
+  }
+
+  place(msgpack: Uint8Array, from: number, to: number): void {
+    this.#msgpack = msgpack;
+    this.#from = from;
+    this.#to = to;
+  }
+
+  takeMsgpack(): Uint8Array | undefined {
+    const bytes = this.#msgpack;
+    this.#msgpack = undefined;
+    return bytes;
+  }
+
+  msgpackLength(): number | undefined {
+    return this.#msgpack?.length;
+  }
+
+  fullObject(): KubeObject {
+    // parseJson of the object's text alone reads it as the whole checkpoint's parse did
+    // (transcodeCheckpoint's doc).
+    return parseJson(this.#text.toString('utf8', this.#from, this.#to)) as KubeObject;
   }
 }
 

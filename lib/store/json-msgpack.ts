@@ -803,3 +803,189 @@ function writeF64(o: number, v: number): number {
   view.setFloat64(o, v);
   return o + 8;
 }
+
+/** One object of a transcoded checkpoint (`transcodeCheckpoint`). */
+export interface TranscodedCheckpointObject<T> {
+  ts: number;
+  /** The target the plan's parts of `o` were assigned onto. */
+  target: T;
+  /** The msgpack bytes of `o` (a view of one buffer shared by the checkpoint's objects). */
+  msgpack: Uint8Array;
+  owners: unknown;
+  /** Where `o`'s JSON text lies in the checkpoint's bytes (for the whole object, read later). */
+  from: number;
+  to: number;
+}
+
+/**
+ * Transcodes a checkpoint body (lib/aws/trace-store/checkpoints.ts `CheckpointBody`, written by
+ * `JSON.stringify`): `{…, "objects": [{"ts": …, "o": {…}, "w": […]}, …], …}`, each object's `o` as
+ * `transcodePayload` transcodes one, onto a target from `newTarget`. Undefined when any part of the
+ * text is refused (the caller then parses the whole checkpoint, which gives its objects or its
+ * error as before): what `transcodePayload` refuses, a repeated key, an entry without `ts`, `o` or
+ * `w`, or a `ts` that is not an integer literal.
+ *
+ * The object path parses the checkpoint as one text, and `parseJson` decides once for the whole
+ * text whether integral floats are looked for; each part here is read on its own. The two agree on
+ * everything not refused: a number that could read differently by that decision (`1.000…01`) is
+ * refused wherever it is, and `2.0`-like literals are found by either decision.
+ */
+export function transcodeCheckpoint<T extends Record<string, unknown>>(
+  bytes: Uint8Array,
+  plan: CapturePlan,
+  newTarget: () => T,
+): TranscodedCheckpointObject<T>[] | undefined {
+  const s = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = s.length;
+  if (!isUtf8(s)) return undefined;
+  // The objects' bytes one after another in one buffer of their own, handed out as views of it:
+  // one allocation, not one per object (from Buffer's pool: ~15 ms of the ~95 ms transcoding 5,000
+  // objects). Room for the worst case (see transcodePayload); not zero-filled, so the pages never
+  // written are never touched. The module's own buffer stays as it was.
+  // Past 1 GiB of room (a checkpoint of ~350 MB of JSON, ~300,000 objects) the parse decides,
+  // rather than reserve that much address space.
+  if (3 * end + 64 > MAX_CHECKPOINT_OUTPUT_BYTES) return undefined;
+  const savedOut = out;
+  const savedView = view;
+  out = Buffer.allocUnsafeSlow(3 * end + 64);
+  view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  written = 0;
+  try {
+    let objects: TranscodedCheckpointObject<T>[] | undefined;
+    const keys = new Set<string>();
+    let i = skipWs(s, 0);
+    if (s[i] !== 0x7b) return undefined;
+    i = skipWs(s, i + 1);
+    if (s[i] === 0x7d) return undefined;
+    for (;;) {
+      const key = keyAt(s, i);
+      if (key === undefined || keys.has(key)) return undefined;
+      keys.add(key);
+      i = pos;
+      if (key === 'objects') {
+        objects = checkpointObjects(s, i, plan, newTarget);
+        if (objects === undefined) return undefined;
+        i = pos;
+      } else {
+        transcode(s, i, written, undefined, undefined);
+        i = pos;
+      }
+      i = skipWs(s, i);
+      const c = s[i++];
+      if (c === 0x2c) {
+        i = skipWs(s, i);
+        continue;
+      }
+      if (c === 0x7d) break;
+      return undefined;
+    }
+    if (skipWs(s, i) !== end) return undefined;
+    return objects;
+  } catch (err) {
+    if (err === REFUSED) return undefined;
+    throw err;
+  } finally {
+    out = savedOut;
+    view = savedView;
+  }
+}
+
+/** A plain key (no escapes) at `i` and its `:`; `pos` at its value. Undefined otherwise. */
+function keyAt(s: Buffer, i: number): string | undefined {
+  if (s[i] !== 0x22) return undefined;
+  let k = i + 1;
+  while (k < s.length && s[k] !== 0x22 && s[k] !== 0x5c && s[k]! >= 0x20) k++;
+  if (s[k] !== 0x22) return undefined;
+  const key = s.toString('latin1', i + 1, k);
+  const colon = skipWs(s, k + 1);
+  if (s[colon] !== 0x3a) return undefined;
+  pos = skipWs(s, colon + 1);
+  return key;
+}
+
+const INTEGER_LITERAL = /^-?(?:0|[1-9][0-9]*)$/;
+
+const MAX_CHECKPOINT_OUTPUT_BYTES = 1024 * 1024 * 1024;
+
+/** transcodeCheckpoint: the output's end (the objects' bytes so far); other values are written after it, then dropped. */
+let written = 0;
+
+/** The checkpoint's `objects` array at `i`; `pos` after it. */
+function checkpointObjects<T extends Record<string, unknown>>(
+  s: Buffer,
+  i: number,
+  plan: CapturePlan,
+  newTarget: () => T,
+): TranscodedCheckpointObject<T>[] | undefined {
+  const objects: TranscodedCheckpointObject<T>[] = [];
+  if (s[i] !== 0x5b) return undefined;
+  i = skipWs(s, i + 1);
+  if (s[i] === 0x5d) {
+    pos = i + 1;
+    return objects;
+  }
+  for (;;) {
+    if (s[i] !== 0x7b) return undefined;
+    i = skipWs(s, i + 1);
+    let ts: number | undefined;
+    let target: T | undefined;
+    let msgpack: Uint8Array | undefined;
+    let owners: unknown;
+    let sawOwners = false;
+    let from = 0;
+    let to = 0;
+    if (s[i] === 0x7d) return undefined;
+    for (;;) {
+      const key = keyAt(s, i);
+      if (key === undefined) return undefined;
+      i = pos;
+      if (key === 'ts' && ts === undefined) {
+        const at = i;
+        transcode(s, i, written, undefined, undefined);
+        i = pos;
+        const text = s.toString('latin1', at, i);
+        if (!INTEGER_LITERAL.test(text)) return undefined;
+        ts = Number(text);
+      } else if (key === 'o' && target === undefined) {
+        if (s[i] !== 0x7b) return undefined;
+        target = newTarget();
+        from = i;
+        const o = transcode(s, i, written, plan.root, target);
+        i = pos;
+        to = i;
+        msgpack = out.subarray(written, o);
+        written = o;
+      } else if (key === 'w' && !sawOwners) {
+        const at = i;
+        sawFraction = false;
+        transcode(s, i, written, undefined, undefined);
+        i = pos;
+        owners = parseSlice(s, at, i);
+        sawOwners = true;
+      } else {
+        // Another key (the object path ignores it) or a repeated one (the object path takes the last).
+        return undefined;
+      }
+      i = skipWs(s, i);
+      const c = s[i++];
+      if (c === 0x2c) {
+        i = skipWs(s, i);
+        continue;
+      }
+      if (c === 0x7d) break;
+      return undefined;
+    }
+    if (ts === undefined || target === undefined || msgpack === undefined || !sawOwners) return undefined;
+    objects.push({ ts, target, msgpack, owners, from, to });
+    i = skipWs(s, i);
+    const c = s[i++];
+    if (c === 0x2c) {
+      i = skipWs(s, i);
+      continue;
+    }
+    if (c === 0x5d) break;
+    return undefined;
+  }
+  pos = i;
+  return objects;
+}

@@ -134,8 +134,12 @@ export interface TraceReader {
     meter?: ReadMeter,
     options?: ChangeReadOptions,
   ): AsyncIterable<ObjectChange[]>;
-  /** The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the changes after it. */
-  liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter): Promise<LiveSet>;
+  /**
+   * The objects alive at `atTs` (after every change with ts < atTs), from a checkpoint plus the
+   * changes after it; with `encodedObjects`, as changeBatches hands out the window's (the export's
+   * start state: docs/storage.md "Bodies").
+   */
+  liveAt(cluster: ClusterId, atTs: number, meter?: ReadMeter, options?: ChangeReadOptions): Promise<LiveSet>;
   /**
    * Stored lifecycles, grouped by owner then pod-spec hash; `window` keeps those overlapping it
    * (a store with `lifecyclesOf` reads only those: docs/storage.md "Lifecycles by window").

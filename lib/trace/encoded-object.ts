@@ -21,6 +21,9 @@ export abstract class EncodedObject implements KubeObject {
    */
   abstract takeMsgpack(): Uint8Array | undefined;
 
+  /** The length of the bytes `takeMsgpack` would hand over (undefined once taken), without taking them. */
+  abstract msgpackLength(): number | undefined;
+
   /** The whole object, decoded again from storage (once per exported object, for its spec hash). */
   abstract fullObject(): KubeObject;
 }

@@ -9,14 +9,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { payloadOf } from '../../lib/aws/trace-store/bodies.ts';
+import { Bodies, payloadOf } from '../../lib/aws/trace-store/bodies.ts';
+import { decodeLive, type StoredVersion } from '../../lib/aws/trace-store/replay.ts';
 import { streamExport } from '../../lib/export/pipeline.ts';
 import { TraceStreamWriter } from '../../lib/export/trace-stream.ts';
-import { decodeBody, encodeBody, transcodeObjectBody } from '../../lib/store/body-codec.ts';
+import {
+  decodeBody,
+  decodeCheckpointObjects,
+  encodeBody,
+  transcodeObjectBody,
+} from '../../lib/store/body-codec.ts';
 import type { CapturePlan } from '../../lib/store/json-msgpack.ts';
 import type {
+  BlobStore,
   ChangeReadOptions,
   ClusterId,
+  LiveSet,
   ReadMeter,
   StoredOwnerLifecycles,
 } from '../../lib/store/ports.ts';
@@ -31,6 +39,7 @@ import {
 import { exportableConfigDoc, tracerConfigFromDoc } from '../../lib/trace/config.ts';
 import { EncodedObject } from '../../lib/trace/encoded-object.ts';
 import { parseJson } from '../../lib/trace/float.ts';
+import { gvkOf, nsNameOf } from '../../lib/trace/gvk.ts';
 import type {
   KubeObject,
   ObjectChange,
@@ -117,10 +126,56 @@ const window = fc
  * The history as the DynamoDB store hands it out: each change's `{o, w}` stored as a body
  * (`encodeBody`), then read back transcoded (`transcodeObjectBody`, objects as `EncodedObject`)
  * when the export passes a plan, else decoded — what lib/aws/trace-store/reader.ts `changeOf` does.
+ * The live set at the start as lib/aws/trace-store/checkpoints.ts `liveAt` gives it: every other
+ * object from a checkpoint body (`decodeCheckpointObjects`), the others as the replay margin's last
+ * versions (replay.ts `decodeLive`), bodies stored inline or — those over 200 bytes — as blobs.
+ * Mutations caught (each tried by hand): the checkpoint's objects' bytes written over each other
+ * (the shared output buffer's offset not advanced); a transcoded start object giving itself, the
+ * captured parts, as its whole object (the index's spec hash of a start object differs).
  */
 class StoredBodyReader extends HistoryReader {
   transcoded = 0;
   handedOut = 0;
+  startTranscoded = 0;
+  startObjects = 0;
+  startBlobs = 0;
+
+  override async liveAt(
+    cluster: ClusterId,
+    atTs: number,
+    meter?: ReadMeter,
+    options: ChangeReadOptions = {},
+  ): Promise<LiveSet> {
+    const live = await super.liveAt(cluster, atTs, meter);
+    const plan = await options.encodedObjects;
+    const checkpoint = live.objects.filter((_, i) => i % 2 === 0);
+    const body = encodeBody({
+      v: 1,
+      cluster,
+      validFromTs: atTs,
+      replayFromTs: atTs,
+      objects: checkpoint.map((c) => ({ ts: c.ts, o: c.object, w: c.owners })),
+    });
+    const objects: ObjectChange[] = decodeCheckpointObjects(body, 'd1', plan).map((c) => ({
+      ts: c.ts,
+      type: 'applied',
+      object: c.o,
+      owners: c.w,
+    }));
+    const bodies = new Bodies(new MemoryBlobs(), 200);
+    const replayed = new Map<string, StoredVersion>();
+    for (const c of live.objects.filter((_, i) => i % 2 === 1)) {
+      const gvk = gvkOf(c.object);
+      const nsName = nsNameOf(c.object);
+      const stored = await bodies.store(cluster, { o: c.object, w: c.owners });
+      if (stored.ref !== undefined) this.startBlobs++;
+      replayed.set(`${gvk} ${nsName}`, { ts: c.ts, seq: 0, gvk, nsName, type: 'applied', body: stored });
+    }
+    objects.push(...(await decodeLive(replayed, cluster, bodies, plan)));
+    for (const c of objects) if (c.object instanceof EncodedObject) this.startTranscoded++;
+    this.startObjects += objects.length;
+    return { ...live, objects };
+  }
 
   async *changeBatches(
     cluster: ClusterId,
@@ -140,6 +195,16 @@ class StoredBodyReader extends HistoryReader {
       batch.push({ ts: c.ts, type: c.type, object: payload.o, owners: payload.w });
     }
     yield batch;
+  }
+}
+
+class MemoryBlobs implements BlobStore {
+  readonly #blobs = new Map<string, Uint8Array>();
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    this.#blobs.set(key, bytes);
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.#blobs.get(key);
   }
 }
 
@@ -177,9 +242,12 @@ const historyWithContent = fc
   );
 
 describe('streamExport', () => {
-  it('writes the same bytes from stored bodies, transcoded, as the in-memory path from objects (300 histories)', async () => {
+  it('writes the same bytes from stored bodies — start state and changes transcoded — as the in-memory path from objects (300 histories)', async () => {
     let transcoded = 0;
     let handedOut = 0;
+    let startTranscoded = 0;
+    let startObjects = 0;
+    let startBlobs = 0;
     await fc.assert(
       fc.asyncProperty(historyWithContent, lifecycles, filters, window, async (h, ls, f, w) => {
         const want = encodeTrace(assembleFromHistory(h, w, f, config, ls));
@@ -195,13 +263,21 @@ describe('streamExport', () => {
         );
         transcoded += reader.transcoded;
         handedOut += reader.handedOut;
+        startTranscoded += reader.startTranscoded;
+        startObjects += reader.startObjects;
+        startBlobs += reader.startBlobs;
         assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want));
       }),
       { numRuns: 300 },
     );
     // The objects were transcoded, not decoded (the comparison would hold either way): all but
-    // those with a lone surrogate (fc.string may draw one), which take the object path.
+    // those with a lone surrogate (fc.string may draw one), which take the object path — and, at
+    // the start, every object of a checkpoint holding one, and blob bodies.
     assert.ok(transcoded >= 100 && transcoded >= 0.9 * handedOut, `${transcoded} of ${handedOut} transcoded`);
+    assert.ok(
+      startTranscoded >= 100 && startTranscoded >= 0.5 * startObjects && startBlobs >= 10,
+      `${startTranscoded} of ${startObjects} start objects transcoded, ${startBlobs} blob bodies`,
+    );
   });
 
   it('writes the same bytes as the in-memory path, in parts S3 accepts, for random histories and windows', async () => {

@@ -16,8 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
+import { exportObjectReads } from '../../lib/export/object-reads.ts';
 import { shardOf } from '../../lib/store/keys.ts';
 import type { LiveSet } from '../../lib/store/ports.ts';
+import { encodeTraceEventInto } from '../../lib/trace/codec.ts';
+import { EncodedObject } from '../../lib/trace/encoded-object.ts';
+import { Float64 } from '../../lib/trace/float.ts';
+import type { KubeObject, TraceEvent } from '../../lib/trace/model.ts';
+import { seededRand } from '../support/rand.ts';
 import { applied, deleted, localTables, makeStore, NOW, obj } from './support.ts';
 
 const local = localTables();
@@ -145,4 +151,129 @@ test('a superseded version is never downloaded; a missing last version is an err
   assert.deepEqual(summary(await store.liveAt('c1', B + HOUR)), ['big v2 @20']);
   // At B + 15 v1 is the last version: its body is needed, and missing.
   await assert.rejects(store.liveAt('c1', B + 15), { code: 'store_blob_missing' });
+});
+
+// --- The start state transcoded (liveAt with the export's plan) -------------------------------
+
+const PLAN = exportObjectReads({
+  'apps/v1.Deployment': { podSpecTemplatePaths: ['/spec/template'] },
+  'v1.Pod': { podSpecTemplatePaths: [''] },
+});
+
+/** The start event's bytes for the live set's objects, in its order. */
+function startEventBytes(live: LiveSet): Buffer {
+  const pieces: Uint8Array[] = [];
+  const event: TraceEvent = { ts: 1, applied_objs: live.objects.map((c) => c.object), deleted_objs: [] };
+  encodeTraceEventInto(event, (b) => pieces.push(b.slice()));
+  return Buffer.concat(pieces);
+}
+
+/**
+ * Contents the transcoder must carry exactly, as a sender's objects hold them: integral floats
+ * (Float64, written `2.0`), integers beyond 2^53 (as doubles: JSON writes their digits), unicode
+ * keys, index-like keys; and one it refuses, a lone surrogate (the checkpoint holding it is then
+ * parsed whole; a replayed version holding it is decoded alone).
+ */
+const CONTENTS: ((rand: (n: number) => number) => unknown)[] = [
+  (r) => ({ f: new Float64(r(5)), g: new Float64(-0), h: 1.5, n: r(1000) }),
+  () => ({ big: 2 ** 64 + 2 ** 12, neg: -(2 ** 53) - 2, u32: 4294967296 }),
+  (r) => ({ ключ: 'é中😀', '7': { '0': r(3) }, 'a b': [null, true, {}] }),
+  () => ({ template: { spec: { serviceAccountName: 'sa', containers: [{ name: 'c', env: [] }] } } }),
+  () => ({ odd: '\ud800' }),
+];
+
+test('transcoded, the live set is the object path’s byte for byte: random histories with deletions and blob bodies', async () => {
+  // Mutations caught (each tried by hand): a checkpoint entry's owners dropped (the Pods' `w`
+  // differ); the replay's last versions left on the object path (no error, so the test counts
+  // both kinds transcoded: "… / 0"). The last run's checkpoint holds a lone surrogate: parsed
+  // whole, as before, beside transcoded replayed versions.
+  const rand = seededRand(13);
+  let transcodedCheckpoint = 0;
+  let transcodedReplayed = 0;
+  for (let run = 0; run < 4; run++) {
+    // 300-byte inline limit: bodies with larger contents go to s3rver.
+    const store = makeStore(local.aws, { tableName: await local.freshTable(), inlineBodyLimitBytes: 300 });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const version = (name: string, v: number) => {
+      const pick = rand(CONTENTS.length + 2);
+      // The refused content only in the last run (the others' checkpoints come transcoded), where
+      // the checkpoint surely holds it (a's first version).
+      const refused = CONTENTS.length - 1;
+      const content =
+        run === 3 && name === 'a' && v === 1
+          ? CONTENTS[refused]!(rand)
+          : pick >= CONTENTS.length || (pick === refused && run !== 3)
+            ? undefined
+            : CONTENTS[pick]!(rand);
+      const big = rand(4) === 0 ? { pad: randomBytes(400).toString('base64') } : {};
+      const kind = names.indexOf(name) % 2 === 0 ? D : 'v1.Pod';
+      return obj(
+        kind === D ? D : 'v1.Pod',
+        `ns/${name}`,
+        { v, ...(content === undefined ? {} : { content }), ...big },
+        {
+          metadata: {
+            namespace: 'ns',
+            name,
+            labels: { app: name },
+            ...(rand(3) === 0
+              ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'r' }] }
+              : {}),
+          },
+        } as Partial<KubeObject>,
+      );
+    };
+    const t0 = B - 2 * HOUR;
+    // Pods with an owner chain resolved by the sender (the body's `w`).
+    const withOwners = (change: ReturnType<typeof applied>) =>
+      change.object.kind === 'Pod'
+        ? {
+            ...change,
+            owners: [
+              { gvk: 'apps/v1.ReplicaSet', ns_name: 'ns/r' },
+              { gvk: D, ns_name: `ns/${change.object.metadata.name}` },
+            ],
+          }
+        : change;
+    await store.applyBatch(
+      'c1',
+      { changes: names.map((name) => withOwners(applied(t0, version(name, 1)))) },
+      { nowSec: t0 },
+    );
+    const cp = await store.writeCheckpoint('c1', { nowSec: B });
+    // The replay margin (from cp.replayFromTs) and after: applied versions and deletions.
+    let ts = cp.replayFromTs;
+    for (let k = 0; k < 24; k++) {
+      ts += 1 + rand(120);
+      const name = names[rand(names.length)]!;
+      const change =
+        rand(4) === 0 ? deleted(ts, version(name, 0)) : withOwners(applied(ts, version(name, k + 2)));
+      await store.applyBatch('c1', { changes: [change] }, { nowSec: ts });
+    }
+    for (const atTs of [cp.validFromTs, cp.replayFromTs + 900, ts + 1]) {
+      const want = await store.liveAt('c1', atTs);
+      const got = await store.liveAt('c1', atTs, undefined, { encodedObjects: Promise.resolve(PLAN) });
+      assert.equal(got.checkpointTs, cp.validFromTs);
+      assert.equal(got.objects.length, want.objects.length, `run ${run} at ${atTs}`);
+      for (let i = 0; i < got.objects.length; i++) {
+        const g = got.objects[i]!;
+        const w = want.objects[i]!;
+        assert.equal(g.ts, w.ts);
+        assert.equal(g.type, w.type);
+        assert.deepEqual(g.owners, w.owners);
+        if (g.object instanceof EncodedObject) {
+          assert.deepEqual(g.object.fullObject(), w.object);
+          if (g.ts === t0) transcodedCheckpoint++;
+          else transcodedReplayed++;
+        } else {
+          assert.deepEqual(g.object, w.object);
+        }
+      }
+      assert.deepEqual(startEventBytes(got), startEventBytes(want), `run ${run} at ${atTs}: start event`);
+    }
+  }
+  assert.ok(
+    transcodedCheckpoint >= 10 && transcodedReplayed >= 10,
+    `${transcodedCheckpoint} / ${transcodedReplayed}`,
+  );
 });

@@ -15,10 +15,17 @@
  * Late batches (older than the margin: imports, long outages) are recorded in the cluster's
  * metadata; a checkpoint that one of them may have missed is skipped.
  */
-import { decodeLargeBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
+import { decodeCheckpointObjects, encodeBody, sha256Hex } from '../../store/body-codec.ts';
 import { StoreError } from '../../store/errors.ts';
 import { checkpointBlobKey, checkpointPk, padTs, statePk } from '../../store/keys.ts';
-import type { BlobStore, CheckpointInfo, ClusterId, LiveSet, ReadMeter } from '../../store/ports.ts';
+import type {
+  BlobStore,
+  ChangeReadOptions,
+  CheckpointInfo,
+  ClusterId,
+  LiveSet,
+  ReadMeter,
+} from '../../store/ports.ts';
 import { expiresAtSec } from '../../store/rules.ts';
 import { refOf } from '../../trace/gvk.ts';
 import type { ObjectChange } from '../../trace/model.ts';
@@ -140,9 +147,17 @@ export class Checkpoints {
   /**
    * The objects alive at `atTs`: the newest usable checkpoint, then the changes from its replay
    * start up to `atTs`; without one, the whole history from the cluster's first change. Incomplete
-   * when the changes it needs start before the retention horizon.
+   * when the changes it needs start before the retention horizon. With `encodedObjects`, the
+   * checkpoint's objects and the replay's last versions are transcoded (EncodedObjects, as the
+   * window's changes are read: lib/store/json-msgpack.ts), each falling back to the object path
+   * where the transcoder refuses.
    */
-  async liveAt(cluster: ClusterId, atTs: number, meter: ReadMeter): Promise<LiveSet> {
+  async liveAt(
+    cluster: ClusterId,
+    atTs: number,
+    meter: ReadMeter,
+    options: ChangeReadOptions = {},
+  ): Promise<LiveSet> {
     // The horizon and the checkpoint's item together, then the checkpoint's download and the
     // replay's first pages together: each was a round trip ahead of the next (the export's fixed
     // cost, docs/benchmarks.md "export").
@@ -177,8 +192,9 @@ export class Checkpoints {
             },
           );
         }
-        const body = decodeLargeBody(bytes, 'd1') as CheckpointBody;
-        for (const o of body.objects) {
+        // The plan comes with the config, read meanwhile (lib/export/pipeline.ts).
+        const plan = await options.encodedObjects;
+        for (const o of decodeCheckpointObjects(bytes, 'd1', plan)) {
           const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
           live.set(objKey(refOf(o.o)), change);
         }
@@ -195,7 +211,7 @@ export class Checkpoints {
       replay.return(undefined).catch(() => undefined);
       throw err;
     }
-    const objects = await decodeLive(live, cluster, this.#ctx.bodies);
+    const objects = await decodeLive(live, cluster, this.#ctx.bodies, await options.encodedObjects);
     const complete =
       horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;
     return {

@@ -7,7 +7,8 @@
  * the blob store — for the last versions alone, once the replay is over (docs/benchmarks.md
  * "export": decoding was ~12 µs of the ~40 µs each replayed change cost).
  */
-import { decodeBody } from '../../store/body-codec.ts';
+import { decodeBody, transcodeObjectBody } from '../../store/body-codec.ts';
+import type { CapturePlan } from '../../store/json-msgpack.ts';
 import { forEachLimit } from '../../store/merge.ts';
 import type { ClusterId } from '../../store/ports.ts';
 import type { ObjectChange } from '../../trace/model.ts';
@@ -66,12 +67,15 @@ const BLOB_LOADS = 16;
 
 /**
  * The live set's entries as changes, in the map's order: checkpoint objects as they are, stored
- * versions (all `applied`: a deletion removes its object from the map) decoded now.
+ * versions (all `applied`: a deletion removes its object from the map) decoded now — an inline body
+ * transcoded with `plan` when it can be, as the window's changes are (reader.ts `changeOf`; a blob
+ * body is downloaded and decoded, as there).
  */
 export async function decodeLive(
   live: ReadonlyMap<string, ObjectChange | StoredVersion>,
   cluster: ClusterId,
   bodies: Bodies,
+  plan?: CapturePlan,
 ): Promise<ObjectChange[]> {
   const out: ObjectChange[] = new Array(live.size);
   const blobs: { at: number; v: StoredVersion }[] = [];
@@ -79,7 +83,8 @@ export async function decodeLive(
   for (const entry of live.values()) {
     if (!('body' in entry)) out[at] = entry;
     else if (entry.body.bytes !== undefined) {
-      const payload = payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
+      const transcoded = plan && transcodeObjectBody(entry.body.bytes, entry.body.enc, plan);
+      const payload = transcoded || payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
       out[at] = { ts: entry.ts, type: entry.type, object: payload.o, owners: payload.w };
     } else blobs.push({ at, v: entry });
     at++;
