@@ -40,6 +40,12 @@ import { type BenchResult, formatTable, median, resultOf, sig } from './result.t
 import { BENCH_SHARDS, type ChildAws, startChildAws } from './support/aws.ts';
 import type { ExportChildInput, ExportChildRun } from './support/export-child.ts';
 import {
+  buildExportChild,
+  type ExportRuntime,
+  exportJobNodeSetup,
+  exportRuntime,
+} from './support/export-lambda.ts';
+import {
   type ExportCase,
   exportCluster,
   HOUR,
@@ -102,23 +108,61 @@ async function windowReadFloor(aws: ChildAws, cluster: string, startTs: number):
   return units;
 }
 
+/**
+ * How each child process runs: as the export job function does in Lambda (the bundle, the
+ * function's NODE_OPTIONS and the runtime's flags; bench/support/export-lambda.ts), or with
+ * BENCH_EXPORT_RUNTIME=tsx the TypeScript sources under tsx with plain Node flags (before
+ * 2026-12-06). The floors run the same way as the export.
+ */
+interface ChildRuntime {
+  name: ExportRuntime;
+  /** Node's arguments up to the child's entry. */
+  argv(mode: ExportChildInput['mode']): string[];
+  env: NodeJS.ProcessEnv;
+}
+
+async function childRuntime(bundleDir: string): Promise<ChildRuntime> {
+  // BENCH_EXPORT_PROFILE=DIR: a V8 CPU profile of each export run (docs/benchmarks.md "export").
+  const profile = (mode: ExportChildInput['mode']) =>
+    process.env.BENCH_EXPORT_PROFILE && mode === 'export'
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EXPORT_PROFILE}`]
+      : [];
+  if (exportRuntime() === 'tsx') {
+    return {
+      name: 'tsx',
+      argv: (mode) => [
+        '--expose-gc',
+        '--max-old-space-size=8192',
+        ...profile(mode),
+        '--import',
+        'tsx',
+        CHILD,
+      ],
+      env: process.env,
+    };
+  }
+  const setup = exportJobNodeSetup();
+  const bundle = await buildExportChild(bundleDir);
+  return {
+    name: 'lambda',
+    // The floors keep room for the largest window's in-memory encoding (the export's own limit is
+    // the function's: it must fit in it).
+    argv: (mode) => [
+      ...setup.argv,
+      ...(mode === 'export' ? [] : ['--max-old-space-size=8192']),
+      ...profile(mode),
+      bundle,
+    ],
+    env: { ...process.env, NODE_OPTIONS: setup.nodeOptions },
+  };
+}
+
 /** One measurement in a fresh process (bench/support/export-child.ts). */
-async function runChild(input: ExportChildInput): Promise<ExportChildRun> {
+async function runChild(runtime: ChildRuntime, input: ExportChildInput): Promise<ExportChildRun> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [
-      '--expose-gc',
-      '--max-old-space-size=8192',
-      // BENCH_EXPORT_PROFILE=DIR: a V8 CPU profile of each export run (docs/benchmarks.md "export").
-      ...(process.env.BENCH_EXPORT_PROFILE && input.mode === 'export'
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EXPORT_PROFILE}`]
-        : []),
-      '--import',
-      'tsx',
-      CHILD,
-      JSON.stringify(input),
-    ],
-    { maxBuffer: 16 * 1024 * 1024 },
+    [...runtime.argv(input.mode), JSON.stringify(input)],
+    { maxBuffer: 16 * 1024 * 1024, env: runtime.env },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ExportChildRun;
 }
@@ -130,6 +174,7 @@ interface Run {
 }
 
 async function measure(
+  runtime: ChildRuntime,
   aws: ChildAws,
   c: Case,
   defaultStartTs: number,
@@ -169,9 +214,9 @@ async function measure(
   const out: Run[] = [];
   for (let r = warmUp ? -1 : 0; r < runs; r++) {
     const run = {
-      export: await runChild(input('export')),
-      readFloor: await runChild(input('read-floor')),
-      encodeFloor: await runChild(input('encode-floor')),
+      export: await runChild(runtime, input('export')),
+      readFloor: await runChild(runtime, input('read-floor')),
+      encodeFloor: await runChild(runtime, input('encode-floor')),
     };
     if (r >= 0) out.push(run);
   }
@@ -192,8 +237,13 @@ async function measure(
 
 const MB = 1024 * 1024;
 
-function resultsOf(m: Measured, rssFloor: number[]): BenchResult[] {
-  const params = { window_changes: m.windowChanges, history: `${m.history}x`, live_objects: m.liveObjects };
+function resultsOf(m: Measured, rssFloor: number[], runtime: ExportRuntime): BenchResult[] {
+  const params = {
+    window_changes: m.windowChanges,
+    history: `${m.history}x`,
+    live_objects: m.liveObjects,
+    runtime,
+  };
   const pick = (f: (r: Run) => number) => m.runs.map(f);
   return [
     resultOf(
@@ -256,6 +306,11 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   const cacheDir = process.env.BENCH_EXPORT_DATA_DIR;
   const cache = cacheDir ? await SeedCache.open(cacheDir, log) : undefined;
   const dataDir = cache ? undefined : await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
+  const bundleDir = await mkdtemp(join(tmpdir(), 'sktrace-bench-export-bundle-'));
+  const runtime = await childRuntime(bundleDir);
+  log(
+    `export: children run as ${runtime.name === 'lambda' ? `the export job function's bundle, flags ${runtime.argv('export').slice(0, -1).join(' ')}, NODE_OPTIONS=${runtime.env.NODE_OPTIONS}` : 'TypeScript under tsx'}`,
+  );
   const aws = await startChildAws({
     dataDir: cache?.dynamoDir ?? dataDir,
     ...(cache ? { s3Dir: cache.s3Dir } : {}),
@@ -285,18 +340,21 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
       const big = c.windowChanges >= 1_000_000;
       // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).
       const runs = c.windowChanges >= 1_000_000 ? 1 : c.windowChanges >= 100_000 ? Math.min(3, RUNS) : RUNS;
-      const m = await measure(aws, c, startTs, runs, !big, cache, log);
+      const m = await measure(runtime, aws, c, startTs, runs, !big, cache, log);
       const rss = m.runs.map((r) => r.export.peakRssBytes / MB);
       if (c.windowChanges === smallest) rssAtSmallest.set(c.history, rss);
       log(
         `export ${c.windowChanges} changes, ${c.history}x history: seeded in ${(m.seedMs / 1000).toFixed(0)} s, median wall ${median(m.runs.map((r) => r.export.wallMs)).toFixed(0)} ms (read floor ${median(m.runs.map((r) => r.readFloor.wallMs)).toFixed(0)} ms + encode ${median(m.runs.map((r) => r.encodeFloor.wallMs)).toFixed(0)} ms), peak RSS ${median(rss).toFixed(0)} MB`,
       );
-      measured.push(...resultsOf(m, rssAtSmallest.get(c.history) ?? rssAtSmallest.get(0) ?? []));
+      measured.push(
+        ...resultsOf(m, rssAtSmallest.get(c.history) ?? rssAtSmallest.get(0) ?? [], runtime.name),
+      );
     }
     measured.push(...(await benchLifecycles(aws, startTs, options.quick, log)));
   } finally {
     await aws.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await rm(bundleDir, { recursive: true, force: true });
   }
   return measured;
 }

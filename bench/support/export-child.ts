@@ -4,7 +4,7 @@
  *
  * - `export`: what the export job does — `streamExport`: the store's reads, assembly, msgpack
  *   encoding and the multipart upload to S3 (s3rver) — timed, with this process's CPU, its peak
- *   RSS (sampled every 10 ms) and the read units;
+ *   RSS (the kernel's high-water mark) and the read units;
  * - `read-floor`: the same window's event items read with the same Queries, in the same order
  *   and with the same parallelism (`readEventPages`, the reader's own scheduler), and not decoded:
  *   raw Query pages;
@@ -57,19 +57,16 @@ export interface ExportChildRun {
   items: number;
 }
 
-/** Samples RSS every 10 ms while `fn` runs (and once at each end): its peak. */
+/**
+ * The process's peak RSS once `fn` has run: the kernel's high-water mark (getrusage `ru_maxrss`,
+ * what Lambda's "Max Memory Used" reports too), which catches every peak, where sampling every
+ * 10 ms missed short ones and cost the measured export ~8–10 ms of CPU in `rss()` calls at 10,000
+ * changes (docs/benchmarks.md "export"). Module loading before the export is counted, and is far
+ * below the export's own peak.
+ */
 async function peakRss<T>(fn: () => Promise<T> | T): Promise<{ value: T; peakRssBytes: number }> {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 10);
-  try {
-    const value = await fn();
-    peak = Math.max(peak, process.memoryUsage.rss());
-    return { value, peakRssBytes: peak };
-  } finally {
-    clearInterval(timer);
-  }
+  const value = await fn();
+  return { value, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 function cpuMsSince(start: NodeJS.CpuUsage): number {

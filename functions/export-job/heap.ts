@@ -10,11 +10,48 @@
  * "export"). The flag is read whenever V8 sizes the heap after a collection, so setting it when
  * the function's module loads is in time. NODE_OPTIONS does not accept it (Node allows only a few
  * V8 flags there).
+ *
+ * The young generation, likewise. Lambda's Node.js runtime starts every function with
+ * `--max-semi-space-size` = memory / 20 (its /var/runtime/bootstrap; 102 MB at the function's
+ * default 2,048 MB), on the command line, where NODE_OPTIONS cannot lower it (the command line
+ * wins) and a flag set after start does not resize the heap. V8 grows the new space towards that
+ * bound as the export allocates: peak RSS 478–485 MB at 1,000,000 changes against 212–216 MB at
+ * 10,000 (bench/support/export-lambda.ts runs the bench with the runtime's flags), where plain
+ * Node's 16 MB semi-spaces gave 246–259 MB, and the larger young generation bought no CPU
+ * (docs/benchmarks.md "export"). So once the new space reaches plain Node's size, its growth factor
+ * is set to 1 (`--semi-space-growth-factor`, read whenever V8 grows the new space): it stays there.
  */
-import { setFlagsFromString } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export const EXPORT_HEAP_GROWING_PERCENT = 50;
+/** Plain Node's new space at its default 16 MB semi-spaces (two of them, as V8 reports it). */
+export const EXPORT_NEW_SPACE_BYTES = 32 * 1024 * 1024;
+
+let newSpaceCapped = false;
 
 export function tuneExportHeap(): void {
   setFlagsFromString(`--heap-growing-percent=${EXPORT_HEAP_GROWING_PERCENT}`);
+  capNewSpace(EXPORT_NEW_SPACE_BYTES);
+}
+
+function newSpaceBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
+/** Stops the new space's growth once it holds `bytes` (checked after each collection). */
+function capNewSpace(bytes: number): void {
+  if (newSpaceCapped) return;
+  const cap = (): boolean => {
+    if (newSpaceBytes() < bytes) return false;
+    setFlagsFromString('--semi-space-growth-factor=1');
+    newSpaceCapped = true;
+    return true;
+  };
+  if (cap()) return;
+  newSpaceCapped = true;
+  const gcs = new PerformanceObserver(() => {
+    if (cap()) gcs.disconnect();
+  });
+  gcs.observe({ entryTypes: ['gc'] });
 }

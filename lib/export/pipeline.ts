@@ -116,12 +116,13 @@ export type ProgressSink = (progress: ExportProgress) => void;
  * lifecycles, the live set at the start, the window's changes. `afterChange` runs after each
  * change (the streaming writer's back-pressure).
  *
- * The reads start together: horizon, config and lifecycles at once, then, as soon as the horizon
- * says the window is retained, the live set (checkpoint + replay) and the window's first change
- * pages (primed: the reader's prefetch runs while the rest is read). They used to run one after the other, a fixed
- * cost the size of several round trips plus the checkpoint's download and decoding ahead of the
- * first window page: at 10,000 changes that was most of the export's overhead over reading the
- * window (docs/benchmarks.md "export"). Consumption keeps the assembler's order.
+ * The reads start together: horizon, config, lifecycles, the live set (checkpoint + replay) and
+ * the window's first change pages (primed: the reader's prefetch runs while the rest is read), all
+ * at once, before the horizon's verdict. They used to run one after the other, a fixed cost the
+ * size of several round trips plus the checkpoint's download and decoding ahead of the first
+ * window page: at 10,000 changes that was most of the export's overhead over reading the window
+ * (docs/benchmarks.md "export"). Consumption keeps the assembler's order, and nothing read is used
+ * before the horizon says the window is retained.
  */
 async function feedExport(
   reader: TraceReader,
@@ -148,35 +149,49 @@ async function feedExport(
   const byWindow = reader.lifecyclesOf !== undefined;
   const pending = new Pending();
   try {
-    // Config and lifecycles do not depend on the horizon: asked for with it (a refused window
-    // wastes their few reads); the live set and the changes wait for its verdict.
+    // Every read is asked for at once, the live set and the window's first change pages
+    // included: they used to wait for the horizon's verdict (two round trips), and each reads the
+    // horizon again itself, so the checkpoint's download started four round trips in — most of the
+    // idle time before the start state (docs/benchmarks.md "export"). A refused window wastes their
+    // first reads (the change reader is closed at once; the live set's read is left to finish and
+    // dropped); a window starting at or before the cluster's first change drops the live set
+    // unused, one ending before it closes the change reader unread.
     const horizonRead = pending.track(reader.retentionHorizon(cluster, meter));
     const configRead = pending.track(configFor(reader, cluster, window, meter));
     const lifecyclesRead = pending.track(
       collect(reader.lifecycles(cluster, byWindow ? window : undefined, meter)),
     );
+    const liveAsked = pending.track(
+      reader.liveAt(cluster, window.startTs, meter, plan ? { encodedObjects: plan } : {}),
+    );
+    // Nothing is stored before the cluster's first change: the store's reader starts there itself,
+    // so the window's changes are asked for from its start.
+    const source =
+      reader.changeBatches?.(
+        cluster,
+        window.startTs,
+        window.endTs,
+        meter,
+        plan ? { encodedObjects: plan } : {},
+      ) ?? oneByOne(reader.changesBetween(cluster, window.startTs, window.endTs, meter));
+    let batches: AsyncIterator<ObjectChange[]> | undefined = source[Symbol.asyncIterator]();
+    pending.onFailure(() => {
+      planFor(undefined);
+      return batches?.return?.();
+    });
+    let firstBatch: Promise<IteratorResult<ObjectChange[]>> | undefined = pending.track(batches.next());
+
     const horizon = await horizonRead;
     checkWindowRetained(horizon, window);
     const { firstTs } = horizon;
-    // Nothing is stored before the cluster's first change: no live set to rebuild before it, and no
-    // changes in a window that ends before it.
-    const liveRead =
-      firstTs !== undefined && window.startTs > firstTs
-        ? pending.track(reader.liveAt(cluster, window.startTs, meter, plan ? { encodedObjects: plan } : {}))
-        : undefined;
-    let batches: AsyncIterator<ObjectChange[]> | undefined;
-    let firstBatch: Promise<IteratorResult<ObjectChange[]>> | undefined;
-    if (firstTs !== undefined && window.endTs > firstTs) {
-      const fromTs = Math.max(window.startTs, firstTs);
-      const source =
-        reader.changeBatches?.(cluster, fromTs, window.endTs, meter, plan ? { encodedObjects: plan } : {}) ??
-        oneByOne(reader.changesBetween(cluster, fromTs, window.endTs, meter));
-      batches = source[Symbol.asyncIterator]();
-      pending.onFailure(() => {
-        planFor(undefined);
-        return batches?.return?.();
-      });
-      firstBatch = pending.track(batches.next());
+    // No live set to rebuild before the first change, and no changes in a window ending before it.
+    const liveRead = firstTs !== undefined && window.startTs > firstTs ? liveAsked : undefined;
+    if (firstTs === undefined || window.endTs <= firstTs) {
+      const unread = batches;
+      batches = undefined;
+      firstBatch = undefined;
+      planFor(undefined);
+      unread.return?.()?.catch(() => undefined);
     }
 
     const config = await configRead;
@@ -364,10 +379,11 @@ export async function streamExport(
       (config, transform) =>
         transform ? undefined : exportObjectReads(exportableConfigDoc(config).trackedObjects),
     );
-    // The last event out and the first part uploading before the tail's spec hashes are computed.
+    // The last event out and every event byte's upload started before the tail's spec hashes are
+    // computed, in slices that let those uploads run (TraceAssembler.finishStreamPaused).
     assembler.endEvents();
     writer!.endEvents();
-    const tail = assembler.finishStream();
+    const tail = await assembler.finishStreamPaused(() => new Promise((resolve) => setImmediate(resolve)));
     const bytes = await writer!.finish(encodeTraceTail(tail));
     let objects = 0;
     for (const byName of tail.index.values()) objects += byName.size;

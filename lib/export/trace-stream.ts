@@ -6,13 +6,18 @@
  * only at the end, and whose smallest encoding (what sk-tracer writes, and what `encodeTrace`
  * writes) is 1, 3 or 5 bytes long. So the first part — the head (map header, version, config)
  * plus the array header plus the first `partBytes` of events — is kept until the last event and
- * uploaded then (`endEvents`), with the header known, while the caller computes the tail; parts 2…
- * go out as they fill, the last one with the tail (S3 takes parts in any order and
- * assembles them by number; every part but the last must be ≥ 5 MiB, which the first part is, being
- * `partBytes` of events and more). A window whose events fit in one part is one PutObject.
- * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (3 +
- * maxPartsInFlight) × partBytes for the encoding, the buffers of uploaded parts reused.
- */
+ * uploaded then (`endEvents`), with the header known, while the caller computes the tail (an index
+ * spec hash per object). Parts 2… go out one part behind: a full part is held until the next one
+ * fills, so that at the last event the held part and the events after it (less than a part) go
+ * out together as one part, at once, beside the first — every event byte is on its way before the
+ * tail is computed, and the last part is the tail alone (S3 takes parts in any order and assembles
+ * them by number; every part but the last must be ≥ 5 MiB, which the first and the held one are).
+ * Before, the events after the last full part waited for the tail: at 10,000 changes ~2.3 MB
+ * uploaded after the index's ~100 ms of hashing (docs/benchmarks.md "export"). A window whose
+ * events fit in one part is one PutObject.
+ * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (4 +
+ * maxPartsInFlight) × partBytes for the encoding, plus one copy of the last event part (< 2 ×
+ * partBytes) at the end; the buffers of uploaded parts reused. */
 import { encodeArrayHeader, encodeTraceEventInto } from '../trace/codec.ts';
 import type { TraceEvent } from '../trace/model.ts';
 import type { ExportObjectStore, ExportUpload } from './ports.ts';
@@ -52,6 +57,8 @@ export class TraceStreamWriter {
    * so the first part goes out without a copy of its 5 MiB.
    */
   #first: Uint8Array | undefined;
+  /** The latest full part after the first, held until the next one fills (or endEvents). */
+  #held: Uint8Array | undefined;
   readonly #headroom: number;
   #buf: Uint8Array;
   /** Where the events of `#buf` start: `#headroom` in the first buffer, 0 in the others. */
@@ -122,48 +129,60 @@ export class TraceStreamWriter {
 
   /**
    * No more events: the events array's header is known, so the held first part starts uploading
-   * now — while the caller builds the tail (an index spec hash per object: ~50 ms at 5,000 objects,
-   * which used to run before the first part's 5 MiB went out, docs/benchmarks.md "export").
+   * now, and with it the rest of the events (the held part and what follows it, as one part) —
+   * while the caller builds the tail (an index spec hash per object: ~100 ms at 5,000 objects,
+   * which used to run before the first part's 5 MiB went out, and before the last events' bytes
+   * went out; docs/benchmarks.md "export").
    */
   endEvents(): void {
     if (this.#done) throw new Error('the trace stream is already finished');
     if (this.#header) return;
     this.#header = encodeArrayHeader(this.#events);
     this.#bytes += this.#header.length;
-    if (this.#first) {
-      this.#multipart = true;
-      this.#startPart(1, this.#withHead(this.#first, this.#first.length));
-      this.#first = undefined;
+    const first = this.#first;
+    if (!first) return;
+    this.#multipart = true;
+    this.#first = undefined;
+    const rest = this.#buf.subarray(this.#base, this.#base + this.#len);
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) {
+      this.#startPart(1, this.#withHead(first, first.length));
+      if (rest.length === 0) this.#startPart(this.#nextPart++, held, true);
+      else {
+        this.#startPart(this.#nextPart++, concat([held, rest]));
+        this.#spare.push(held);
+      }
+    } else {
+      // Only the first part filled: the rest of the events go in it.
+      const head = this.#withHead(first, first.length);
+      this.#startPart(1, rest.length === 0 ? head : concat([head, rest]));
     }
+    this.#len = 0;
   }
 
   /**
-   * Writes the tail (index, pod_lifecycles) and the held first part (endEvents, if not yet), and
-   * completes the object. Returns its size in bytes.
+   * Writes the tail (index, pod_lifecycles) — the last part, on its own, when the events went out
+   * in parts (endEvents, if not yet) — and completes the object. Returns its size in bytes.
    */
   async finish(tail: Uint8Array): Promise<number> {
     this.endEvents();
     this.#done = true;
     const header = this.#header!;
     this.#bytes += tail.length;
-    // The tail after the last events, in the same buffer when it fits (no copy of the events).
-    const end = this.#base + this.#len;
-    const fits = end + tail.length <= this.#buf.length;
-    if (fits) this.#buf.set(tail, end);
     if (!this.#multipart) {
-      // Still the first buffer: the head and header go in front of its events.
+      // Still the first buffer: the head and header go in front of its events, the tail after
+      // them in the same buffer when it fits (no copy of the events).
+      const end = this.#base + this.#len;
+      const fits = end + tail.length <= this.#buf.length;
+      if (fits) this.#buf.set(tail, end);
       const body = fits
         ? this.#withHead(this.#buf, end + tail.length)
         : concat([this.#head, header, this.#buf.subarray(this.#base, end), tail]);
       await this.#objects.put(this.#key, body);
       return this.#bytes;
     }
-    this.#startPart(
-      this.#nextPart++,
-      fits
-        ? this.#buf.subarray(this.#base, end + tail.length)
-        : concat([this.#buf.subarray(this.#base, end), tail]),
-    );
+    this.#startPart(this.#nextPart++, tail);
     await this.#settle();
     if (this.#failure) throw this.#failure.err;
     await (await this.#upload!).complete();
@@ -198,7 +217,9 @@ export class TraceStreamWriter {
       this.#first = full;
       return;
     }
-    this.#startPart(this.#nextPart++, full, true);
+    // One part behind: the previous full part goes out now, this one is held (endEvents).
+    if (this.#held) this.#startPart(this.#nextPart++, this.#held, true);
+    this.#held = full;
   }
 
   /** The first buffer up to `end`, with the head and the events header written just before its events. */

@@ -112,13 +112,63 @@ describe('runExportJob', () => {
     assert.equal(done?.progress, undefined);
   });
 
-  it('reads no live set for a window starting at or before the first change, and no changes for one ending before it', async () => {
+  it('uses no live set for a window starting at or before the first change, and no changes for one ending before it', async () => {
+    // Both are asked for before the horizon answers; what the horizon rules out must go unused.
+    // A live set said to be incomplete would fail the export if it were used…
     const early = await setup({ window: { startTs: 50, endTs: 120 } });
+    early.reader.liveComplete = false;
     assert.equal((await runExportJob(early.deps, early.job))?.status, 'succeeded');
-    assert.deepEqual(early.reader.calls.slice(3), ['changesBetween 100 120']);
+    assert.deepEqual(early.reader.calls.slice(3), ['liveAt 50', 'changesBetween 50 120']);
+    const trace = decodeTrace(early.objects.objects.get(exportKey('prod', early.job.id))!);
+    assert.deepEqual(
+      comparable(trace),
+      oracleExport(HISTORY, { startTs: 50, endTs: 120 }, NO_FILTERS, DEPLOYMENT_CONFIG),
+    );
+    // …and so would a change read failing.
     const before = await setup({ window: { startTs: 10, endTs: 100 } });
+    before.reader.failWith = new StoreThrottledError('must not be read', {});
     assert.equal((await runExportJob(before.deps, before.job))?.status, 'succeeded');
-    assert.deepEqual(before.reader.calls.slice(3), []);
+    assert.deepEqual(before.reader.calls.slice(3), ['liveAt 10', 'changesBetween 10 100']);
+  });
+
+  it('asks for the live set and the window changes before the horizon answers, and closes the change read of a refused window', async () => {
+    const { deps, job, reader, objects } = await setup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    reader.retentionHorizon = async () => {
+      reader.calls.push('retentionHorizon');
+      await gate;
+      return { firstTs: 100, horizonTs: 145 };
+    };
+    let closed = false;
+    const changesOf = reader.changesBetween.bind(reader);
+    reader.changesBetween = async function* (...args: Parameters<typeof changesOf>) {
+      try {
+        yield* changesOf(...args);
+      } finally {
+        closed = true;
+      }
+    };
+    const run = runExportJob(deps, job);
+    for (let i = 0; i < 20 && !reader.calls.includes('liveAt 140'); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const asked = [...reader.calls];
+    release();
+    const done = await run;
+    assert.deepEqual(asked, [
+      'retentionHorizon',
+      'configAt 214',
+      'lifecycles all',
+      'liveAt 140',
+      'changesBetween 140 215',
+    ]);
+    assert.equal(done?.status, 'failed');
+    assert.match(done?.reason ?? '', /before the retention horizon 145/);
+    assert.equal(objects.objects.size, 0);
+    assert.equal(closed, true);
   });
 
   it('leaves a finished job alone (a duplicate invocation) and says so for an unknown one', async () => {

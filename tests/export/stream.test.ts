@@ -439,4 +439,146 @@ describe('TraceStreamWriter', () => {
     assert.equal(Math.max(...sent), objects.uploads[0]!.parts.size);
     assert.throws(() => assembler.finishStream(), /already assembled/);
   });
+
+  it('has every event byte on its way at endEvents(): after it, only the tail goes, as the last part', async () => {
+    const w = { startTs: 0, endTs: 2000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    const changes: ObjectChange[] = [];
+    for (let i = 1; i < 1500; i++) {
+      changes.push({
+        ts: i,
+        type: 'applied',
+        object: { ...obj('v1.ConfigMap', `a/c${i % 11}`), spec: { i, pad: 'p'.repeat(i % 37) } },
+        owners: [],
+      });
+    }
+    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const trace = decodeTrace(want);
+    const tailBytes = encodeTraceTail(trace).length;
+    const eventBytes =
+      want.length -
+      encodeTraceHead(trace.config).length -
+      encodeArrayHeader(trace.events.length).length -
+      tailBytes;
+    // Many parts; two parts (the first and the held one); the first part only; a part size that
+    // divides the events exactly is not forced, but these leave rests of several sizes.
+    for (const partBytes of [1000, 4096, Math.floor(eventBytes / 2) - 1, Math.floor(eventBytes / 2) + 1]) {
+      const sent: { n: number; bytes: Uint8Array; afterEnd: boolean }[] = [];
+      let ended = false;
+      const objects = new MemoryObjects();
+      objects.minPartBytes = partBytes;
+      const startUpload = objects.startUpload.bind(objects);
+      objects.startUpload = async (key) => {
+        const upload = await startUpload(key);
+        return {
+          ...upload,
+          uploadPart: (n, bytes) => {
+            sent.push({ n, bytes: bytes.slice(), afterEnd: ended });
+            return upload.uploadPart(n, bytes);
+          },
+        };
+      };
+      const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+        partBytes,
+        maxPartsInFlight: 1,
+      });
+      const assembler = new TraceAssembler({
+        window: w,
+        filters: noFilters,
+        config,
+        onEvent: (e) => writer.writeEvent(e),
+      });
+      for (const c of changes) {
+        assembler.addChange(c);
+        if (writer.mustDrain) await writer.drain();
+      }
+      assembler.endEvents();
+      writer.endEvents();
+      await new Promise((resolve) => setImmediate(resolve));
+      ended = true;
+      const tail = encodeTraceTail(assembler.finishStream());
+      await writer.finish(tail);
+      const got = objects.objects.get('k')!;
+      assert.deepEqual(Buffer.from(got), Buffer.from(want), `part size ${partBytes}`);
+      // Each part number once; before the tail, the parts are exactly the trace up to the tail.
+      const numbers = sent.map((p) => p.n).sort((a, b) => a - b);
+      assert.deepEqual(
+        numbers,
+        numbers.map((_, i) => i + 1),
+        `part size ${partBytes}`,
+      );
+      const late = sent.filter((p) => p.afterEnd);
+      assert.equal(late.length, 1, `part size ${partBytes}: one part after endEvents`);
+      assert.equal(late[0]!.n, numbers.length, `part size ${partBytes}: it is the last`);
+      assert.deepEqual(
+        Buffer.from(late[0]!.bytes),
+        Buffer.from(tail),
+        `part size ${partBytes}: the tail alone`,
+      );
+      for (const p of sent) {
+        if (p.n !== numbers.length)
+          assert.ok(p.bytes.length >= partBytes, `part ${p.n} of ${p.bytes.length} bytes`);
+      }
+    }
+  });
+
+  it('lets the parts started at endEvents() upload while the index is hashed (finishStreamPaused), with the same tail', async () => {
+    const w = { startTs: 0, endTs: 1000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    const changes: ObjectChange[] = [];
+    for (let i = 1; i < 300; i++) {
+      changes.push({
+        ts: i,
+        type: 'applied',
+        object: { ...obj('v1.ConfigMap', `a/c${i % 40}`), spec: { i, pad: 'q'.repeat(i % 23) } },
+        owners: [],
+      });
+    }
+    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const assemble = (onEvent: (e: TraceEvent) => void) => {
+      const assembler = new TraceAssembler({ window: w, filters: noFilters, config, onEvent });
+      for (const c of changes) assembler.addChange(c);
+      return assembler;
+    };
+    // The same tail as finishStream's, hashes and all; 40 objects in slices of 3: 13 pauses.
+    const log: string[] = [];
+    const plain = assemble(() => undefined).finishStream();
+    const paused = await assemble(() => undefined).finishStreamPaused(async () => {
+      log.push('pause');
+    }, 3);
+    assert.deepEqual(paused, plain);
+    assert.equal(log.length, 13);
+
+    // Through the writer: part uploads run between the slices, not after the last one.
+    log.length = 0;
+    const objects = new MemoryObjects();
+    const startUpload = objects.startUpload.bind(objects);
+    objects.startUpload = async (key) => {
+      const upload = await startUpload(key);
+      return {
+        ...upload,
+        uploadPart: (n, bytes) => {
+          log.push(`part ${n}`);
+          return upload.uploadPart(n, bytes);
+        },
+      };
+    };
+    const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+      partBytes: 2048,
+      maxPartsInFlight: 1,
+    });
+    const assembler = assemble((e) => writer.writeEvent(e));
+    assembler.endEvents();
+    writer.endEvents();
+    const sentBefore = log.length;
+    const tail = await assembler.finishStreamPaused(async () => {
+      log.push('pause');
+      await new Promise((resolve) => setImmediate(resolve));
+    }, 3);
+    const lastPause = log.lastIndexOf('pause');
+    const partsDuringHashes = log.slice(0, lastPause).filter((l) => l.startsWith('part')).length;
+    assert.ok(partsDuringHashes > sentBefore, `uploads started during the hashes: ${log.join(', ')}`);
+    await writer.finish(encodeTraceTail(tail));
+    assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want));
+  });
 });

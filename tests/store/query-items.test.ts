@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { TableIo } from '../../lib/aws/trace-store/io.ts';
+import { responseText } from '../../lib/aws/trace-store/query-items.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 
 describe('Query items past the SDK deserializer (dynalite)', () => {
@@ -30,6 +31,8 @@ describe('Query items past the SDK deserializer (dynalite)', () => {
       bs: { BS: [bytes(3), bytes(i + 5)] },
       m: { M: { inner: { B: bytes(2) }, list: { L: [{ S: 'x' }, { M: { deep: { B: bytes(4) } } }] } } },
       pad: { S: 'p'.repeat(30_000) },
+      // Non-ASCII text on every other page's items: the body read as UTF-8, not latin1.
+      ...(i % 7 === 3 ? { text: { S: `naïve 東京 🙂 ${i}` }, tags: { SS: ['é', `ü${i}`] } } : {}),
     });
     for (let i = 0; i < 40; i++) {
       await aws.dynamo.send(new PutItemCommand({ TableName: aws.tableName, Item: item(i) }));
@@ -57,6 +60,24 @@ describe('Query items past the SDK deserializer (dynalite)', () => {
       assert.deepEqual(normalize(got), normalize(sdk.Item));
     }
   });
+});
+
+describe('responseText (a Query response body as text)', () => {
+  // Oracle: Node's UTF-8 decoding of the same bytes, which the fast path must equal.
+  const cases: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['ASCII JSON', Buffer.from('{"Items":[{"b":{"B":"AAEC/+8="}}],"Count":1}')],
+    ['every ASCII byte', Buffer.from(Array.from({ length: 128 }, (_, i) => i))],
+    ['one non-ASCII byte at the very end', Buffer.concat([Buffer.alloc(4096, 0x61), Buffer.from('é')])],
+    ['one non-ASCII byte at the start', Buffer.concat([Buffer.from('ü'), Buffer.alloc(4096, 0x62)])],
+    ['2-, 3- and 4-byte UTF-8', Buffer.from('{"S":"naïve 東京 🙂"}')],
+    ['a stray continuation byte (invalid UTF-8)', Buffer.from([0x61, 0x80, 0x62])],
+  ];
+  for (const [name, bytes] of cases) {
+    it(`reads ${name} as UTF-8 decoding does`, () => {
+      assert.equal(responseText(bytes), bytes.toString('utf8'));
+    });
+  }
 });
 
 /** Bytes as arrays (Buffer and Uint8Array compare unequal in deepStrictEqual), sets sorted. */
