@@ -291,20 +291,8 @@ class HashWriter {
   }
 
   private object(o: Record<string, unknown>): void {
-    let ordered: string[] | undefined;
-    if (this.sortKeys) {
-      // A key list seen before is found by walking the object's keys with for…in, which
-      // allocates nothing for a plain object (V8 walks the map's enum cache), where Object.keys
-      // allocates an array per object: ~0.9 KB per Deployment event, each byte a share of a
-      // scavenge in the image's 2 MiB semi-space (docs/benchmarks.md, Session 6 f6d).
-      ordered = this.knownOrder(o);
-      if (ordered === undefined) {
-        const keys = Object.keys(o);
-        ordered = keys.length > 0 ? this.sortedKeys(keys) : keys;
-      }
-    } else {
-      ordered = Object.keys(o);
-    }
+    const keys = Object.keys(o);
+    const ordered = keys.length > 1 && this.sortKeys ? this.sortedKeys(keys) : keys;
     for (let i = 0; i < ordered.length; i++) {
       const k = ordered[i]!;
       const v = o[k];
@@ -312,42 +300,6 @@ class HashWriter {
       this.string(k);
       this.value(v);
     }
-  }
-
-  /**
-   * The sorted order of `o`'s keys if its key list (in enumeration order) is one remembered by
-   * `sortedKeys`, else undefined. Only for objects whose prototype is Object.prototype or null
-   * (JSON.parse's, the decoders'): for…in also walks a prototype's enumerable keys, which
-   * Object.keys does not, and Object.prototype has none unless polluted, which the length check
-   * below then catches as a mismatch rather than hashing a wrong key.
-   */
-  private knownOrder(o: Record<string, unknown>): string[] | undefined {
-    const proto = Object.getPrototypeOf(o);
-    if (proto !== Object.prototype && proto !== null) return undefined;
-    let first: string | undefined;
-    for (const k in o) {
-      first = k;
-      break;
-    }
-    if (first === undefined) return NO_KEYS;
-    const known = this.keyOrders.get(first);
-    if (known === undefined) return undefined;
-    for (let e = 0; e < known.length; e++) {
-      const entry = known[e]!;
-      const given = entry.given;
-      const n = given.length;
-      let i = 0;
-      let same = true;
-      for (const k in o) {
-        if (i >= n || given[i] !== k) {
-          same = false;
-          break;
-        }
-        i++;
-      }
-      if (same && i === n) return entry.sorted;
-    }
-    return undefined;
   }
 
   /**
@@ -383,9 +335,6 @@ class HashWriter {
     return sorted;
   }
 }
-
-/** The key list of an empty object (never written to). */
-const NO_KEYS: string[] = [];
 
 /** Distinct key lists remembered with their order (HashWriter.sortedKeys). */
 const MAX_KEY_ORDERS = 4096;
