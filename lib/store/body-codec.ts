@@ -132,19 +132,11 @@ export function transcodeObjectBody(
   return { o, w: got.owners as ObjectRef[] };
 }
 
-/** An object transcoded from a stored body, which it keeps (compressed) for `fullObject`. */
-class StoredObject extends EncodedObject {
-  readonly #body: Uint8Array;
-  readonly #enc: string;
+/** An object transcoded by this module: its trace bytes held until the encoder takes them. */
+abstract class TranscodedObject extends EncodedObject {
   #msgpack: Uint8Array | undefined;
 
-  constructor(body: Uint8Array, enc: string) {
-    super();
-    this.#body = body;
-    this.#enc = enc;
-  }
-
-  set encoded(bytes: Uint8Array) {
+  protected holdMsgpack(bytes: Uint8Array): void {
     this.#msgpack = bytes;
   }
 
@@ -157,6 +149,22 @@ class StoredObject extends EncodedObject {
   msgpackLength(): number | undefined {
     return this.#msgpack?.length;
   }
+}
+
+/** An object transcoded from a stored body, which it keeps (compressed) for `fullObject`. */
+class StoredObject extends TranscodedObject {
+  readonly #body: Uint8Array;
+  readonly #enc: string;
+
+  constructor(body: Uint8Array, enc: string) {
+    super();
+    this.#body = body;
+    this.#enc = enc;
+  }
+
+  set encoded(bytes: Uint8Array) {
+    this.holdMsgpack(bytes);
+  }
 
   fullObject(): KubeObject {
     return (decodeBody(this.#body, this.#enc) as { o: KubeObject }).o;
@@ -167,11 +175,10 @@ class StoredObject extends EncodedObject {
  * An object transcoded from a checkpoint, which keeps the checkpoint's inflated text (shared by all
  * its objects, ~5 MB at 5,000 objects) and where its own JSON lies in it, for `fullObject`.
  */
-class CheckpointEntryObject extends EncodedObject {
+class CheckpointEntryObject extends TranscodedObject {
   readonly #text: Buffer;
   #from = 0;
   #to = 0;
-  #msgpack: Uint8Array | undefined;
 
   constructor(text: Buffer) {
     super();
@@ -179,19 +186,9 @@ class CheckpointEntryObject extends EncodedObject {
   }
 
   place(msgpack: Uint8Array, from: number, to: number): void {
-    this.#msgpack = msgpack;
+    this.holdMsgpack(msgpack);
     this.#from = from;
     this.#to = to;
-  }
-
-  takeMsgpack(): Uint8Array | undefined {
-    const bytes = this.#msgpack;
-    this.#msgpack = undefined;
-    return bytes;
-  }
-
-  msgpackLength(): number | undefined {
-    return this.#msgpack?.length;
   }
 
   fullObject(): KubeObject {

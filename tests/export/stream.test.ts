@@ -348,6 +348,36 @@ describe('streamExport', () => {
   });
 });
 
+/**
+ * The export's streaming path by hand: every change through a TraceAssembler into a
+ * TraceStreamWriter on `objects` (draining as the export does), the assembler and writer returned
+ * for the test to end.
+ */
+async function streamChanges(
+  objects: MemoryObjects,
+  changes: ObjectChange[],
+  window: { startTs: number; endTs: number },
+  writerOptions: { partBytes: number; maxPartsInFlight: number },
+): Promise<{ writer: TraceStreamWriter; assembler: TraceAssembler }> {
+  const writer = new TraceStreamWriter(
+    objects,
+    'k',
+    encodeTraceHead(exportableConfigDoc(config)),
+    writerOptions,
+  );
+  const assembler = new TraceAssembler({
+    window,
+    filters: { excluded_namespaces: [], excluded_labels: [] },
+    config,
+    onEvent: (e: TraceEvent) => writer.writeEvent(e),
+  });
+  for (const c of changes) {
+    assembler.addChange(c);
+    if (writer.mustDrain) await writer.drain();
+  }
+  return { writer, assembler };
+}
+
 describe('TraceStreamWriter', () => {
   it('writes the events array header in its smallest form at 15/16, 65,535/65,536 events', async () => {
     const w = { startTs: 0, endTs: 100_000 };
@@ -365,20 +395,10 @@ describe('TraceStreamWriter', () => {
       }
       const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
       const objects = new MemoryObjects();
-      const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+      const { writer, assembler } = await streamChanges(objects, changes, w, {
         partBytes: 100_000,
         maxPartsInFlight: 2,
       });
-      const assembler = new TraceAssembler({
-        window: w,
-        filters: noFilters,
-        config,
-        onEvent: (e: TraceEvent) => writer.writeEvent(e),
-      });
-      for (const c of changes) {
-        assembler.addChange(c);
-        if (writer.mustDrain) await writer.drain();
-      }
       const tail = assembler.finishStream();
       assert.equal(tail.eventCount, n);
       await writer.finish(encodeTraceTail(tail));
@@ -412,20 +432,10 @@ describe('TraceStreamWriter', () => {
         },
       };
     };
-    const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+    const { writer, assembler } = await streamChanges(objects, changes, w, {
       partBytes: 4096,
       maxPartsInFlight: 1,
     });
-    const assembler = new TraceAssembler({
-      window: w,
-      filters: noFilters,
-      config,
-      onEvent: (e) => writer.writeEvent(e),
-    });
-    for (const c of changes) {
-      assembler.addChange(c);
-      if (writer.mustDrain) await writer.drain();
-    }
     assembler.endEvents();
     writer.endEvents();
     // Let the upload's start settle: part 1 is asked for before the tail is computed.
@@ -478,20 +488,10 @@ describe('TraceStreamWriter', () => {
           },
         };
       };
-      const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
+      const { writer, assembler } = await streamChanges(objects, changes, w, {
         partBytes,
         maxPartsInFlight: 1,
       });
-      const assembler = new TraceAssembler({
-        window: w,
-        filters: noFilters,
-        config,
-        onEvent: (e) => writer.writeEvent(e),
-      });
-      for (const c of changes) {
-        assembler.addChange(c);
-        if (writer.mustDrain) await writer.drain();
-      }
       assembler.endEvents();
       writer.endEvents();
       await new Promise((resolve) => setImmediate(resolve));
