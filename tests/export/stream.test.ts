@@ -349,6 +349,20 @@ describe('streamExport', () => {
 });
 
 /**
+ * One ConfigMap change a second from ts 1 to `until − 1`, spread over `names` objects (`a/c<i mod
+ * names>`; one object, `a/c`, when names is 1), padded with `pad.char` repeated `i mod pad.mod` times.
+ */
+function configMapChanges(until: number, names: number, pad?: { char: string; mod: number }): ObjectChange[] {
+  const changes: ObjectChange[] = [];
+  for (let i = 1; i < until; i++) {
+    const name = names === 1 ? 'a/c' : `a/c${i % names}`;
+    const spec = pad ? { i, pad: pad.char.repeat(i % pad.mod) } : { i };
+    changes.push({ ts: i, type: 'applied', object: { ...obj('v1.ConfigMap', name), spec }, owners: [] });
+  }
+  return changes;
+}
+
+/**
  * The export's streaming path by hand: every change through a TraceAssembler into a
  * TraceStreamWriter on `objects` (draining as the export does), the assembler and writer returned
  * for the test to end.
@@ -384,15 +398,7 @@ describe('TraceStreamWriter', () => {
     const noFilters = { excluded_namespaces: [], excluded_labels: [] };
     for (const n of [15, 16, 65_535, 65_536]) {
       // n − 1 seconds with one change each, plus the start event.
-      const changes: ObjectChange[] = [];
-      for (let i = 1; i < n; i++) {
-        changes.push({
-          ts: i,
-          type: 'applied',
-          object: { ...obj('v1.ConfigMap', 'a/c'), spec: { i } },
-          owners: [],
-        });
-      }
+      const changes = configMapChanges(n, 1);
       const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
       const objects = new MemoryObjects();
       const { writer, assembler } = await streamChanges(objects, changes, w, {
@@ -409,15 +415,7 @@ describe('TraceStreamWriter', () => {
   it('sends the first part at endEvents(), before the tail exists; the events array is closed then', async () => {
     const w = { startTs: 0, endTs: 1000 };
     const noFilters = { excluded_namespaces: [], excluded_labels: [] };
-    const changes: ObjectChange[] = [];
-    for (let i = 1; i < 400; i++) {
-      changes.push({
-        ts: i,
-        type: 'applied',
-        object: { ...obj('v1.ConfigMap', `a/c${i % 7}`), spec: { i } },
-        owners: [],
-      });
-    }
+    const changes = configMapChanges(400, 7);
     const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
     const sent: number[] = [];
     const objects = new MemoryObjects();
@@ -453,15 +451,7 @@ describe('TraceStreamWriter', () => {
   it('has every event byte on its way at endEvents(): after it, only the tail goes, as the last part', async () => {
     const w = { startTs: 0, endTs: 2000 };
     const noFilters = { excluded_namespaces: [], excluded_labels: [] };
-    const changes: ObjectChange[] = [];
-    for (let i = 1; i < 1500; i++) {
-      changes.push({
-        ts: i,
-        type: 'applied',
-        object: { ...obj('v1.ConfigMap', `a/c${i % 11}`), spec: { i, pad: 'p'.repeat(i % 37) } },
-        owners: [],
-      });
-    }
+    const changes = configMapChanges(1500, 11, { char: 'p', mod: 37 });
     const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
     const trace = decodeTrace(want);
     const tailBytes = encodeTraceTail(trace).length;
@@ -525,15 +515,7 @@ describe('TraceStreamWriter', () => {
   it('lets the parts started at endEvents() upload while the index is hashed (finishStreamPaused), with the same tail', async () => {
     const w = { startTs: 0, endTs: 1000 };
     const noFilters = { excluded_namespaces: [], excluded_labels: [] };
-    const changes: ObjectChange[] = [];
-    for (let i = 1; i < 300; i++) {
-      changes.push({
-        ts: i,
-        type: 'applied',
-        object: { ...obj('v1.ConfigMap', `a/c${i % 40}`), spec: { i, pad: 'q'.repeat(i % 23) } },
-        owners: [],
-      });
-    }
+    const changes = configMapChanges(300, 40, { char: 'q', mod: 23 });
     const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
     const assemble = (onEvent: (e: TraceEvent) => void) => {
       const assembler = new TraceAssembler({ window: w, filters: noFilters, config, onEvent });
