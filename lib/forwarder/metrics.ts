@@ -43,21 +43,11 @@ abstract class Metric {
   readonly #tree = new Map<unknown, unknown>();
 
   protected entry(labels: Labels): Series {
-    let first: string | undefined;
-    let second: string | undefined;
-    let n = 0;
-    for (const k in labels) {
-      if (n === 0) first = k;
-      else if (n === 1) second = k;
-      n++;
-    }
+    const { n, a, b } = fewNames(labels);
     let node = this.#tree;
     if (n === 1) {
-      node = child(child(node, first!), labels[first!]);
+      node = child(child(node, a), labels[a]);
     } else if (n === 2) {
-      // `<` on strings orders UTF-16 code units, as labelKey does.
-      const a = second! < first! ? second! : first!;
-      const b = a === first ? second! : first!;
       node = child(child(child(child(node, a), labels[a]), b), labels[b]);
     } else if (n > 2) {
       for (const k of Object.keys(labels).sort()) node = child(child(node, k), labels[k]);
@@ -284,26 +274,41 @@ function child(node: Map<unknown, unknown>, key: unknown): Map<unknown, unknown>
  * keyed without the arrays of the general case.
  */
 export function labelKey(labels: Labels): string {
-  let first: string | undefined;
-  let second: string | undefined;
+  const { n, a, b } = fewNames(labels);
+  if (n === 0) return '';
+  if (n === 1) return `${a}=${labels[a]}`;
+  if (n === 2) return `${a}=${labels[a]}\u0000${b}=${labels[b]}`;
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join('\u0000');
+}
+
+/** How many label names `labels` has and, when one or two, those names in name order. */
+interface FewNames {
+  n: number;
+  a: string;
+  b: string;
+}
+
+// One scratch, read at once by the caller: no array or object per lookup on the watch path.
+const FEW_NAMES: FewNames = { n: 0, a: '', b: '' };
+
+function fewNames(labels: Labels): FewNames {
+  let first = '';
+  let second = '';
   let n = 0;
   for (const k in labels) {
     if (n === 0) first = k;
     else if (n === 1) second = k;
     n++;
   }
-  if (n === 0) return '';
-  if (n === 1) return `${first}=${labels[first!]}`;
-  if (n === 2) {
-    // `<` on strings orders UTF-16 code units, as Array.prototype.sort() does.
-    const a = second! < first! ? second! : first!;
-    const b = a === first ? second! : first!;
-    return `${a}=${labels[a]}\u0000${b}=${labels[b]}`;
-  }
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join('\u0000');
+  // `<` on strings orders UTF-16 code units, as Array.prototype.sort() does.
+  const swap = n === 2 && second < first;
+  FEW_NAMES.n = n;
+  FEW_NAMES.a = swap ? second : first;
+  FEW_NAMES.b = swap ? first : second;
+  return FEW_NAMES;
 }
 
 function formatLabels(labels: Labels): string {
