@@ -362,6 +362,22 @@ function configMapChanges(until: number, names: number, pad?: { char: string; mo
   return changes;
 }
 
+/** `objects`, with `onPart` told of every part uploaded (its number and bytes) as it is sent. */
+function watchParts(objects: MemoryObjects, onPart: (n: number, bytes: Uint8Array) => void): MemoryObjects {
+  const startUpload = objects.startUpload.bind(objects);
+  objects.startUpload = async (key) => {
+    const upload = await startUpload(key);
+    return {
+      ...upload,
+      uploadPart: (n, bytes) => {
+        onPart(n, bytes);
+        return upload.uploadPart(n, bytes);
+      },
+    };
+  };
+  return objects;
+}
+
 /**
  * The export's streaming path by hand: every change through a TraceAssembler into a
  * TraceStreamWriter on `objects` (draining as the export does), the assembler and writer returned
@@ -419,17 +435,9 @@ describe('TraceStreamWriter', () => {
     const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
     const sent: number[] = [];
     const objects = new MemoryObjects();
-    const startUpload = objects.startUpload.bind(objects);
-    objects.startUpload = async (key) => {
-      const upload = await startUpload(key);
-      return {
-        ...upload,
-        uploadPart: (n, bytes) => {
-          sent.push(n);
-          return upload.uploadPart(n, bytes);
-        },
-      };
-    };
+    watchParts(objects, (n) => {
+      sent.push(n);
+    });
     const { writer, assembler } = await streamChanges(objects, changes, w, {
       partBytes: 4096,
       maxPartsInFlight: 1,
@@ -467,17 +475,9 @@ describe('TraceStreamWriter', () => {
       let ended = false;
       const objects = new MemoryObjects();
       objects.minPartBytes = partBytes;
-      const startUpload = objects.startUpload.bind(objects);
-      objects.startUpload = async (key) => {
-        const upload = await startUpload(key);
-        return {
-          ...upload,
-          uploadPart: (n, bytes) => {
-            sent.push({ n, bytes: bytes.slice(), afterEnd: ended });
-            return upload.uploadPart(n, bytes);
-          },
-        };
-      };
+      watchParts(objects, (n, bytes) => {
+        sent.push({ n, bytes: bytes.slice(), afterEnd: ended });
+      });
       const { writer, assembler } = await streamChanges(objects, changes, w, {
         partBytes,
         maxPartsInFlight: 1,
@@ -534,17 +534,9 @@ describe('TraceStreamWriter', () => {
     // Through the writer: part uploads run between the slices, not after the last one.
     log.length = 0;
     const objects = new MemoryObjects();
-    const startUpload = objects.startUpload.bind(objects);
-    objects.startUpload = async (key) => {
-      const upload = await startUpload(key);
-      return {
-        ...upload,
-        uploadPart: (n, bytes) => {
-          log.push(`part ${n}`);
-          return upload.uploadPart(n, bytes);
-        },
-      };
-    };
+    watchParts(objects, (n) => {
+      log.push(`part ${n}`);
+    });
     const writer = new TraceStreamWriter(objects, 'k', encodeTraceHead(exportableConfigDoc(config)), {
       partBytes: 2048,
       maxPartsInFlight: 1,
