@@ -335,11 +335,7 @@ export class TraceAssembler {
 
   /** Streaming: hands over the last event (endEvents) and returns the rest of the trace. Call once. */
   finishStream(): StreamedTraceTail {
-    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
-    if (this.#finished) {
-      throw new AssemblyOrderError('finishStream after finish(): the trace is already assembled');
-    }
-    this.endEvents();
+    this.#endForStream();
     this.#finished = true;
     return { ...this.#tail(), eventCount: this.#emitted };
   }
@@ -353,11 +349,7 @@ export class TraceAssembler {
    * until the hashes were done (docs/benchmarks.md "export").
    */
   async finishStreamPaused(pause: () => Promise<void>, sliceObjects = 256): Promise<StreamedTraceTail> {
-    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
-    if (this.#finished) {
-      throw new AssemblyOrderError('finishStream after finish(): the trace is already assembled');
-    }
-    this.endEvents();
+    this.#endForStream();
     const hashes = new Map<ObjectState, bigint>();
     let inSlice = 0;
     for (const state of this.#objects.values()) {
@@ -371,6 +363,15 @@ export class TraceAssembler {
     if (this.#finished) throw new AssemblyOrderError('finishStream called twice');
     this.#finished = true;
     return { ...this.#tail(hashes), eventCount: this.#emitted };
+  }
+
+  /** finishStream's checks, then the last event handed over (endEvents). */
+  #endForStream(): void {
+    if (!this.#onEvent) throw new AssemblyOrderError('finishStream() needs an onEvent sink; use finish()');
+    if (this.#finished) {
+      throw new AssemblyOrderError('finishStream after finish(): the trace is already assembled');
+    }
+    this.endEvents();
   }
 
   #emit(event: TraceEvent): void {
