@@ -142,6 +142,7 @@ async function feedExport(
         planFor = resolve;
       })
     : undefined;
+  const readOptions = plan ? { encodedObjects: plan } : {};
   // Those overlapping the window, read by window when the store can (docs/storage.md "Lifecycles
   // by window"); then, below, the earlier ones of bare pods alive at the start: a bare pod that
   // finished before the start leaves the start state, and only those say it finished
@@ -161,19 +162,12 @@ async function feedExport(
     const lifecyclesRead = pending.track(
       collect(reader.lifecycles(cluster, byWindow ? window : undefined, meter)),
     );
-    const liveAsked = pending.track(
-      reader.liveAt(cluster, window.startTs, meter, plan ? { encodedObjects: plan } : {}),
-    );
+    const liveAsked = pending.track(reader.liveAt(cluster, window.startTs, meter, readOptions));
     // Nothing is stored before the cluster's first change: the store's reader starts there itself,
     // so the window's changes are asked for from its start.
     const source =
-      reader.changeBatches?.(
-        cluster,
-        window.startTs,
-        window.endTs,
-        meter,
-        plan ? { encodedObjects: plan } : {},
-      ) ?? oneByOne(reader.changesBetween(cluster, window.startTs, window.endTs, meter));
+      reader.changeBatches?.(cluster, window.startTs, window.endTs, meter, readOptions) ??
+      oneByOne(reader.changesBetween(cluster, window.startTs, window.endTs, meter));
     let batches: AsyncIterator<ObjectChange[]> | undefined = source[Symbol.asyncIterator]();
     pending.onFailure(() => {
       planFor(undefined);
