@@ -12,6 +12,7 @@ import { parseJson } from '../trace/float.ts';
 import type { KubeObject, ObjectRef } from '../trace/model.ts';
 import { specHashOfMsgpackObject } from '../trace/msgpack-hash.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
+import { decodeCheckpointMsgpack, isMsgpackCheckpoint } from './checkpoint-body.ts';
 import { StoreError } from './errors.ts';
 import { type CapturePlan, transcodeCheckpoint, transcodePayload } from './json-msgpack.ts';
 
@@ -23,6 +24,11 @@ const DICTIONARIES: Record<BodyEncoding, Buffer> = { d1: Buffer.from(BODY_DICTIO
 export function encodeBody(value: unknown, enc: BodyEncoding = CURRENT_ENCODING): Uint8Array {
   const json = Buffer.from(JSON.stringify(value), 'utf8');
   return deflateRawSync(json, { level: 6, dictionary: DICTIONARIES[enc] });
+}
+
+/** Bytes that are already a body's content (a msgpack checkpoint, checkpoint-body.ts), deflated as `encodeBody` does. */
+export function encodeBinaryBody(bytes: Uint8Array, enc: BodyEncoding = CURRENT_ENCODING): Uint8Array {
+  return deflateRawSync(bytes, { level: 6, dictionary: DICTIONARIES[enc] });
 }
 
 export function decodeBody(bytes: Uint8Array, enc: string): unknown {
@@ -89,6 +95,8 @@ export function decodeCheckpointObjects(
   plan: CapturePlan | undefined,
 ): CheckpointObject[] {
   const inflated = inflateLargeBody(bytes, enc);
+  // Version 2: the objects' trace bytes, copied as they are (checkpoint-body.ts).
+  if (isMsgpackCheckpoint(inflated)) return decodeCheckpointMsgpack(inflated, plan).objects;
   if (plan !== undefined) {
     const transcoded = transcodeCheckpoint(inflated, plan, () => new CheckpointEntryObject(inflated));
     if (transcoded?.every((t) => Array.isArray(t.owners))) {
