@@ -117,6 +117,7 @@ export class SpecHashes {
     names.delete(name);
     if (names.size === 0) this.#slots.delete(ns);
     this.#release(slot);
+    this.#shrinkIfSparse();
   }
 
   has(nsName: NsName): boolean {
@@ -166,6 +167,23 @@ export class SpecHashes {
       }
       if (names.size === 0) this.#slots.delete(ns);
     }
+    this.#shrinkIfSparse();
+  }
+
+  /** Slots the typed arrays hold (held objects plus free and never used ones). */
+  get capacity(): number {
+    return this.#hashes.length;
+  }
+
+  /** Bytes of the typed arrays (the per-slot state; the name tables come on top). */
+  get bytes(): number {
+    return (
+      this.#hashes.byteLength +
+      this.#listedRvs.byteLength +
+      this.#listedGens.byteLength +
+      this.#generations.byteLength +
+      this.#uids.byteLength
+    );
   }
 
   #slotOf(key: ObjectKey): number | undefined {
@@ -185,6 +203,47 @@ export class SpecHashes {
     this.#rvStrings.delete(slot);
     this.#free.push(slot);
     this.#size--;
+  }
+
+  /**
+   * After a spike (a big Job's pods gone, a namespace deleted) the arrays would otherwise keep
+   * their peak size for the life of the process: when fewer than a quarter of the slots are held,
+   * the held ones are renumbered 0…size-1 into arrays of twice the size (at least INITIAL_SLOTS).
+   * Amortised O(1): shrinking again takes deleting half of what is left.
+   */
+  #shrinkIfSparse(): void {
+    const capacity = this.#hashes.length;
+    if (capacity <= INITIAL_SLOTS || this.#size * 4 >= capacity) return;
+    let n = INITIAL_SLOTS;
+    while (n < this.#size * 2) n *= 2;
+    const hashes = new BigUint64Array(n);
+    const rvs = new Float64Array(n);
+    const gens = new Uint32Array(n);
+    const generations = new Uint32Array(n);
+    const uids = new Uint32Array(n);
+    const rvStrings = new Map<number, string>();
+    let next = 0;
+    for (const names of this.#slots.values()) {
+      for (const [name, slot] of names) {
+        const to = next++;
+        hashes[to] = this.#hashes[slot]!;
+        rvs[to] = this.#listedRvs[slot]!;
+        gens[to] = this.#listedGens[slot]!;
+        generations[to] = this.#generations[slot]!;
+        uids[to] = this.#uids[slot]!;
+        const rv = this.#rvStrings.get(slot);
+        if (rv !== undefined) rvStrings.set(to, rv);
+        names.set(name, to);
+      }
+    }
+    this.#hashes = hashes;
+    this.#listedRvs = rvs;
+    this.#listedGens = gens;
+    this.#generations = generations;
+    this.#uids = uids;
+    this.#rvStrings = rvStrings;
+    this.#free = [];
+    this.#next = next;
   }
 
   #grow(): void {

@@ -111,7 +111,9 @@ test('SpecHashes agrees with a Map of nsName → {hash or generation, listed rv}
       s.endList();
       o.endList();
     } else {
-      const keep = new Set(names.filter(() => random() < 0.5));
+      // Sometimes nearly everything goes: the arrays shrink (and grow again).
+      const share = pick([0.05, 0.5, 0.9]);
+      const keep = new Set(names.filter(() => random() < share));
       s.retainOnly(keep);
       o.retainOnly(keep);
     }
@@ -145,6 +147,52 @@ test('SpecHashes: a slot freed and reused does not carry the old object’s hash
   assert.equal(s.listedAt({ namespace: 'ns', name: 'new' }, '101'), true);
   s.endList();
   assert.equal(s.listedAt({ namespace: 'ns', name: 'new' }, '101'), false);
+});
+
+test('SpecHashes shrink after a spike: capacity and bytes fall, what is left keeps its hash, generation and listed mark', () => {
+  const s = new SpecHashes();
+  const n = 10_000;
+  const nsName = (i: number) => (i % 3 === 0 ? `node-${i}` : `ns-${i % 7}/obj-${i}`);
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) s.set(keyOf(nsName(i)), BigInt(i) * 0x9e3779b97f4a7c15n);
+    else s.setGeneration(keyOf(nsName(i)), i + 1, `uid-${i}`);
+    s.markListed(keyOf(nsName(i)), i % 5 === 0 ? `rv-${i}` : String(1000 + i));
+  }
+  const peakCapacity = s.capacity;
+  const peakBytes = s.bytes;
+  assert.equal(peakCapacity, 16_384);
+  // Survivors: every 97th object; the others go by delete() (first half) and retainOnly (the rest).
+  const kept = (i: number) => i % 97 === 0;
+  for (let i = 0; i < n / 2; i++) if (!kept(i)) s.delete(keyOf(nsName(i)));
+  const keep = new Set<string>();
+  for (let i = 0; i < n; i++) if (kept(i)) keep.add(nsName(i));
+  s.retainOnly(keep);
+  assert.equal(s.size, keep.size);
+  assert.ok(s.capacity <= 256, `capacity ${s.capacity} after keeping ${keep.size} of ${n}`);
+  assert.ok(s.bytes * 32 <= peakBytes, `bytes ${s.bytes} against ${peakBytes} at the peak`);
+  // Hand-written expectations of each survivor, from how it was set above.
+  for (let i = 0; i < n; i++) {
+    const key = keyOf(nsName(i));
+    const rv = i % 5 === 0 ? `rv-${i}` : String(1000 + i);
+    if (!kept(i)) {
+      assert.equal(s.has(nsName(i)), false);
+      continue;
+    }
+    assert.equal(
+      s.get(key),
+      i % 2 === 0 ? BigInt.asUintN(64, BigInt(i) * 0x9e3779b97f4a7c15n) : undefined,
+      nsName(i),
+    );
+    assert.equal(s.sameGeneration(key, i + 1, `uid-${i}`), i % 2 === 1, nsName(i));
+    assert.equal(s.listedAt(key, rv), true, nsName(i));
+    assert.equal(s.listedAt(key, `${rv}0`), false, nsName(i));
+  }
+  // And it grows again as before.
+  for (let i = 0; i < n; i++) if (!kept(i)) s.set(keyOf(nsName(i)), 1n);
+  assert.equal(s.size, n);
+  assert.equal(s.capacity, peakCapacity);
+  assert.equal(s.get(keyOf(nsName(97))), undefined);
+  assert.equal(s.get(keyOf(nsName(1))), 1n);
 });
 
 test('splitNsName: at the first slash; a cluster-scoped name has no namespace', () => {
