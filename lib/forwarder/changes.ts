@@ -111,7 +111,9 @@ export async function ownersForChange(obj: KubeObject, ctx: ChangeContext): Prom
  *   `PrepareForUpdate` bumps it when `!apiequality.Semantic.DeepEqual(old.Spec, new.Spec)`;
  *   `PrepareForCreate` sets it to 1. kubernetes/kubernetes pkg/registry: apps/deployment (also
  *   on annotation changes), apps/replicaset, apps/statefulset, apps/daemonset, batch/job,
- *   batch/cronjob. Their status strategies keep the old spec.
+ *   batch/cronjob. Their status strategies keep the old spec. Other bumps — a Deployment's
+ *   annotation edit, the start of a deletion held by finalizers (`rest.BeforeDelete`) — only
+ *   send an unchanged spec, which the store deduplicates by hash.
  * - Not Pods (generation only since 1.33, and `spec.nodeName`, which sanitising drops, is set
  *   through the binding subresource), nor kinds whose strategy leaves generation alone: there a
  *   client may set any generation on create and keep it while the spec changes
