@@ -24,12 +24,10 @@ import { nsNameOf } from '../trace/gvk.ts';
 import { specHash } from '../trace/hash.ts';
 import type { KubeObject, NsName } from '../trace/model.ts';
 import { sanitizeObject } from '../trace/sanitize.ts';
-import { appliedChangeJson } from './change-json.ts';
 import type { Logger } from './log.ts';
 import type { ForwarderMetrics, Series } from './metrics.ts';
 import type { OwnerChains } from './owners.ts';
 import { validRefs } from './owners.ts';
-import { CHANGE_JSON, type RenderedChange } from './queued-bytes.ts';
 import { relistPages } from './relist.ts';
 import { SpecHashes } from './spec-hashes.ts';
 import type { WatcherOutput } from './watcher.ts';
@@ -205,7 +203,7 @@ export class KindChanges {
       case 'applied':
         return output.listed
           ? this.#listed(output.object, output.resumed === true)
-          : this.#applied(output.object, false, output.line);
+          : this.#applied(output.object, false);
       case 'deleted':
         return this.#deleted(output.object);
       case 'relisted':
@@ -226,7 +224,7 @@ export class KindChanges {
     return ok;
   }
 
-  #applied(obj: KubeObject, listed: boolean, line?: string): Handled {
+  #applied(obj: KubeObject, listed: boolean): Handled {
     const owned = hasOwners(obj);
     if (this.kind.skipOwned && owned) {
       this.#ctx.stamper.next();
@@ -261,15 +259,8 @@ export class KindChanges {
       }
     }
     const { ts, seq } = this.#ctx.stamper.next();
-    const sanitised = object ?? sanitizeObject(obj);
-    const change: RenderedChange = { type: 'applied', ts, seq, object: sanitised };
+    const change: AppliedChange = { type: 'applied', ts, seq, object: object ?? sanitizeObject(obj) };
     if (owned) return this.#appliedWithOwners(obj, change, record);
-    // The change's JSON cut from the line it came in (change-json.ts), when sanitising left the
-    // spec as it was (not a Pod's nodeName): the line's text of everything but metadata and status.
-    if (line !== undefined && sanitised.spec === obj.spec) {
-      const json = appliedChangeJson(line, JSON.stringify(sanitised.metadata), ts, seq);
-      if (json !== undefined) change[CHANGE_JSON] = json;
-    }
     return this.#afterSink(this.#ctx.sink([change]), obj, record);
   }
 

@@ -23,15 +23,6 @@ export interface Queued {
   key: number;
 }
 
-/**
- * A change's JSON rendered beforehand (change-json.ts: cut from its watch line), which the arena
- * takes instead of `JSON.stringify(change)`. A symbol: JSON.stringify and the wire never see it.
- */
-export const CHANGE_JSON: unique symbol = Symbol('change JSON');
-
-/** A change that may carry its JSON already (`CHANGE_JSON`). */
-export type RenderedChange = Change & { [CHANGE_JSON]?: string };
-
 /** One block of the arena; `live` counts the queued changes whose JSON it holds. */
 export interface ArenaChunk {
   buf: Buffer;
@@ -57,8 +48,8 @@ export class JsonArena {
   readonly #spare: Buffer[] = [];
 
   /** Encodes `change` into the arena. */
-  add(change: RenderedChange, atMs: number): Queued {
-    const json = change[CHANGE_JSON] ?? JSON.stringify(change);
+  add(change: Change, atMs: number): Queued {
+    const json = JSON.stringify(change);
     // A UTF-16 code unit is at most 3 UTF-8 bytes: count exactly only when that bound does not fit.
     // Each change is followed by a comma, so that changes queued one after the other are one run
     // of body bytes (BatchBodyWriter copies a run at once).

@@ -99,14 +99,7 @@ export type WatcherOutput =
    * `resumed`: listed again after the previous pass's continue token expired; objects whose spec
    * is what that pass already queued need not be sent again.
    */
-  | {
-      type: 'applied';
-      object: KubeObject;
-      listed: boolean;
-      resumed?: boolean;
-      /** The watch line the object was parsed from, when `object` is that parse as it is. */
-      line?: string;
-    }
+  | { type: 'applied'; object: KubeObject; listed: boolean; resumed?: boolean }
   | { type: 'deleted'; object: KubeObject }
   /** The list is complete: these are all live objects of the kind, sorted byte-wise. */
   | { type: 'relisted'; nsNames: NsName[]; resourceVersion: string }
@@ -347,11 +340,7 @@ function onWatchLine(
           ? given
           : { ...given, apiVersion: options.apiVersion, kind: options.kind };
       const change: WatcherOutput =
-        parsed.type === 'DELETED'
-          ? { type: 'deleted', object }
-          : object === given
-            ? { type: 'applied', object, listed: false, line }
-            : { type: 'applied', object, listed: false };
+        parsed.type === 'DELETED' ? { type: 'deleted', object } : { type: 'applied', object, listed: false };
       return {
         state: { phase: 'watching', resourceVersion },
         outputs: [change, { type: 'event', eventType: parsed.type }],

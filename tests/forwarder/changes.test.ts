@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KindChanges, Stamper } from '../../lib/forwarder/changes.ts';
-import { CHANGE_JSON, type RenderedChange } from '../../lib/forwarder/queued-bytes.ts';
 import type { AppliedChange, RelistChange } from '../../lib/ingest/wire.ts';
 import { parseTracerConfig, type TrackedKind } from '../../lib/trace/config.ts';
 import { specHash } from '../../lib/trace/hash.ts';
@@ -304,38 +303,4 @@ test('when delivery gives up, nothing is remembered and the handler says so', as
   assert.equal(k.size, 0);
   assert.equal(await k.handle({ type: 'applied', object: deploy('web', 1), listed: false }), true);
   assert.equal(ctx.sent.length, 1, 'the same spec is still a change: the refused one never left');
-});
-
-test('a watch event with its line: the queued JSON is cut from the line, equal once parsed; not for Pods (nodeName)', async () => {
-  const ctx = fakeContext();
-  const k = new KindChanges(DEPLOY, ctx);
-  const d = deploy('web', 4);
-  const line = JSON.stringify({ type: 'MODIFIED', object: d });
-  await k.handle({ type: 'applied', object: JSON.parse(line).object, listed: false, line });
-  const sent = ctx.sent[0] as RenderedChange;
-  const rendered = sent[CHANGE_JSON];
-  assert.equal(typeof rendered, 'string');
-  // Hand-written: what the wire must carry.
-  assert.deepEqual(JSON.parse(rendered!), {
-    type: 'applied',
-    ts: sent.ts,
-    seq: (sent as AppliedChange).seq,
-    object: {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { annotations: { team: 'a' }, namespace: 'ns', name: 'web' },
-      spec: d.spec,
-    },
-  });
-  // A Pod's spec loses nodeName in sanitising: its text cannot be copied.
-  const pods = new KindChanges(kindOf('trackedObjects:\n  v1.Pod: {}\n', 'v1.Pod'), ctx);
-  const pod = {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { namespace: 'ns', name: 'p', uid: 'u' },
-    spec: { nodeName: 'n1', containers: [] },
-  };
-  const podLine = JSON.stringify({ type: 'ADDED', object: pod });
-  await pods.handle({ type: 'applied', object: JSON.parse(podLine).object, listed: false, line: podLine });
-  assert.equal((ctx.sent[1] as RenderedChange)[CHANGE_JSON], undefined);
 });
