@@ -10,6 +10,7 @@ import { INGEST_MAX_BATCH_SEC } from '../../functions/env.ts';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
 import { S3BlobStore } from '../../lib/aws/s3-blob-store.ts';
+import type { CheckpointFormat } from '../../lib/aws/trace-store/checkpoints.ts';
 import type { HistoryTarget } from './bulk-history.ts';
 import type { ChangeSpread } from './export-changes.ts';
 
@@ -43,10 +44,16 @@ export const BENCH_RETENTION_DAYS = 14;
 /**
  * The store seeding writes with: the deployed functions' batch bound (functions/env.ts), so
  * checkpoints have the replay margin the hourly checkpoint function gives them; `maxBatchSec`
- * overrides it (the seed cache's fingerprint of an older seeding, export-seed.ts).
+ * overrides it, and `checkpointFormat` the checkpoints' (the seed cache's fingerprint of an older
+ * seeding, export-seed.ts).
  */
-export function benchTraceStore(aws: ChildAws, maxBatchSec = INGEST_MAX_BATCH_SEC): DynamoTraceStore {
+export function benchTraceStore(
+  aws: ChildAws,
+  maxBatchSec = INGEST_MAX_BATCH_SEC,
+  checkpointFormat?: CheckpointFormat,
+): DynamoTraceStore {
   return new DynamoTraceStore({
+    ...(checkpointFormat ? { checkpointFormat } : {}),
     dynamo: aws.dynamo,
     tableName: aws.tableName,
     blobs: new S3BlobStore(aws.s3, aws.bucket),

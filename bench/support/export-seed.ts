@@ -21,6 +21,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type AttributeValue, DeleteItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { CheckpointFormat } from '../../lib/aws/trace-store/checkpoints.ts';
 import type { Change } from '../../lib/ingest/wire.ts';
 import { checkpointPk } from '../../lib/store/keys.ts';
 import { BENCH_RETENTION_DAYS, BENCH_SHARDS, benchTraceStore, type ChildAws, startChildAws } from './aws.ts';
@@ -57,9 +58,9 @@ export async function seedExportCase(
   cluster: string,
   c: ExportCase,
   startTs: number,
-  maxBatchSec?: number,
+  older: CheckpointSettings = {},
 ): Promise<void> {
-  const store = benchTraceStore(aws, maxBatchSec);
+  const store = benchTraceStore(aws, older.maxBatchSec, older.checkpointFormat);
   const target = { cluster, shards: BENCH_SHARDS, retentionDays: BENCH_RETENTION_DAYS };
   const objects = { liveObjects: c.liveObjects, objectBytes: OBJECT_BYTES };
   const historyChanges = c.history * c.windowChanges;
@@ -123,7 +124,7 @@ export async function rebuildCheckpoint(
   aws: ChildAws,
   cluster: string,
   startTs: number,
-  maxBatchSec?: number,
+  older: CheckpointSettings = {},
 ): Promise<void> {
   const pk = checkpointPk(cluster);
   let start: Record<string, AttributeValue> | undefined;
@@ -149,17 +150,19 @@ export async function rebuildCheckpoint(
   for (const o of listed.Contents ?? []) {
     await aws.s3.send(new DeleteObjectCommand({ Bucket: aws.bucket, Key: o.Key! }));
   }
-  await benchTraceStore(aws, maxBatchSec).writeCheckpoint(cluster, { nowSec: startTs });
+  await benchTraceStore(aws, older.maxBatchSec, older.checkpointFormat).writeCheckpoint(cluster, {
+    nowSec: startTs,
+  });
 }
 
 /**
  * What seeding writes today, as a hash: a small case seeded into a fresh in-memory dynalite and
- * s3rver. `maxBatchSec`: as seeding with that batch bound would write it (an older seeding's).
+ * s3rver. `older`: as seeding with those checkpoint settings would write it (an older seeding's).
  */
-export async function seedingFingerprint(maxBatchSec?: number): Promise<string> {
+export async function seedingFingerprint(older: CheckpointSettings = {}): Promise<string> {
   const aws = await startChildAws();
   try {
-    await seedFingerprintCase(aws, maxBatchSec);
+    await seedFingerprintCase(aws, older);
     return await storeFingerprint(aws);
   } finally {
     await aws.close();
@@ -171,13 +174,13 @@ export const FINGERPRINT_CLUSTER = 'fingerprint';
 // 2023-11-14T22:00:00Z
 export const FINGERPRINT_START_TS = 1_700_000_000 - 800;
 
-export async function seedFingerprintCase(aws: ChildAws, maxBatchSec?: number): Promise<void> {
+export async function seedFingerprintCase(aws: ChildAws, older: CheckpointSettings = {}): Promise<void> {
   await seedExportCase(
     aws,
     FINGERPRINT_CLUSTER,
     { windowChanges: 12, history: 2, liveObjects: 4 },
     FINGERPRINT_START_TS,
-    maxBatchSec,
+    older,
   );
 }
 
@@ -219,6 +222,23 @@ export async function storeFingerprint(aws: ChildAws): Promise<string> {
  */
 export const PREVIOUS_MAX_BATCH_SEC = 900;
 
+/** Checkpoint settings an older seeding wrote with (defaults: today's). */
+export interface CheckpointSettings {
+  maxBatchSec?: number;
+  checkpointFormat?: CheckpointFormat;
+}
+
+/**
+ * The checkpoint settings of older seedings whose caches differ from today's only in their
+ * checkpoints (rewritten by `rebuildCheckpoint`, seconds per cluster, instead of ~30 minutes of
+ * seeding): JSON checkpoints (version 1) at today's batch bound — caches filled 2026-12-05/06,
+ * e.g. /tmp/e13h-export-seed — and JSON checkpoints at the previous bound.
+ */
+export const OLDER_CHECKPOINT_SETTINGS: readonly CheckpointSettings[] = [
+  { checkpointFormat: 'json' },
+  { maxBatchSec: PREVIOUS_MAX_BATCH_SEC, checkpointFormat: 'json' },
+];
+
 interface Manifest {
   fingerprint: string;
   clusters: Record<string, { startTs: number; seedMs: number }>;
@@ -242,15 +262,16 @@ export class SeedCache {
 
   /**
    * Opens `dir`, emptying it first when it was seeded by code that writes something else — unless
-   * the difference is only the checkpoints' (`checkpointsOnly`: the fingerprint seeding had with
-   * the previous checkpoint settings): then the data stays and `rebuildCheckpoints` must run once
+   * the difference is only the checkpoints' (`checkpointsOnly`: the fingerprints seeding had with
+   * older checkpoint settings, OLDER_CHECKPOINT_SETTINGS): then the data stays and `rebuildCheckpoints` must run once
    * the servers are up.
    */
   static async open(
     dir: string,
     log: (line: string) => void,
     fingerprintOf: () => Promise<string> = seedingFingerprint,
-    checkpointsOnly: () => Promise<string> = () => seedingFingerprint(PREVIOUS_MAX_BATCH_SEC),
+    checkpointsOnly: () => Promise<string | string[]> = () =>
+      Promise.all(OLDER_CHECKPOINT_SETTINGS.map((older) => seedingFingerprint(older))),
   ): Promise<SeedCache> {
     const fingerprint = await fingerprintOf();
     let manifest: Manifest | undefined;
@@ -263,7 +284,7 @@ export class SeedCache {
     if (
       manifest &&
       manifest.fingerprint !== fingerprint &&
-      manifest.fingerprint === (await checkpointsOnly())
+      [await checkpointsOnly()].flat().includes(manifest.fingerprint)
     ) {
       log(`export seed cache ${dir}: only the checkpoints' settings changed; rewriting its checkpoints`);
       staleCheckpoints = true;

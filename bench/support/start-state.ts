@@ -3,14 +3,21 @@
  * cold, its encoder's buffer small): a checkpoint of OBJECTS ~1 KB Deployments (the export bench's
  * objects) decoded, the start event encoded into a part buffer and validated — on the object path
  * (`decodeLargeBody`: the checkpoint parsed, every object encoded again) or transcoded
- * (`decodeCheckpointObjects` with the export's capture plan: the objects as trace bytes).
+ * (`decodeCheckpointObjects` with the export's capture plan: the objects as trace bytes), or
+ * stored as trace bytes (`msgpack`: a version-2 checkpoint, lib/store/checkpoint-body.ts).
  * docs/benchmarks.md "export" (session 6).
  *
- * `npx node --import tsx bench/support/start-state.ts [objects=5000] [objects|transcoded]`: one
+ * `npx node --import tsx bench/support/start-state.ts [objects=5000] [objects|transcoded|msgpack]`: one
  * measurement per process, so run it a few times, alternating the modes.
  */
 import { exportObjectReads } from '../../lib/export/object-reads.ts';
-import { decodeCheckpointObjects, decodeLargeBody, encodeBody } from '../../lib/store/body-codec.ts';
+import {
+  decodeCheckpointObjects,
+  decodeLargeBody,
+  encodeBinaryBody,
+  encodeBody,
+} from '../../lib/store/body-codec.ts';
+import { encodeCheckpointMsgpack } from '../../lib/store/checkpoint-body.ts';
 import { encodeTraceEventInto } from '../../lib/trace/codec.ts';
 import type { KubeObject, TraceEvent } from '../../lib/trace/model.ts';
 import { TraceValidator } from '../../lib/validation/index.ts';
@@ -18,15 +25,20 @@ import { DEPLOYMENT_CONFIG, objectName, sizedDeployment } from './objects.ts';
 
 const count = Number(process.argv[2] ?? 5000);
 const mode = process.argv[3] ?? 'transcoded';
-if (mode !== 'objects' && mode !== 'transcoded')
-  throw new Error(`mode is objects or transcoded, not ${mode}`);
+if (mode !== 'objects' && mode !== 'transcoded' && mode !== 'msgpack')
+  throw new Error(`mode is objects, transcoded or msgpack, not ${mode}`);
 
 const digests = new Map<string, string>();
 const objects: { ts: number; o: KubeObject; w: [] }[] = [];
 for (let i = 0; i < count; i++) {
   objects.push({ ts: 1000 + i, o: sizedDeployment(objectName(i), 1024, 1, digests), w: [] });
 }
-const body = encodeBody({ v: 1, cluster: 'bench', validFromTs: 2000, replayFromTs: 1000, objects });
+const header = { cluster: 'bench', validFromTs: 2000, replayFromTs: 1000 };
+// msgpack: the checkpoint body of version 2 (lib/store/checkpoint-body.ts), the objects' trace bytes.
+const body =
+  mode === 'msgpack'
+    ? encodeBinaryBody(encodeCheckpointMsgpack(header, objects)!)
+    : encodeBody({ v: 1, ...header, objects });
 const plan = exportObjectReads(DEPLOYMENT_CONFIG.trackedObjects);
 const validator = new TraceValidator(DEPLOYMENT_CONFIG.trackedObjects);
 // The stream writer's part (lib/export/trace-stream.ts): the event's bytes are copied into it.

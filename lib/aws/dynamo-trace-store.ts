@@ -32,7 +32,7 @@ import { specHash } from '../trace/hash.ts';
 import type { ObjectChange, ObjectRef, TraceWindow } from '../trace/model.ts';
 import { BackoffRetryStrategy, type RetryPolicyOptions } from './clients.ts';
 import { Bodies, DEFAULT_INLINE_BODY_LIMIT_BYTES } from './trace-store/bodies.ts';
-import { Checkpoints } from './trace-store/checkpoints.ts';
+import { type CheckpointFormat, Checkpoints } from './trace-store/checkpoints.ts';
 import type { StoreContext, StoreSettings } from './trace-store/context.ts';
 import { readFeed } from './trace-store/feed.ts';
 import { TableIo } from './trace-store/io.ts';
@@ -71,6 +71,8 @@ export interface DynamoTraceStoreOptions {
   sleep?: (ms: number) => Promise<void>;
   /** SimKube's spec hash (lib/trace/hash.ts); injectable for tests. */
   specHash?: (spec: unknown) => bigint;
+  /** How checkpoints are written (default msgpack; trace-store/checkpoints.ts `CheckpointFormat`). */
+  checkpointFormat?: CheckpointFormat;
 }
 
 export class DynamoTraceStore
@@ -107,7 +109,7 @@ export class DynamoTraceStore
     };
     this.#writer = new TraceWriterCore(this.#ctx, new ClusterMeta(this.#ctx));
     this.#reader = new TraceReaderCore(this.#ctx);
-    this.#checkpoints = new Checkpoints(this.#ctx, options.blobs, this.#reader);
+    this.#checkpoints = new Checkpoints(this.#ctx, options.blobs, this.#reader, options.checkpointFormat);
   }
 
   async applyBatch(cluster: ClusterId, batch: Batch, options: ApplyOptions): Promise<ApplyResult> {

@@ -14,10 +14,14 @@
  * them by number; every part but the last must be ≥ 5 MiB, which the first and the held one are).
  * Before, the events after the last full part waited for the tail: at 10,000 changes ~2.3 MB
  * uploaded after the index's ~100 ms of hashing (docs/benchmarks.md "export"). A window whose
- * events fit in one part is one PutObject.
+ * events fit in one part is one PutObject; so is one whose events never left memory (fewer than
+ * three parts of them, no part started by the last event) within `singlePutMaxBytes`: those bytes
+ * would all go after the last event anyway, and one request replaces CreateMultipartUpload, the
+ * parts and CompleteMultipartUpload.
  * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (4 +
  * maxPartsInFlight) × partBytes for the encoding, plus one copy of the last event part (< 2 ×
- * partBytes) at the end; the buffers of uploaded parts reused. */
+ * partBytes) at the end — or of the whole trace (≤ singlePutMaxBytes + tail) when it goes in one
+ * put; the buffers of uploaded parts reused. */
 import { encodeArrayHeader, encodeTraceEventInto } from '../trace/codec.ts';
 import type { TraceEvent } from '../trace/model.ts';
 import type { ExportObjectStore, ExportUpload } from './ports.ts';
@@ -31,6 +35,14 @@ export interface TraceStreamOptions {
   partBytes: number;
   /** Parts being uploaded at once; writing waits (drain()) beyond it. */
   maxPartsInFlight: number;
+  /**
+   * A trace whose events never left memory — no part had started by the last event (parts go out
+   * one behind, so up to three part buffers' worth) — and whose head and events are at most this
+   * many bytes goes as one `put` with its tail instead of a multipart upload: one request where
+   * CreateMultipartUpload, the parts and CompleteMultipartUpload were three or more, and no
+   * assembly of parts by the store (docs/benchmarks.md "export"). 0 (the default): never.
+   */
+  singlePutMaxBytes?: number;
 }
 
 /**
@@ -42,7 +54,12 @@ export interface TraceStreamOptions {
  * (docs/benchmarks.md "export"), a single S3 upload stream takes several times that. At most
  * 10,000 parts: 50 GB of trace, ~60 M changes of ~1 KB.
  */
-export const DEFAULT_TRACE_STREAM: TraceStreamOptions = { partBytes: MIN_PART_BYTES, maxPartsInFlight: 1 };
+export const DEFAULT_TRACE_STREAM: TraceStreamOptions = {
+  partBytes: MIN_PART_BYTES,
+  maxPartsInFlight: 1,
+  // S3ExportObjects' own threshold for one PutObject (lib/aws/s3-exports.ts).
+  singlePutMaxBytes: 16 * MIB,
+};
 
 export class TraceStreamWriter {
   readonly #objects: ExportObjectStore;
@@ -80,6 +97,9 @@ export class TraceStreamWriter {
   #header: Uint8Array | undefined;
   /** A multipart upload (the first part filled); else one PutObject at the end. */
   #multipart = false;
+  readonly #singlePutMax: number;
+  /** endEvents() kept every event in memory for one put at finish() (singlePutMaxBytes). */
+  #single = false;
   #done = false;
 
   readonly #append = (bytes: Uint8Array): void => this.#write(bytes);
@@ -93,6 +113,7 @@ export class TraceStreamWriter {
     this.#head = head;
     this.#partBytes = options.partBytes;
     this.#maxInFlight = options.maxPartsInFlight;
+    this.#singlePutMax = options.singlePutMaxBytes ?? 0;
     // The head and the longest array header (5 bytes) fit in front of the first part's events.
     this.#headroom = head.length + 5;
     this.#buf = new Uint8Array(this.#headroom + this.#partBytes);
@@ -141,6 +162,11 @@ export class TraceStreamWriter {
     this.#bytes += this.#header.length;
     const first = this.#first;
     if (!first) return;
+    // No part has started yet (the second full part would have started the first held one).
+    if (this.#nextPart === 2 && this.#bytes <= this.#singlePutMax) {
+      this.#single = true;
+      return;
+    }
     this.#multipart = true;
     this.#first = undefined;
     const rest = this.#buf.subarray(this.#base, this.#base + this.#len);
@@ -170,6 +196,16 @@ export class TraceStreamWriter {
     this.#done = true;
     const header = this.#header!;
     this.#bytes += tail.length;
+    if (this.#single) {
+      const first = this.#first!;
+      const chunks = [this.#withHead(first, first.length)];
+      if (this.#held) chunks.push(this.#held);
+      chunks.push(this.#buf.subarray(this.#base, this.#base + this.#len), tail);
+      this.#first = undefined;
+      this.#held = undefined;
+      await this.#objects.put(this.#key, concat(chunks));
+      return this.#bytes;
+    }
     if (!this.#multipart) {
       // Still the first buffer: the head and header go in front of its events, the tail after
       // them in the same buffer when it fits (no copy of the events).

@@ -102,6 +102,50 @@ export async function ownersForChange(obj: KubeObject, ctx: ChangeContext): Prom
   }
 }
 
+/**
+ * Kinds whose API server bumps `metadata.generation` on every change to `spec`, and only the API
+ * server sets it: an update with the uid and generation of the change last queued for the object
+ * has the same spec, hence the same spec hash, and need not be hashed to be deduplicated.
+ * - apiserver `rest.BeforeUpdate` (pkg/registry/rest/update.go) copies the old generation into
+ *   every update ("Ensure requests cannot update generation"), then the kind's strategy
+ *   `PrepareForUpdate` bumps it when `!apiequality.Semantic.DeepEqual(old.Spec, new.Spec)`;
+ *   `PrepareForCreate` sets it to 1. kubernetes/kubernetes pkg/registry: apps/deployment (also
+ *   on annotation changes), apps/replicaset, apps/statefulset, apps/daemonset, batch/job,
+ *   batch/cronjob. Their status strategies keep the old spec. Other bumps — a Deployment's
+ *   annotation edit, the start of a deletion held by finalizers (`rest.BeforeDelete`) — only
+ *   send an unchanged spec, which the store deduplicates by hash.
+ * - Not Pods (generation only since 1.33, and `spec.nodeName`, which sanitising drops, is set
+ *   through the binding subresource), nor kinds whose strategy leaves generation alone: there a
+ *   client may set any generation on create and keep it while the spec changes
+ *   (`rest.BeforeCreate` does not reset it).
+ * "Semantic" equality treats a nil and an empty list or map alike and compares quantities by
+ * value: a spec that differs from the last only so is not sent, where the hash would have sent
+ * it — Kubernetes itself does not count that as a change of desired state.
+ */
+export const GENERATION_KINDS: ReadonlySet<string> = new Set([
+  'apps/v1.Deployment',
+  'apps/v1.ReplicaSet',
+  'apps/v1.StatefulSet',
+  'apps/v1.DaemonSet',
+  'batch/v1.Job',
+  'batch/v1.CronJob',
+]);
+
+/**
+ * `metadata.generation` when usable to deduplicate: an integer in [1, 2^32) with a uid beside
+ * it; otherwise 0 (the spec hash decides).
+ */
+function generationOf(meta: KubeObject['metadata']): number {
+  const g = meta.generation;
+  return typeof g === 'number' &&
+    Number.isInteger(g) &&
+    g >= 1 &&
+    g <= 0xffffffff &&
+    typeof meta.uid === 'string'
+    ? g
+    : 0;
+}
+
 /** The change pipeline of one tracked kind. */
 export class KindChanges {
   readonly kind: TrackedKind;
@@ -112,9 +156,11 @@ export class KindChanges {
    * it) queued. A pass resumed after an expired continue token skips those objects without
    * sanitising or hashing them, so it costs little more than fetching and parsing pages —
    * otherwise, on a busy node, re-reading 100,000 pods could itself outlast the next compaction
-   * and never finish. Compact (spec-hashes.ts): ~77 B per object.
+   * and never finish. Compact (spec-hashes.ts): ~85 B per object.
    */
   readonly #specs = new SpecHashes();
+  /** Updates are deduplicated by generation rather than by spec hash (GENERATION_KINDS). */
+  readonly #byGeneration: boolean;
 
   /** This kind's series of the metrics updated per change (metrics.ts `series`). */
   readonly #series: {
@@ -128,6 +174,7 @@ export class KindChanges {
     this.kind = kind;
     this.#ctx = ctx;
     const gvk = kind.gvk;
+    this.#byGeneration = GENERATION_KINDS.has(gvk);
     const m = ctx.metrics;
     this.#series = {
       queued: {
@@ -178,51 +225,79 @@ export class KindChanges {
   }
 
   #applied(obj: KubeObject, listed: boolean): Handled {
-    const { ts, seq } = this.#ctx.stamper.next();
     const owned = hasOwners(obj);
     if (this.kind.skipOwned && owned) {
+      this.#ctx.stamper.next();
       this.#series.skippedOwned.inc();
       return true;
     }
-    const object = sanitizeObject(obj);
-    const hash = specHash(object.spec);
-    // A list sends every object: the store dedupes, and it may have missed the last change (a
-    // change dropped in a stall). A list resumed after an expired continue token (`listed`
-    // false here) skips objects the expired pass queued unchanged: they reached delivery.
-    if (!listed && this.#specs.get(obj.metadata) === hash) {
-      this.#series.deduplicated.inc();
-      return true;
+    const meta = obj.metadata;
+    const generation = this.#byGeneration ? generationOf(meta) : 0;
+    let record: bigint | number;
+    let object: KubeObject | undefined;
+    if (generation !== 0) {
+      // Same uid and generation as the change last queued: the same spec (see GENERATION_KINDS),
+      // so the same hash — deduplicated without sanitising or hashing. Any other generation is a
+      // spec change (or an annotation edit of a Deployment, which the store dedupes): sent, and
+      // not hashed here either (the store hashes what it receives).
+      if (!listed && this.#specs.sameGeneration(meta, generation, meta.uid as string)) {
+        this.#ctx.stamper.next();
+        this.#series.deduplicated.inc();
+        return true;
+      }
+      record = generation;
+    } else {
+      object = sanitizeObject(obj);
+      record = specHash(object.spec);
+      // A list sends every object: the store dedupes, and it may have missed the last change (a
+      // change dropped in a stall). A list resumed after an expired continue token (`listed`
+      // false here) skips objects the expired pass queued unchanged: they reached delivery.
+      if (!listed && this.#specs.get(meta) === record) {
+        this.#ctx.stamper.next();
+        this.#series.deduplicated.inc();
+        return true;
+      }
     }
-    const change: AppliedChange = { type: 'applied', ts, seq, object };
-    if (owned) return this.#appliedWithOwners(obj, change, hash);
-    return this.#afterSink(this.#ctx.sink([change]), obj, hash);
+    const { ts, seq } = this.#ctx.stamper.next();
+    const change: AppliedChange = { type: 'applied', ts, seq, object: object ?? sanitizeObject(obj) };
+    if (owned) return this.#appliedWithOwners(obj, change, record);
+    return this.#afterSink(this.#ctx.sink([change]), obj, record);
   }
 
-  async #appliedWithOwners(obj: KubeObject, change: AppliedChange, hash: bigint): Promise<boolean> {
+  async #appliedWithOwners(
+    obj: KubeObject,
+    change: AppliedChange,
+    record: bigint | number,
+  ): Promise<boolean> {
     const owners = await ownersForChange(obj, this.#ctx);
     if (owners !== undefined && owners.length > 0) change.owners = owners;
-    return this.#afterSink(this.#ctx.sink([change]), obj, hash);
+    return this.#afterSink(this.#ctx.sink([change]), obj, record);
   }
 
-  /** Records an applied change once the sink took it (`hash`) or a deletion (undefined). */
-  #afterSink(queued: Handled, obj: KubeObject, hash: bigint | undefined): Handled {
+  /**
+   * Records an applied change once the sink took it — its spec hash (a bigint) or its generation
+   * (a number) — or a deletion (undefined).
+   */
+  #afterSink(queued: Handled, obj: KubeObject, record: bigint | number | undefined): Handled {
     if (queued === true) {
-      this.#taken(obj, hash);
+      this.#taken(obj, record);
       return true;
     }
     if (queued === false) return false;
     return queued.then((ok) => {
-      if (ok) this.#taken(obj, hash);
+      if (ok) this.#taken(obj, record);
       return ok;
     });
   }
 
-  #taken(obj: KubeObject, hash: bigint | undefined): void {
-    if (hash === undefined) {
+  #taken(obj: KubeObject, record: bigint | number | undefined): void {
+    if (record === undefined) {
       this.#specs.delete(obj.metadata);
       this.#series.queued.deleted.inc();
     } else {
-      this.#specs.set(obj.metadata, hash);
+      if (typeof record === 'number')
+        this.#specs.setGeneration(obj.metadata, record, obj.metadata.uid as string);
+      else this.#specs.set(obj.metadata, record);
       this.#series.queued.applied.inc();
     }
     this.#series.tracked.set(this.#specs.size);

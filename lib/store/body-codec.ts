@@ -10,7 +10,9 @@ import { constants, deflateRawSync, InflateRaw, inflateRawSync } from 'node:zlib
 import { EncodedObject } from '../trace/encoded-object.ts';
 import { parseJson } from '../trace/float.ts';
 import type { KubeObject, ObjectRef } from '../trace/model.ts';
+import { specHashOfMsgpackObject } from '../trace/msgpack-hash.ts';
 import { BODY_DICTIONARY_V1 } from './body-dictionary.ts';
+import { decodeCheckpointMsgpack, isMsgpackCheckpoint } from './checkpoint-body.ts';
 import { StoreError } from './errors.ts';
 import { type CapturePlan, transcodeCheckpoint, transcodePayload } from './json-msgpack.ts';
 
@@ -22,6 +24,11 @@ const DICTIONARIES: Record<BodyEncoding, Buffer> = { d1: Buffer.from(BODY_DICTIO
 export function encodeBody(value: unknown, enc: BodyEncoding = CURRENT_ENCODING): Uint8Array {
   const json = Buffer.from(JSON.stringify(value), 'utf8');
   return deflateRawSync(json, { level: 6, dictionary: DICTIONARIES[enc] });
+}
+
+/** Bytes that are already a body's content (a msgpack checkpoint, checkpoint-body.ts), deflated as `encodeBody` does. */
+export function encodeBinaryBody(bytes: Uint8Array, enc: BodyEncoding = CURRENT_ENCODING): Uint8Array {
+  return deflateRawSync(bytes, { level: 6, dictionary: DICTIONARIES[enc] });
 }
 
 export function decodeBody(bytes: Uint8Array, enc: string): unknown {
@@ -88,6 +95,8 @@ export function decodeCheckpointObjects(
   plan: CapturePlan | undefined,
 ): CheckpointObject[] {
   const inflated = inflateLargeBody(bytes, enc);
+  // Version 2: the objects' trace bytes, copied as they are (checkpoint-body.ts).
+  if (isMsgpackCheckpoint(inflated)) return decodeCheckpointMsgpack(inflated, plan).objects;
   if (plan !== undefined) {
     const transcoded = transcodeCheckpoint(inflated, plan, () => new CheckpointEntryObject(inflated));
     if (transcoded?.every((t) => Array.isArray(t.owners))) {
@@ -132,12 +141,26 @@ export function transcodeObjectBody(
   return { o, w: got.owners as ObjectRef[] };
 }
 
-/** An object transcoded by this module: its trace bytes held until the encoder takes them. */
+/**
+ * An object transcoded by this module: its trace bytes held until the encoder takes them, and kept
+ * after that for the index's spec hash (lib/trace/msgpack-hash.ts), which then needs neither the
+ * object decoded again nor the JS object hashed: ~3.5 µs per ~1 KB Deployment against ~14–20 µs
+ * (docs/benchmarks.md "export"). Memory: only exported last versions stay referenced (the
+ * assembly's index), so this is O(live objects) whatever the window — the bytes themselves (~0.9 KB
+ * per bench Deployment) and, for a body's bytes, the share of the Buffer pool slab they sit in
+ * (8 KiB; at worst one slab per live object, as the compressed body already pins one).
+ */
 abstract class TranscodedObject extends EncodedObject {
   #msgpack: Uint8Array | undefined;
+  #kept: Uint8Array | undefined;
 
   protected holdMsgpack(bytes: Uint8Array): void {
     this.#msgpack = bytes;
+    this.#kept = bytes;
+  }
+
+  override specHashFromBytes(): bigint | undefined {
+    return this.#kept === undefined ? undefined : specHashOfMsgpackObject(this.#kept);
   }
 
   takeMsgpack(): Uint8Array | undefined {

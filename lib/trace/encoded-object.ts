@@ -15,17 +15,25 @@ export abstract class EncodedObject implements KubeObject {
   [field: string]: unknown;
 
   /**
-   * The object's msgpack bytes, as the trace encoder writes the whole object, handed over once
-   * (the object then lets go of them: an exported object stays referenced for the index, its
-   * bytes need not); undefined after that, when the encoder writes `fullObject()` instead.
+   * The object's msgpack bytes, as the trace encoder writes the whole object, handed over once;
+   * undefined after that, when the encoder writes `fullObject()` instead. (An implementation may
+   * keep them for `specHashFromBytes`: an exported object stays referenced for the index.)
    */
   abstract takeMsgpack(): Uint8Array | undefined;
 
   /** The length of the bytes `takeMsgpack` would hand over (undefined once taken), without taking them. */
   abstract msgpackLength(): number | undefined;
 
-  /** The whole object, decoded again from storage (once per exported object, for its spec hash). */
+  /** The whole object, decoded again from storage (when its spec hash cannot come from its bytes). */
   abstract fullObject(): KubeObject;
+
+  /**
+   * The object's spec hash computed from its trace bytes (lib/trace/msgpack-hash.ts), with no JS
+   * object built; undefined when only `fullObject()` can tell (the caller hashes its spec then).
+   */
+  specHashFromBytes(): bigint | undefined {
+    return undefined;
+  }
 }
 
 /** The whole object behind `obj`. */

@@ -13,6 +13,7 @@ import { startChildAws } from '../../bench/support/aws.ts';
 import {
   FINGERPRINT_CLUSTER,
   FINGERPRINT_START_TS,
+  OLDER_CHECKPOINT_SETTINGS,
   PREVIOUS_MAX_BATCH_SEC,
   rebuildCheckpoint,
   SeedCache,
@@ -100,16 +101,25 @@ describe('export seed cache', () => {
 
   it("rebuildCheckpoint turns an older seeding's data into exactly what seeding writes now", async () => {
     const now = await seedingFingerprint();
-    const aws = await startChildAws();
-    try {
-      await seedFingerprintCase(aws, PREVIOUS_MAX_BATCH_SEC);
-      const before = await storeFingerprint(aws);
-      assert.notEqual(before, now, 'the old settings write other checkpoints');
-      assert.equal(before, await seedingFingerprint(PREVIOUS_MAX_BATCH_SEC));
-      await rebuildCheckpoint(aws, FINGERPRINT_CLUSTER, FINGERPRINT_START_TS);
-      assert.equal(await storeFingerprint(aws), now);
-    } finally {
-      await aws.close();
+    // JSON checkpoints (version 1) at today's batch bound and at the previous one; and the
+    // previous bound with today's format.
+    const olds = [...OLDER_CHECKPOINT_SETTINGS, { maxBatchSec: PREVIOUS_MAX_BATCH_SEC }];
+    assert.deepEqual(
+      OLDER_CHECKPOINT_SETTINGS.map((o) => o.checkpointFormat),
+      ['json', 'json'],
+    );
+    for (const older of olds) {
+      const aws = await startChildAws();
+      try {
+        await seedFingerprintCase(aws, older);
+        const before = await storeFingerprint(aws);
+        assert.notEqual(before, now, `${JSON.stringify(older)}: the old settings write other checkpoints`);
+        assert.equal(before, await seedingFingerprint(older));
+        await rebuildCheckpoint(aws, FINGERPRINT_CLUSTER, FINGERPRINT_START_TS);
+        assert.equal(await storeFingerprint(aws), now, JSON.stringify(older));
+      } finally {
+        await aws.close();
+      }
     }
   });
 });

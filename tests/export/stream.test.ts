@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { Bodies, payloadOf } from '../../lib/aws/trace-store/bodies.ts';
 import { decodeLive, type StoredVersion } from '../../lib/aws/trace-store/replay.ts';
 import { streamExport } from '../../lib/export/pipeline.ts';
-import { TraceStreamWriter } from '../../lib/export/trace-stream.ts';
+import { type TraceStreamOptions, TraceStreamWriter } from '../../lib/export/trace-stream.ts';
 import {
   decodeBody,
   decodeCheckpointObjects,
@@ -288,7 +288,8 @@ describe('streamExport', () => {
         filters,
         window,
         fc.constantFrom(7, 64, 500, 1 << 20),
-        async (h, ls, f, w, partBytes) => {
+        fc.constantFrom(0, 2000, 1 << 30),
+        async (h, ls, f, w, partBytes, singlePutMaxBytes) => {
           const want = encodeTrace(assembleFromHistory(h, w, f, config, ls));
           const objects = new MemoryObjects();
           objects.minPartBytes = partBytes;
@@ -298,7 +299,7 @@ describe('streamExport', () => {
             'prod',
             { window: w, filters: f },
             { readUnits: 0 },
-            { objects, key: 'k', stream: { partBytes, maxPartsInFlight: 2 } },
+            { objects, key: 'k', stream: { partBytes, maxPartsInFlight: 2, singlePutMaxBytes } },
           );
           const got = objects.objects.get('k');
           assert.ok(got);
@@ -306,15 +307,20 @@ describe('streamExport', () => {
           assert.equal(counts.bytes, want.length);
           const trace = decodeTrace(want);
           assert.equal(counts.events, trace.events.length);
-          // One PutObject when the events fit one part, else one completed multipart upload.
+          // One PutObject when the events fit one part, or when no part had started by the last
+          // event (a third part filling starts the second: fewer than three parts of events) and
+          // head and events are within singlePutMaxBytes; else one completed multipart upload.
           const eventBytes =
             want.length -
             encodeTraceHead(trace.config).length -
             encodeArrayHeader(trace.events.length).length -
             encodeTraceTail(trace).length;
+          const single =
+            eventBytes < partBytes ||
+            (eventBytes < 3 * partBytes && want.length - encodeTraceTail(trace).length <= singlePutMaxBytes);
           assert.deepEqual(
             objects.uploads.map((u) => u.state),
-            eventBytes >= partBytes ? ['completed'] : [],
+            single ? [] : ['completed'],
           );
         },
       ),
@@ -387,7 +393,7 @@ async function streamChanges(
   objects: MemoryObjects,
   changes: ObjectChange[],
   window: { startTs: number; endTs: number },
-  writerOptions: { partBytes: number; maxPartsInFlight: number },
+  writerOptions: TraceStreamOptions,
 ): Promise<{ writer: TraceStreamWriter; assembler: TraceAssembler }> {
   const writer = new TraceStreamWriter(
     objects,
@@ -509,6 +515,53 @@ describe('TraceStreamWriter', () => {
         if (p.n !== numbers.length)
           assert.ok(p.bytes.length >= partBytes, `part ${p.n} of ${p.bytes.length} bytes`);
       }
+    }
+  });
+
+  it('puts a trace whose events never left memory in one request (singlePutMaxBytes), else streams it in parts', async () => {
+    const w = { startTs: 0, endTs: 2000 };
+    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
+    const changes = configMapChanges(600, 11, { char: 'p', mod: 37 });
+    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const trace = decodeTrace(want);
+    const tailBytes = encodeTraceTail(trace).length;
+    const headAndEvents = want.length - tailBytes;
+    const eventBytes =
+      headAndEvents - encodeTraceHead(trace.config).length - encodeArrayHeader(trace.events.length).length;
+    // [part size, limit, one put?]: events in 2.5 parts (first, held, a rest: all in memory) go
+    // whole within the limit and in parts one byte over it; events in 3.5 parts started part 2
+    // before the end, and go in parts whatever the limit.
+    const cases: Array<[number, number, boolean]> = [
+      [Math.floor(eventBytes / 2.5), headAndEvents, true],
+      [Math.floor(eventBytes / 2.5), headAndEvents - 1, false],
+      [Math.floor(eventBytes / 3.5), 1 << 30, false],
+      [Math.floor(eventBytes / 2.5), 0, false],
+    ];
+    for (const [partBytes, singlePutMaxBytes, whole] of cases) {
+      const label = `part ${partBytes}, limit ${singlePutMaxBytes}`;
+      const objects = new MemoryObjects();
+      objects.minPartBytes = partBytes;
+      let puts = 0;
+      const put = objects.put.bind(objects);
+      objects.put = async (key, bytes) => {
+        puts++;
+        await put(key, bytes);
+      };
+      const { writer, assembler } = await streamChanges(objects, changes, w, {
+        partBytes,
+        maxPartsInFlight: 1,
+        singlePutMaxBytes,
+      });
+      assembler.endEvents();
+      writer.endEvents();
+      await writer.finish(encodeTraceTail(assembler.finishStream()));
+      assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want), label);
+      assert.equal(puts, whole ? 1 : 0, label);
+      assert.deepEqual(
+        objects.uploads.map((u) => u.state),
+        whole ? [] : ['completed'],
+        label,
+      );
     }
   });
 

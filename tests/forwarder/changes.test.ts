@@ -11,6 +11,13 @@ const kindOf = (yaml: string, gvk: string): TrackedKind => parseTracerConfig(yam
 const DEPLOY = kindOf('trackedObjects:\n  apps/v1.Deployment: {}\n', 'apps/v1.Deployment');
 const PODS_SKIP_OWNED = kindOf('trackedObjects:\n  v1.Pod:\n    skipOwned: true\n', 'v1.Pod');
 
+/** A CRD's kind: its generation is not trusted, so its updates are deduplicated by spec hash. */
+const WIDGETS = kindOf('trackedObjects:\n  example.com/v1.Widget: {}\n', 'example.com/v1.Widget');
+
+/**
+ * A Deployment as an API server would serve it: `generation` follows the spec (a different
+ * `replicas`, a different generation), unless `extra.metadata` says otherwise.
+ */
 const deploy = (name: string, replicas: number, extra: Partial<KubeObject> = {}): KubeObject => ({
   apiVersion: 'apps/v1',
   kind: 'Deployment',
@@ -19,7 +26,7 @@ const deploy = (name: string, replicas: number, extra: Partial<KubeObject> = {})
     name,
     uid: `uid-${name}`,
     resourceVersion: '7',
-    generation: 3,
+    generation: replicas + 2,
     annotations: { 'deployment.kubernetes.io/revision': '2', team: 'a' },
   },
   spec: { replicas, template: { spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'img' }] } } },
@@ -43,9 +50,27 @@ test('Stamper: unix seconds, seq floored on the clock and strictly growing', () 
   assert.ok(later.seq > b.seq);
 });
 
-test('applied: sanitised, spec-hashed, deduplicated on unchanged spec; a list always sends', async () => {
+const widget = (name: string, replicas: number, extra: Partial<KubeObject> = {}): KubeObject => ({
+  ...deploy(name, replicas, extra),
+  apiVersion: 'example.com/v1',
+  kind: 'Widget',
+});
+
+for (const [label, kind, make] of [
+  ['Deployment (by generation)', DEPLOY, deploy],
+  ['CRD (by spec hash)', WIDGETS, widget],
+] as const) {
+  test(`applied, ${label}: sanitised, deduplicated on unchanged spec; a list always sends`, async () => {
+    await appliedDedupes(kind, make);
+  });
+}
+
+async function appliedDedupes(
+  kind: TrackedKind,
+  deploy: (name: string, replicas: number, extra?: Partial<KubeObject>) => KubeObject,
+): Promise<void> {
   const ctx = fakeContext();
-  const k = new KindChanges(DEPLOY, ctx);
+  const k = new KindChanges(kind, ctx);
   const steps: Array<{ name: string; object: KubeObject; listed: boolean; sent: boolean }> = [
     { name: 'listed', object: deploy('web', 1), listed: true, sent: true },
     {
@@ -70,7 +95,7 @@ test('applied: sanitised, spec-hashed, deduplicated on unchanged spec; a list al
     assert.equal(await k.handle({ type: 'applied', object: s.object, listed: s.listed }), true);
     assert.equal(ctx.sent.length - before, s.sent ? 1 : 0, s.name);
   }
-  assert.equal(ctx.metrics.deduplicated.get({ gvk: 'apps/v1.Deployment' }), 3);
+  assert.equal(ctx.metrics.deduplicated.get({ gvk: kind.gvk }), 3);
   const first = ctx.sent[0] as AppliedChange;
   assert.equal(first.ts, 1_700_000_000);
   assert.deepEqual(first.object.metadata, { annotations: { team: 'a' }, namespace: 'ns', name: 'web' });
@@ -80,6 +105,92 @@ test('applied: sanitised, spec-hashed, deduplicated on unchanged spec; a list al
   assert.equal(k.size, 2);
   // The hash kept is that of the sanitised spec, which is what the store hashes.
   assert.notEqual(specHash(first.object.spec), 0n);
+}
+
+test('generation kinds: the same uid and generation is deduplicated without hashing; any other is sent', async () => {
+  const ctx = fakeContext();
+  const k = new KindChanges(DEPLOY, ctx);
+  const at = (
+    replicas: number,
+    generation: number | undefined,
+    uid = 'uid-web',
+    annotations: Record<string, string> = {},
+  ): KubeObject => {
+    const d = deploy('web', replicas);
+    const metadata: KubeObject['metadata'] = { ...d.metadata, uid, annotations };
+    if (generation === undefined) delete metadata.generation;
+    else metadata.generation = generation;
+    return { ...d, metadata };
+  };
+  // Each step: the object, and whether its applied change is sent (hand-written).
+  const steps: Array<[string, KubeObject, boolean]> = [
+    ['created', at(1, 1), true],
+    ['status-only update', { ...at(1, 1), status: { replicas: 7 } }, false],
+    // No API server sends this (a new spec under an old generation): it shows that the decision
+    // took the generation, not a hash of the spec.
+    ['same generation, spec not even looked at', at(5, 1), false],
+    ['spec change: generation 2', at(2, 2), true],
+    [
+      'annotation edit (a Deployment bumps generation): sent, the store dedupes',
+      at(2, 3, 'uid-web', { a: 'b' }),
+      true,
+    ],
+    ['same generation again', at(2, 3, 'uid-web', { a: 'b' }), false],
+    [
+      'recreated under the same name, its DELETED unseen: a new uid at the same generation',
+      at(2, 3, 'uid-web-2'),
+      true,
+    ],
+    ['recreated again: generation 1', at(2, 1, 'uid-web-3'), true],
+    ['the same again', at(2, 1, 'uid-web-3'), false],
+    // Without a usable generation the spec hash decides, as for other kinds.
+    ['no generation, spec as before', at(2, undefined, 'uid-web-3'), true],
+    ['no generation, same spec', at(2, undefined, 'uid-web-3'), false],
+    ['no generation, spec change', at(3, undefined, 'uid-web-3'), true],
+    ['generation 0, spec change', at(4, 0, 'uid-web-3'), true],
+    ['generation 2^32, spec as before', at(4, 2 ** 32, 'uid-web-3'), false],
+    ['generation 1.5, spec change', at(5, 1.5, 'uid-web-3'), true],
+    ['generation back, spec as last hashed', at(5, 4, 'uid-web-3'), true],
+    ['and once more', at(5, 4, 'uid-web-3'), false],
+  ];
+  for (const [name, object, sent] of steps) {
+    const before = ctx.sent.length;
+    assert.equal(await k.handle({ type: 'applied', object, listed: false }), true);
+    assert.equal(ctx.sent.length - before, sent ? 1 : 0, name);
+  }
+  // Sent sanitised all the same: no generation, uid or status.
+  const last = ctx.sent.at(-1) as AppliedChange;
+  assert.deepEqual(last.object.metadata, { annotations: {}, namespace: 'ns', name: 'web' });
+  assert.equal(last.object.status, undefined);
+  // A list sends even an unchanged generation; a deletion forgets it.
+  const before = ctx.sent.length;
+  await k.handle({ type: 'applied', object: at(5, 4, 'uid-web-3'), listed: true });
+  await k.handle({ type: 'deleted', object: at(5, 4, 'uid-web-3') });
+  await k.handle({ type: 'applied', object: at(5, 4, 'uid-web-3'), listed: false });
+  assert.deepEqual(
+    ctx.sent.slice(before).map((c) => c.type),
+    ['applied', 'deleted', 'applied'],
+  );
+});
+
+test('kinds whose generation is not trusted: a spec change under the same generation is sent', async () => {
+  const ctx = fakeContext();
+  const pods = new KindChanges(kindOf('trackedObjects:\n  v1.Pod: {}\n', 'v1.Pod'), ctx);
+  const pod = (image: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: 'ns', name: 'p', uid: 'uid-p', generation: 1 },
+    spec: { containers: [{ name: 'c', image }] },
+  });
+  for (const [object, sent] of [
+    [pod('a'), 1],
+    [pod('a'), 0],
+    [pod('b'), 1],
+  ] as const) {
+    const before = ctx.sent.length;
+    await pods.handle({ type: 'applied', object, listed: false });
+    assert.equal(ctx.sent.length - before, sent);
+  }
 });
 
 test('deleted: sent and forgotten, so a recreation with the same spec is sent again', async () => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AppliedChange, Change, RelistChange } from '../../lib/ingest/wire.ts';
+import type { KubeObject } from '../../lib/trace/model.ts';
 import {
   configMap,
   cronJob,
@@ -19,6 +20,7 @@ import {
 } from '../kube-sim/workload.ts';
 import { FAST_TUNING, Harness, ready, settled } from './support/harness.ts';
 import { eventually, fastRuntime } from './support/runtime.ts';
+import type { StoreReducer } from './support/store-reducer.ts';
 
 const CONFIG = `
 trackedObjects:
@@ -123,6 +125,62 @@ test('initial list of several kinds, updates, deletions; status-only churn sends
     ts: store.deletions.at(-1)!.ts,
     via: 'deleted',
   });
+});
+
+test('Deployments deduplicated by generation against the simulated API server: status and label updates stay, spec changes and a recreation under the same name are sent', async (t) => {
+  const h = await Harness.start();
+  t.after(() => h.close());
+  h.sim.apply(deployment('apps', 'web'));
+  const fw = await h.forwarder(CONFIG);
+  await h.until((s) => s.names('apps/v1.Deployment').length === 1, 'initial list');
+  await eventually(() => ready(fw), 20_000, 'readiness');
+  const edit = (change: (d: KubeObject) => void): KubeObject => {
+    const d = structuredClone(h.sim.get('apps/v1.Deployment', 'apps/web')!); // stored objects are frozen
+    change(d);
+    return h.sim.apply(d);
+  };
+  const replicasIn = (s: StoreReducer) =>
+    (s.kind('apps/v1.Deployment').get('apps/web')?.object.spec as { replicas?: number } | undefined)
+      ?.replicas;
+  const before = h.ingest.accepted().length;
+  const deduplicated0 = fw.metrics.deduplicated.get({ gvk: 'apps/v1.Deployment' });
+  // Per step, hand-written: what it does to the generation, and whether it is sent.
+  h.sim.patchStatus('apps/v1.Deployment', 'apps/web', { replicas: 3 }); // generation kept: not sent
+  const labelled = edit((d) => {
+    d.metadata.labels = { ...d.metadata.labels, team: 'b' }; // metadata only: generation kept, not sent
+  });
+  assert.equal(labelled.metadata.generation, 1);
+  const scaled = edit((d) => {
+    (d.spec as { replicas: number }).replicas = 4; // spec: generation 2, sent
+  });
+  assert.equal(scaled.metadata.generation, 2);
+  await h.until((s) => replicasIn(s) === 4, 'the spec change');
+  h.sim.patchStatus('apps/v1.Deployment', 'apps/web', { replicas: 4 }); // not sent
+  // Deleted and created again with the same spec as first: a new uid at generation 1, sent.
+  h.sim.delete('apps/v1.Deployment', 'apps/web');
+  const recreated = h.sim.apply(deployment('apps', 'web'));
+  assert.equal(recreated.metadata.generation, 1);
+  h.sim.patchStatus('apps/v1.Deployment', 'apps/web', { replicas: 1 }); // not sent
+  const back = edit((d) => {
+    (d.spec as { replicas: number }).replicas = 4; // generation 2 again, of the new object: sent
+  });
+  assert.equal(back.metadata.generation, 2);
+  await h.until((s) => replicasIn(s) === 4 && s.deletions.length > 0, 'the recreation and its scale-up');
+  await eventually(
+    () => fw.metrics.watchEvents.get({ gvk: 'apps/v1.Deployment', type: 'MODIFIED' }) >= 6,
+    20_000,
+    'every event read',
+  );
+  assert.deepEqual(
+    h.ingest
+      .accepted()
+      .slice(before)
+      .map((c) =>
+        c.type === 'applied' ? `applied ${(c.object.spec as { replicas: number }).replicas}` : c.type,
+      ),
+    ['applied 4', 'deleted', 'applied 1', 'applied 4'],
+  );
+  assert.equal(fw.metrics.deduplicated.get({ gvk: 'apps/v1.Deployment' }) - deduplicated0, 4);
 });
 
 test('deletions while the forwarder is stopped are recorded by the relist on restart', async (t) => {
