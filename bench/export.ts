@@ -29,7 +29,7 @@
  * Run alone: `npx node --import tsx bench/export.ts [--quick]`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -121,12 +121,19 @@ interface ChildRuntime {
   env: NodeJS.ProcessEnv;
 }
 
-async function childRuntime(bundleDir: string): Promise<ChildRuntime> {
+async function childRuntime(bundleDir: string, otherRoot?: string): Promise<ChildRuntime> {
   // BENCH_EXPORT_PROFILE=DIR: a V8 CPU profile of each export run (docs/benchmarks.md "export").
+  // BENCH_EXPORT_NODE_ARGS: more Node flags for the export child (e.g. `--heap-prof
+  // --heap-prof-dir=DIR`, `--trace-gc`).
   const profile = (mode: ExportChildInput['mode']) =>
-    process.env.BENCH_EXPORT_PROFILE && mode === 'export'
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EXPORT_PROFILE}`]
-      : [];
+    mode !== 'export'
+      ? []
+      : [
+          ...(process.env.BENCH_EXPORT_PROFILE
+            ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EXPORT_PROFILE}`]
+            : []),
+          ...(process.env.BENCH_EXPORT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+        ];
   if (exportRuntime() === 'tsx') {
     return {
       name: 'tsx',
@@ -142,7 +149,13 @@ async function childRuntime(bundleDir: string): Promise<ChildRuntime> {
     };
   }
   const setup = exportJobNodeSetup();
-  const bundle = await buildExportChild(bundleDir);
+  const bundle = otherRoot
+    ? await (
+        (await import(pathToFileURL(join(otherRoot, 'bench/support/export-lambda.ts')).href)) as {
+          buildExportChild: typeof buildExportChild;
+        }
+      ).buildExportChild(bundleDir)
+    : await buildExportChild(bundleDir);
   return {
     name: 'lambda',
     // The floors keep room for the largest window's in-memory encoding (the export's own limit is
@@ -164,6 +177,10 @@ async function runChild(runtime: ChildRuntime, input: ExportChildInput): Promise
     [...runtime.argv(input.mode), JSON.stringify(input)],
     { maxBuffer: 16 * 1024 * 1024, env: runtime.env },
   );
+  // BENCH_EXPORT_CHILD_LOG=FILE: each export child's whole stdout (with BENCH_EXPORT_NODE_ARGS=--trace-gc…).
+  if (process.env.BENCH_EXPORT_CHILD_LOG && input.mode === 'export') {
+    await appendFile(process.env.BENCH_EXPORT_CHILD_LOG, stdout);
+  }
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ExportChildRun;
 }
 
@@ -175,6 +192,7 @@ interface Run {
 
 async function measure(
   runtime: ChildRuntime,
+  abRuntime: ChildRuntime | undefined,
   aws: ChildAws,
   c: Case,
   defaultStartTs: number,
@@ -212,13 +230,32 @@ async function measure(
     },
   });
   const out: Run[] = [];
+  const other: ExportChildRun[] = [];
   for (let r = warmUp ? -1 : 0; r < runs; r++) {
+    // BENCH_EXPORT_AB_ROOT: the other checkout's export runs beside this one's, alternating which
+    // goes first (a paired A/B under the same load; its figures are logged, not in the results).
+    const first = r % 2 === 0 || abRuntime === undefined;
+    const b = abRuntime && first ? undefined : abRuntime && (await runChild(abRuntime, input('export')));
     const run = {
       export: await runChild(runtime, input('export')),
       readFloor: await runChild(runtime, input('read-floor')),
       encodeFloor: await runChild(runtime, input('encode-floor')),
     };
-    if (r >= 0) out.push(run);
+    const b2 = abRuntime && first ? await runChild(abRuntime, input('export')) : b;
+    if (r >= 0) {
+      out.push(run);
+      if (b2) {
+        other.push(b2);
+        log(
+          `A/B ${cluster} run ${r}: this CPU ${run.export.cpuMs.toFixed(0)} ms wall ${run.export.wallMs.toFixed(0)} | other CPU ${b2.cpuMs.toFixed(0)} ms wall ${b2.wallMs.toFixed(0)} | encode floor CPU ${run.encodeFloor.cpuMs.toFixed(0)}`,
+        );
+      }
+    }
+  }
+  if (other.length > 0) {
+    log(
+      `A/B ${cluster} medians: this CPU ${median(out.map((x) => x.export.cpuMs)).toFixed(0)} ms, other ${median(other.map((x) => x.cpuMs)).toFixed(0)} ms; wall ${median(out.map((x) => x.export.wallMs)).toFixed(0)} vs ${median(other.map((x) => x.wallMs)).toFixed(0)} ms`,
+    );
   }
   // The trace must hold what was seeded, or the figures measure something else.
   for (const { export: e, readFloor, encodeFloor } of out) {
@@ -308,6 +345,10 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
   const dataDir = cache ? undefined : await mkdtemp(join(tmpdir(), 'sktrace-bench-export-'));
   const bundleDir = await mkdtemp(join(tmpdir(), 'sktrace-bench-export-bundle-'));
   const runtime = await childRuntime(bundleDir);
+  const abRoot = process.env.BENCH_EXPORT_AB_ROOT;
+  const abRuntime = abRoot
+    ? await childRuntime(await mkdtemp(join(tmpdir(), 'sktrace-bench-export-bundle-ab-')), abRoot)
+    : undefined;
   log(
     `export: children run as ${runtime.name === 'lambda' ? `the export job function's bundle, flags ${runtime.argv('export').slice(0, -1).join(' ')}, NODE_OPTIONS=${runtime.env.NODE_OPTIONS}` : 'TypeScript under tsx'}`,
   );
@@ -340,7 +381,7 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
       const big = c.windowChanges >= 1_000_000;
       // 5 runs up to 10,000 changes, 3 at 100,000, 1 at 1,000,000 (the machine is shared; minutes per run).
       const runs = c.windowChanges >= 1_000_000 ? 1 : c.windowChanges >= 100_000 ? Math.min(3, RUNS) : RUNS;
-      const m = await measure(runtime, aws, c, startTs, runs, !big, cache, log);
+      const m = await measure(runtime, abRuntime, aws, c, startTs, runs, !big, cache, log);
       const rss = m.runs.map((r) => r.export.peakRssBytes / MB);
       if (c.windowChanges === smallest) rssAtSmallest.set(c.history, rss);
       log(

@@ -16,6 +16,8 @@
  * Input: one JSON argument (ExportChildInput). Output: one JSON line on stdout (ExportChildRun).
  */
 import { appendFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { GCProfiler } from 'node:v8';
 import { tuneExportHeap } from '../../functions/export-job/heap.ts';
 import { makeDynamoClient, makeS3Client } from '../../lib/aws/clients.ts';
 import { DynamoTraceStore } from '../../lib/aws/dynamo-trace-store.ts';
@@ -122,9 +124,52 @@ function phaseLog(started: number): ProgressSink {
   };
 }
 
+/**
+ * BENCH_EXPORT_GC=FILE: the export's garbage collections (a `gc` PerformanceObserver: count and
+ * ms by kind) and the bytes V8 allocated meanwhile, appended to FILE as one JSON line — how much
+ * of a change's CPU is the collector's, and why (docs/benchmarks.md "export").
+ */
+function gcLog(): (changes: number) => void {
+  const file = process.env.BENCH_EXPORT_GC;
+  if (!file) return () => undefined;
+  const byKind: Record<string, { count: number; ms: number }> = {};
+  const names: Record<number, string> = {
+    1: 'scavenge',
+    2: 'markCompact',
+    4: 'incremental',
+    8: 'weakCallbacks',
+  };
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = names[(e as unknown as { detail: { kind: number } }).detail.kind] ?? 'other';
+      const k = byKind[kind] ?? { count: 0, ms: 0 };
+      byKind[kind] = k;
+      k.count++;
+      k.ms += e.duration;
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  const profiler = new GCProfiler();
+  profiler.start();
+  return (changes) => {
+    const stats = profiler.stop();
+    gcs.disconnect();
+    // Allocated = what each collection found before it, less what the previous one left after it.
+    let allocated = 0;
+    let after = stats?.statistics[0]?.beforeGC.heapStatistics.usedHeapSize ?? 0;
+    for (const g of stats?.statistics ?? []) {
+      allocated += Math.max(0, g.beforeGC.heapStatistics.usedHeapSize - after);
+      after = g.afterGC.heapStatistics.usedHeapSize;
+    }
+    const line = { pid: process.pid, changes, byKind, allocatedMb: Math.round(allocated / 1e6) };
+    appendFileSync(file, `${JSON.stringify(line)}\n`);
+  };
+}
+
 async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   // As the export job function runs (functions/export-job/handler.ts).
   tuneExportHeap();
+  const gcDone = gcLog();
   const { s3, store, close } = openStore(input);
   const objects = new S3ExportObjects({ s3, bucket: input.bucket });
   const filters = { excluded_namespaces: [], excluded_labels: [] };
@@ -143,6 +188,7 @@ async function runExport(input: ExportChildInput): Promise<ExportChildRun> {
   );
   const wallMs = performance.now() - started;
   const cpuMs = cpuMsSince(cpu);
+  gcDone(value.counts.events);
   close();
   return {
     wallMs,
