@@ -29,7 +29,7 @@ import { floatValue } from '../trace/float.ts';
 import type { KubeObject, ObjectRef } from '../trace/model.ts';
 import { specHashOfMsgpackObject } from '../trace/msgpack-hash.ts';
 import { StoreError } from './errors.ts';
-import type { CapturePlan } from './json-msgpack.ts';
+import { type CapturePlan, elementNode } from './json-msgpack.ts';
 
 export interface CheckpointHeader {
   cluster: string;
@@ -609,33 +609,4 @@ function childByKey(node: CaptureNode, s: Uint8Array, at: number, length: number
     if (j === length) return entry.node;
   }
   return undefined;
-}
-
-const INDEX_TOKEN = /^(?:0|[1-9][0-9]*)$/;
-
-/** As json-msgpack.ts `elementNode`: `*`, an index token, or their union. */
-function elementNode(node: CaptureNode, i: number): CaptureNode | undefined {
-  let byIndex: CaptureNode | undefined;
-  if (node.keys.length > 0) {
-    const name = String(i);
-    for (const k of node.keys) if (k.name === name && INDEX_TOKEN.test(name)) byIndex = k.node;
-  }
-  if (byIndex === undefined) return node.star;
-  if (node.star === undefined) return byIndex;
-  return union(byIndex, node.star);
-}
-
-function union(a: CaptureNode, b: CaptureNode): CaptureNode {
-  const u: CaptureNode = {
-    leaf: a.leaf || b.leaf,
-    presence: a.presence || b.presence,
-    keys: [],
-    star: a.star && b.star ? union(a.star, b.star) : (a.star ?? b.star),
-  };
-  for (const k of [...a.keys, ...b.keys]) {
-    const known = u.keys.find((x) => x.name === k.name);
-    if (known) known.node = union(known.node, k.node);
-    else u.keys.push({ ...k });
-  }
-  return u;
 }

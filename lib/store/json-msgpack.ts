@@ -480,7 +480,7 @@ function childByKey(node: CaptureNode, keyAt: number): KeyEntry | undefined {
 const INDEX_TOKEN = /^(?:0|[1-9][0-9]*)$/;
 
 /** The node for element `i` of an array: `*`, or an index token (both: their union, rare). */
-function elementNode(node: CaptureNode, i: number): CaptureNode | undefined {
+export function elementNode(node: CaptureNode, i: number): CaptureNode | undefined {
   let byIndex: CaptureNode | undefined;
   if (node.keys.length > 0) {
     const name = String(i);
