@@ -36,7 +36,7 @@ import type { StoreContext } from './context.ts';
 import { isExpired, n, num, parseStateItem, s, str } from './items.ts';
 import { readHorizon, readKinds, readLateBatches } from './meta.ts';
 import type { TraceReaderCore } from './reader.ts';
-import { mergedVersions, replayAlone, storedVersionsOf } from './replay.ts';
+import { decodeLive, mergedVersions, type StoredVersion, storedVersionsOf } from './replay.ts';
 
 interface CheckpointBody {
   v: 1;
@@ -190,19 +190,18 @@ export class Checkpoints {
       await checkpointRead;
       return { atTs, objects: [], complete: true };
     }
-    // Key → the object's current version: a checkpoint object, or the replay's last version of it
-    // (replay.ts `replayAlone`: read and decoded while the checkpoint downloads; a superseded
-    // version is never inflated, parsed or downloaded). A Map, applied in the export's order, as
-    // changes always were: its order (re-creations last) is the live set's order.
-    const live = new Map<string, ObjectChange>();
+    // Key → the object's current version: a checkpoint object (decoded), or a replayed version
+    // whose body stays as stored until the replay is over (replay.ts): a superseded version is never
+    // inflated, parsed or downloaded. A Map, applied in the export's order, as changes always were:
+    // its order (re-creations last) is the live set's order.
+    const live = new Map<string, ObjectChange | StoredVersion>();
     const checkpoint = await checkpointRead;
     const replayFromTs = checkpoint ? checkpoint.replayFromTs : horizon.firstTs;
     const replay = mergedVersions(
       this.#reader.eventSources(cluster, replayFromTs, atTs, meter, storedVersionsOf),
     );
-    let failed = false;
-    const replayRead = replayAlone(replay, cluster, this.#ctx.bodies, options.encodedObjects, () => failed);
-    replayRead.catch(() => undefined);
+    const firstReplay = replay.next();
+    firstReplay.catch(() => undefined);
     try {
       if (checkpoint) {
         const bytes = await this.#blobs.get(checkpoint.blobKey);
@@ -223,18 +222,19 @@ export class Checkpoints {
           live.set(objKey(refOf(o.o)), change);
         }
       }
+      for (let next = await firstReplay; !next.done; next = await replay.next()) {
+        for (const version of next.value) {
+          // The event's key is its object's (writer.ts builds it from gvkOf/nsNameOf of the body).
+          const key = `${version.gvk} ${version.nsName}`;
+          if (version.type === 'applied') live.set(key, version);
+          else live.delete(key);
+        }
+      }
     } catch (err) {
-      failed = true;
+      replay.return(undefined).catch(() => undefined);
       throw err;
     }
-    // The replay's steps on top, in its order: the map's order as if each version were set in turn;
-    // an entry set by the replay holds its object's last version (set again by each later step).
-    const { steps, last } = await replayRead;
-    for (const { key, version } of steps) {
-      if (version) live.set(key, last.get(key)!);
-      else live.delete(key);
-    }
-    const objects = [...live.values()];
+    const objects = await decodeLive(live, cluster, this.#ctx.bodies, await options.encodedObjects);
     const complete =
       horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;
     return {

@@ -62,51 +62,6 @@ export async function* mergedVersions(
   }
 }
 
-/** One replayed change: its object's key and, for an `applied` one, the version (else a deletion). */
-export interface ReplayStep {
-  key: string;
-  version: StoredVersion | undefined;
-}
-
-/**
- * The replay read to its end on its own — before the checkpoint it goes on top of is downloaded:
- * the steps in the export's order (keys only: which entries of the live set are set or removed,
- * and so its order) and each object's last version decoded (`decodeLive`). Which version is an
- * object's last, and whether it ends deleted, depends on the replay alone, not on the checkpoint;
- * so merging the margin's pages and decoding its last versions (~1,500 at 10,000 changes with 10×
- * history: the 10x case's extra over 0x, docs/benchmarks.md "export") overlap the checkpoint's
- * download and decoding instead of following them. `stop()` ends it early (the caller failed).
- */
-export async function replayAlone(
-  replay: AsyncGenerator<StoredVersion[]>,
-  cluster: ClusterId,
-  bodies: Bodies,
-  plan: Promise<CapturePlan | undefined> | undefined,
-  stopped: () => boolean,
-): Promise<{ steps: ReplayStep[]; last: Map<string, ObjectChange> }> {
-  const steps: ReplayStep[] = [];
-  const lastOf = new Map<string, StoredVersion>();
-  for await (const batch of replay) {
-    if (stopped()) break;
-    for (const version of batch) {
-      // The event's key is its object's (writer.ts builds it from gvkOf/nsNameOf of the body).
-      const key = `${version.gvk} ${version.nsName}`;
-      if (version.type === 'applied') {
-        steps.push({ key, version });
-        lastOf.set(key, version);
-      } else {
-        steps.push({ key, version: undefined });
-        lastOf.delete(key);
-      }
-    }
-  }
-  const decoded = await decodeLive(lastOf, cluster, bodies, await plan);
-  const last = new Map<string, ObjectChange>();
-  let at = 0;
-  for (const key of lastOf.keys()) last.set(key, decoded[at++]!);
-  return { steps, last };
-}
-
 /** Blob bodies downloaded at once when the last versions are decoded. */
 const BLOB_LOADS = 16;
 
