@@ -182,6 +182,10 @@ describe('transcodeObjectBody', () => {
       '{"o":{},"w":[],"x":1}',
       '[]',
       '{"o":{},"o":{},"w":[]}',
+      // Members not separated by a comma, or closed by the wrong bracket.
+      '{"o":{} "w":[]}',
+      '{"o":{};"w":[]}',
+      '{"o":{},"w":[]]',
     ]) {
       assert.equal(transcodeObjectBody(deflate(text), 'd1', PLAN), undefined, text);
     }
@@ -555,7 +559,19 @@ describe('decodeCheckpointObjects', () => {
   });
 
   it('fails as the object path on text that is not a checkpoint or not JSON', () => {
-    for (const text of ['{"objects":[', '[]', '{"objects":[{"ts":1,"o":{},"w":[]}]} x', '{}', 'nul']) {
+    for (const text of [
+      '{"objects":[',
+      '[]',
+      '{"objects":[{"ts":1,"o":{},"w":[]}]} x',
+      '{}',
+      'nul',
+      // Members or entries not separated by a comma, or closed by the wrong bracket.
+      '{"objects":[{"ts":1,"o":{} "w":[]}]}',
+      '{"objects":[{"ts":1,"o":{},"w":[]} {"ts":2,"o":{},"w":[]}]}',
+      '{"objects":[{"ts":1,"o":{},"w":[]}}}',
+      '{"objects":[] "v":1}',
+      '{"objects":[]]',
+    ]) {
       const body = deflate(text);
       let want: unknown;
       try {
