@@ -165,25 +165,16 @@ export function transcodePayload(
         msgpack = Buffer.allocUnsafe(o);
         msgpack.set(out.subarray(0, o));
       } else if (key === 0x77 && !sawOwners) {
-        const at = i;
-        sawFraction = false;
-        transcode(s, i, 0, undefined, undefined);
+        owners = ownersAt(s, i, 0);
         i = pos;
-        owners = parseSlice(s, at, i);
         sawOwners = true;
       } else {
         return undefined;
       }
-      i = skipWs(s, i);
-      const c = s[i++];
-      if (c === 0x2c) {
-        i = skipWs(s, i);
-        continue;
-      }
-      if (c === 0x7d) break;
-      return undefined;
+      i = nextMember(s, i, 0x7d);
+      if (i < 0) break;
     }
-    if (skipWs(s, i) !== end || msgpack === undefined || !sawOwners) return undefined;
+    if (skipWs(s, pos) !== end || msgpack === undefined || !sawOwners) return undefined;
     if (!isUtf8(s)) return undefined;
     return { msgpack, owners };
   } catch (err) {
@@ -196,6 +187,29 @@ function skipWs(s: Uint8Array, i: number): number {
   let c = s[i];
   while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = s[++i];
   return i;
+}
+
+/**
+ * After a member of an object or array that `close` (`}` or `]`) ends: the next member's start,
+ * past a `,`; or -1 once `close` is read, with `pos` just after it. Refuses anything else.
+ */
+function nextMember(s: Uint8Array, i: number, close: number): number {
+  i = skipWs(s, i);
+  const c = s[i++];
+  if (c === 0x2c) return skipWs(s, i);
+  if (c !== close) refuse();
+  pos = i;
+  return -1;
+}
+
+/**
+ * A body's owners (`w`) at `i`: transcoded from `o` on only to be checked as the object is (the
+ * output is dropped), then read as `parseJson` gives it; `pos` after it.
+ */
+function ownersAt(s: Buffer, i: number, o: number): unknown {
+  sawFraction = false;
+  transcode(s, i, o, undefined, undefined);
+  return parseSlice(s, i, pos);
 }
 
 /** A captured value's text as `parseJson` reads it (plain `JSON.parse` when it holds no fraction or exponent). */
@@ -870,16 +884,10 @@ export function transcodeCheckpoint<T extends Record<string, unknown>>(
         transcode(s, i, written, undefined, undefined);
         i = pos;
       }
-      i = skipWs(s, i);
-      const c = s[i++];
-      if (c === 0x2c) {
-        i = skipWs(s, i);
-        continue;
-      }
-      if (c === 0x7d) break;
-      return undefined;
+      i = nextMember(s, i, 0x7d);
+      if (i < 0) break;
     }
-    if (skipWs(s, i) !== end) return undefined;
+    if (skipWs(s, pos) !== end) return undefined;
     return objects;
   } catch (err) {
     if (err === REFUSED) return undefined;
@@ -956,36 +964,20 @@ function checkpointObjects<T extends Record<string, unknown>>(
         msgpack = out.subarray(written, o);
         written = o;
       } else if (key === 'w' && !sawOwners) {
-        const at = i;
-        sawFraction = false;
-        transcode(s, i, written, undefined, undefined);
+        owners = ownersAt(s, i, written);
         i = pos;
-        owners = parseSlice(s, at, i);
         sawOwners = true;
       } else {
         // Another key (the object path ignores it) or a repeated one (the object path takes the last).
         return undefined;
       }
-      i = skipWs(s, i);
-      const c = s[i++];
-      if (c === 0x2c) {
-        i = skipWs(s, i);
-        continue;
-      }
-      if (c === 0x7d) break;
-      return undefined;
+      i = nextMember(s, i, 0x7d);
+      if (i < 0) break;
     }
     if (ts === undefined || target === undefined || msgpack === undefined || !sawOwners) return undefined;
     objects.push({ ts, target, msgpack, owners, from, to });
-    i = skipWs(s, i);
-    const c = s[i++];
-    if (c === 0x2c) {
-      i = skipWs(s, i);
-      continue;
-    }
-    if (c === 0x5d) break;
-    return undefined;
+    i = nextMember(s, pos, 0x5d);
+    if (i < 0) break;
   }
-  pos = i;
   return objects;
 }
