@@ -51,6 +51,14 @@ interface Running {
   majorUs: number[];
 }
 
+/** A variant's samples, one per round, none yet. */
+const noSamples = (): Pick<Running, 'cpu' | 'scavenges' | 'scavengeUs' | 'majorUs'> => ({
+  cpu: [],
+  scavenges: [],
+  scavengeUs: [],
+  majorUs: [],
+});
+
 const OBJECTS = 10_000;
 
 function flagsOf(spec: VariantSpec): string[] {
@@ -129,10 +137,7 @@ async function main(): Promise<void> {
           await ingest.close();
           await sim.close();
         },
-        cpu: [],
-        scavenges: [],
-        scavengeUs: [],
-        majorUs: [],
+        ...noSamples(),
       });
       process.stderr.write(`${spec.label}: started (${flagsOf(spec).join(' ') || 'no flags'})\n`);
     }
@@ -151,10 +156,7 @@ async function main(): Promise<void> {
           await floor.close();
           await sim.close();
         },
-        cpu: [],
-        scavenges: [],
-        scavengeUs: [],
-        majorUs: [],
+        ...noSamples(),
       });
     }
     const gcOf = (t: GcTotals | undefined, k: string) => {
