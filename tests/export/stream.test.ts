@@ -358,6 +358,26 @@ describe('streamExport', () => {
  * One ConfigMap change a second from ts 1 to `until − 1`, spread over `names` objects (`a/c<i mod
  * names>`; one object, `a/c`, when names is 1), padded with `pad.char` repeated `i mod pad.mod` times.
  */
+/** The in-memory export of `changes` without filters: the oracle's bytes. */
+function inMemoryTrace(changes: ObjectChange[], w: { startTs: number; endTs: number }): Uint8Array {
+  return encodeTrace(
+    assembleFromHistory(changes, w, { excluded_namespaces: [], excluded_labels: [] }, config),
+  );
+}
+
+/** The in-memory export of `changes` and the sizes of its events and tail. */
+function expectedTrace(changes: ObjectChange[], w: { startTs: number; endTs: number }) {
+  const want = inMemoryTrace(changes, w);
+  const trace = decodeTrace(want);
+  const tailBytes = encodeTraceTail(trace).length;
+  const eventBytes =
+    want.length -
+    encodeTraceHead(trace.config).length -
+    encodeArrayHeader(trace.events.length).length -
+    tailBytes;
+  return { want, eventBytes, tailBytes };
+}
+
 function configMapChanges(until: number, names: number, pad?: { char: string; mod: number }): ObjectChange[] {
   const changes: ObjectChange[] = [];
   for (let i = 1; i < until; i++) {
@@ -417,11 +437,10 @@ async function streamChanges(
 describe('TraceStreamWriter', () => {
   it('writes the events array header in its smallest form at 15/16, 65,535/65,536 events', async () => {
     const w = { startTs: 0, endTs: 100_000 };
-    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
     for (const n of [15, 16, 65_535, 65_536]) {
       // n − 1 seconds with one change each, plus the start event.
       const changes = configMapChanges(n, 1);
-      const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+      const want = inMemoryTrace(changes, w);
       const objects = new MemoryObjects();
       const { writer, assembler } = await streamChanges(objects, changes, w, {
         partBytes: 100_000,
@@ -436,9 +455,8 @@ describe('TraceStreamWriter', () => {
 
   it('sends the first part at endEvents(), before the tail exists; the events array is closed then', async () => {
     const w = { startTs: 0, endTs: 1000 };
-    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
     const changes = configMapChanges(400, 7);
-    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
+    const want = inMemoryTrace(changes, w);
     const sent: number[] = [];
     const objects = new MemoryObjects();
     watchParts(objects, (n) => {
@@ -464,16 +482,8 @@ describe('TraceStreamWriter', () => {
 
   it('has every event byte on its way at endEvents(): after it, only the tail goes, as the last part', async () => {
     const w = { startTs: 0, endTs: 2000 };
-    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
     const changes = configMapChanges(1500, 11, { char: 'p', mod: 37 });
-    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
-    const trace = decodeTrace(want);
-    const tailBytes = encodeTraceTail(trace).length;
-    const eventBytes =
-      want.length -
-      encodeTraceHead(trace.config).length -
-      encodeArrayHeader(trace.events.length).length -
-      tailBytes;
+    const { want, eventBytes } = expectedTrace(changes, w);
     // Many parts; two parts (the first and the held one); the first part only; a part size that
     // divides the events exactly is not forced, but these leave rests of several sizes.
     for (const partBytes of [1000, 4096, Math.floor(eventBytes / 2) - 1, Math.floor(eventBytes / 2) + 1]) {
@@ -520,14 +530,9 @@ describe('TraceStreamWriter', () => {
 
   it('puts a trace whose events never left memory in one request (singlePutMaxBytes), else streams it in parts', async () => {
     const w = { startTs: 0, endTs: 2000 };
-    const noFilters = { excluded_namespaces: [], excluded_labels: [] };
     const changes = configMapChanges(600, 11, { char: 'p', mod: 37 });
-    const want = encodeTrace(assembleFromHistory(changes, w, noFilters, config));
-    const trace = decodeTrace(want);
-    const tailBytes = encodeTraceTail(trace).length;
+    const { want, eventBytes, tailBytes } = expectedTrace(changes, w);
     const headAndEvents = want.length - tailBytes;
-    const eventBytes =
-      headAndEvents - encodeTraceHead(trace.config).length - encodeArrayHeader(trace.events.length).length;
     // [part size, limit, one put?]: events in 2.5 parts (first, held, a rest: all in memory) go
     // whole within the limit and in parts one byte over it; events in 3.5 parts started part 2
     // before the end, and go in parts whatever the limit.
