@@ -90,7 +90,7 @@ describe('S3ExportObjects (s3rver)', () => {
     assert.deepEqual(Buffer.from(await got.arrayBuffer()), small.bytes);
   });
 
-  it('signs trace bodies with UNSIGNED-PAYLOAD and sends their CRC32, on the wire (a recording proxy before s3rver)', async () => {
+  it('signs trace bodies with UNSIGNED-PAYLOAD, sends their CRC32 and no Expect: 100-continue, on the wire (a recording proxy before s3rver)', async () => {
     // Every request passes through to s3rver unchanged; the proxy keeps what arrived.
     const seen: { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }[] = [];
     const target = new URL(aws.endpoints.s3);
@@ -133,6 +133,8 @@ describe('S3ExportObjects (s3rver)', () => {
       assert.equal(bodies.filter((r) => r.url.includes('partNumber=')).length, 2);
       for (const r of bodies) {
         assert.equal(r.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD', r.url);
+        // Sent at once, on a kept-alive connection (makeS3Client: no 100-continue wait).
+        assert.equal(r.headers.expect, undefined, r.url);
         // Signed as such: the header is in the signature's SignedHeaders.
         assert.match(String(r.headers.authorization), /SignedHeaders=[^,]*x-amz-content-sha256/, r.url);
         const crc = Buffer.alloc(4);
