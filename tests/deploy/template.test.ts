@@ -264,7 +264,8 @@ describe('template.yaml: functions', () => {
   });
 
   test("each function's environment sets what its deps module requires, and nothing it does not read", () => {
-    const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME']);
+    // Read by Node and glibc, not by the function's code.
+    const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'GLIBC_TUNABLES']);
     for (const [name] of FUNCTIONS) {
       const source = readDeps(name);
       const required = new Set(
