@@ -264,8 +264,7 @@ describe('template.yaml: functions', () => {
   });
 
   test("each function's environment sets what its deps module requires, and nothing it does not read", () => {
-    // Read by Node and glibc, not by the function's code.
-    const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'GLIBC_TUNABLES']);
+    const ALWAYS = new Set(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME']);
     for (const [name] of FUNCTIONS) {
       const source = readDeps(name);
       const required = new Set(
