@@ -24,72 +24,38 @@
  * Node's 16 MB semi-spaces gave 246–259 MB, and the larger young generation bought no CPU
  * (docs/benchmarks.md "export"). So once the new space reaches plain Node's size, its growth factor
  * is set to 1 (`--semi-space-growth-factor`, read whenever V8 grows the new space): it stays there.
- *
- * But first smaller. Every page of a new space is fresh memory the first time it is used, and on
- * Firecracker (Lambda's VMs, and the bench's) a page fresh from the kernel costs ~15 µs to touch
- * (15 MB filled in 50–80 ms against ~1 ms the second time): growing to 32 MB cost a 10,000-change
- * export ~6,000 minor faults, ~100 ms of its ~1 s. So the new space stops at 8 MB first, and grows
- * on to 32 MB only after EXPORT_SMALL_NEW_SPACE_GCS young collections (~20,000 changes of ~1 KB
- * objects: a 10,000-change export runs ~35): a large export, whose scavenges cost ~4 % more CPU in
- * the smaller space (100,000 changes: 4,127–4,237 against 3,970–4,101 ms, paired), pays those
- * faults once. Measured in paired runs at 10,000 changes: export CPU 1,082 against 1,163 ms
- * (0x), 1,084 against 1,196 (10x) (docs/benchmarks.md "export", session 8).
  */
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export const EXPORT_HEAP_GROWING_PERCENT = 100;
-/** The new space at first (two 4 MB semi-spaces, as V8 reports it). */
-export const EXPORT_SMALL_NEW_SPACE_BYTES = 8 * 1024 * 1024;
-/** Young collections (from tuneExportHeap on) before the new space may grow past EXPORT_SMALL_NEW_SPACE_BYTES. */
-export const EXPORT_SMALL_NEW_SPACE_GCS = 60;
 /** Plain Node's new space at its default 16 MB semi-spaces (two of them, as V8 reports it). */
 export const EXPORT_NEW_SPACE_BYTES = 32 * 1024 * 1024;
-/** V8's own semi-space growth factor (flag-definitions.h `semi_space_growth_factor`). */
-const V8_SEMI_SPACE_GROWTH_FACTOR = 2;
 
-let tuned = false;
+let newSpaceCapped = false;
 
 export function tuneExportHeap(): void {
   setFlagsFromString(`--heap-growing-percent=${EXPORT_HEAP_GROWING_PERCENT}`);
-  if (tuned) return;
-  tuned = true;
-  sizeNewSpace(EXPORT_SMALL_NEW_SPACE_BYTES, EXPORT_SMALL_NEW_SPACE_GCS, EXPORT_NEW_SPACE_BYTES);
+  capNewSpace(EXPORT_NEW_SPACE_BYTES);
 }
 
 function newSpaceBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
 
-/**
- * The new space held at `first` bytes (its growth stopped once it holds them, checked after each
- * collection) for `youngGcs` young collections, then at `then` bytes for good.
- */
-function sizeNewSpace(first: number, youngGcs: number, then: number): void {
-  let cap = first;
-  let young = 0;
-  let capped = false;
-  const check = (): boolean => {
-    if (!capped && newSpaceBytes() >= cap) {
-      setFlagsFromString('--semi-space-growth-factor=1');
-      capped = true;
-      if (cap === then) return true;
-    }
-    if (capped && cap !== then && young >= youngGcs) {
-      setFlagsFromString(`--semi-space-growth-factor=${V8_SEMI_SPACE_GROWTH_FACTOR}`);
-      cap = then;
-      capped = false;
-      return check();
-    }
-    return false;
+/** Stops the new space's growth once it holds `bytes` (checked after each collection). */
+function capNewSpace(bytes: number): void {
+  if (newSpaceCapped) return;
+  const cap = (): boolean => {
+    if (newSpaceBytes() < bytes) return false;
+    setFlagsFromString('--semi-space-growth-factor=1');
+    newSpaceCapped = true;
+    return true;
   };
-  if (check()) return;
-  const gcs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const { detail } = e as unknown as { detail?: { kind?: number } };
-      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) young++;
-    }
-    if (check()) gcs.disconnect();
+  if (cap()) return;
+  newSpaceCapped = true;
+  const gcs = new PerformanceObserver(() => {
+    if (cap()) gcs.disconnect();
   });
   gcs.observe({ entryTypes: ['gc'] });
 }
