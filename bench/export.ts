@@ -44,6 +44,7 @@ import {
   type ExportRuntime,
   exportJobNodeSetup,
   exportRuntime,
+  type LambdaNodeSetup,
 } from './support/export-lambda.ts';
 import {
   type ExportCase,
@@ -148,7 +149,8 @@ async function childRuntime(bundleDir: string, otherRoot?: string): Promise<Chil
       env: process.env,
     };
   }
-  const setup = exportJobNodeSetup();
+  // The other checkout's runs take its own template.yaml's flags: a flag's change can be A/B'd.
+  const setup = exportJobNodeSetup(otherRoot);
   const bundle = otherRoot
     ? await (
         (await import(pathToFileURL(join(otherRoot, 'bench/support/export-lambda.ts')).href)) as {
@@ -166,8 +168,16 @@ async function childRuntime(bundleDir: string, otherRoot?: string): Promise<Chil
       ...profile(mode),
       bundle,
     ],
-    env: { ...process.env, NODE_OPTIONS: setup.nodeOptions },
+    env: childEnv(setup),
   };
+}
+
+/** The children's environment: the function's NODE_OPTIONS and GLIBC_TUNABLES (template.yaml), as Lambda sets them. */
+function childEnv(setup: LambdaNodeSetup): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: setup.nodeOptions };
+  delete env.GLIBC_TUNABLES;
+  if (setup.glibcTunables !== undefined) env.GLIBC_TUNABLES = setup.glibcTunables;
+  return env;
 }
 
 /** One measurement in a fresh process (bench/support/export-child.ts). */
@@ -350,7 +360,7 @@ export async function benchExport(options: ExportBenchOptions): Promise<BenchRes
     ? await childRuntime(await mkdtemp(join(tmpdir(), 'sktrace-bench-export-bundle-ab-')), abRoot)
     : undefined;
   log(
-    `export: children run as ${runtime.name === 'lambda' ? `the export job function's bundle, flags ${runtime.argv('export').slice(0, -1).join(' ')}, NODE_OPTIONS=${runtime.env.NODE_OPTIONS}` : 'TypeScript under tsx'}`,
+    `export: children run as ${runtime.name === 'lambda' ? `the export job function's bundle, flags ${runtime.argv('export').slice(0, -1).join(' ')}, NODE_OPTIONS=${runtime.env.NODE_OPTIONS}${runtime.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${runtime.env.GLIBC_TUNABLES}` : ''}` : 'TypeScript under tsx'}`,
   );
   const aws = await startChildAws({
     dataDir: cache?.dynamoDir ?? dataDir,

@@ -44,14 +44,19 @@ interface TemplateView {
 export interface LambdaNodeSetup {
   /** The function's NODE_OPTIONS (template.yaml). */
   nodeOptions: string;
+  /** The function's GLIBC_TUNABLES (template.yaml; its malloc's settings), or undefined. */
+  glibcTunables: string | undefined;
   /** The runtime bootstrap's command-line flags at the function's memory size. */
   argv: string[];
   memoryMb: number;
 }
 
-/** The Node flags the export job function runs with (template.yaml + Lambda's runtime bootstrap). */
-export function exportJobNodeSetup(): LambdaNodeSetup {
-  const t = parseCfn(readFileSync(join(ROOT_DIR, 'template.yaml'), 'utf8')) as unknown as TemplateView;
+/**
+ * The Node flags the export job function runs with (template.yaml + Lambda's runtime bootstrap);
+ * `root`: the checkout whose template.yaml says (another one for a paired A/B of a flag).
+ */
+export function exportJobNodeSetup(root = ROOT_DIR): LambdaNodeSetup {
+  const t = parseCfn(readFileSync(join(root, 'template.yaml'), 'utf8')) as unknown as TemplateView;
   const fn = t.Resources.ExportJobFunction?.Properties;
   if (!fn) throw new Error('template.yaml has no ExportJobFunction');
   const memory = fn.MemorySize as { Ref?: string } | number | undefined;
@@ -66,6 +71,7 @@ export function exportJobNodeSetup(): LambdaNodeSetup {
   const newSpace = Math.floor(memoryMb / 10);
   return {
     nodeOptions: typeof env.NODE_OPTIONS === 'string' ? env.NODE_OPTIONS : '',
+    glibcTunables: typeof env.GLIBC_TUNABLES === 'string' ? env.GLIBC_TUNABLES : undefined,
     argv: [
       '--expose-gc',
       '--max-http-header-size',
