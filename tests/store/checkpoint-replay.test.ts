@@ -356,7 +356,8 @@ test('random histories with the checkpoint amid the margin: the live set is a si
   // deletion only of a live object — and that change's event fills its (ts, object) slot; the
   // live set at atTs is each object's newest event before atTs, if applied. Changes after the
   // snapshot rewrite margin versions at their very (ts, seq) or at a later seq of their second, or
-  // come later. Mutations caught: the match by (ts, seq) or by ts alone, or always taken.
+  // come later. Each live object's trace bytes are the posted version's. Mutations caught: the
+  // match by (ts, seq) or by ts alone, or always taken.
   type Posted = { ts: number; seq: number; name: string; type: 'applied' | 'deleted'; v: number };
   const rand = seededRand(8);
   let compared = 0;
@@ -373,8 +374,11 @@ test('random histories with the checkpoint amid the margin: the live set is a si
         { v: at },
         (rand(4) === 0 ? { data: { pad: randomBytes(400).toString('base64') } } : {}) as never,
       );
+    // Each posted version's object, by v: what the live set's must encode to (trace bytes).
+    const posted = new Map<number, KubeObject>();
     const send = async (c: Posted, nowSec: number) => {
       const object = version(c.name, c.v);
+      posted.set(c.v, object);
       const change = c.type === 'applied' ? applied(c.ts, object, c.seq) : deleted(c.ts, object, c.seq);
       await store.applyBatch('c1', { changes: [change] }, { nowSec });
       const cur = state.get(c.name);
@@ -436,6 +440,14 @@ test('random histories with the checkpoint amid the margin: the live set is a si
         const live = await store.liveAt('c1', atTs, undefined, options);
         assert.equal(live.checkpointTs, cp.validFromTs, `run ${run}: the checkpoint is used`);
         assert.deepEqual(contents(live), want.sort(), `run ${run} at ${atTs - B}`);
+        // Taken from the checkpoint or decoded, each object encodes as the version posted.
+        for (const c of live.objects) {
+          const v = (
+            (c.object instanceof EncodedObject ? c.object.fullObject() : c.object).spec as { v: number }
+          ).v;
+          const one = (object: KubeObject) => startEventBytes({ ...live, objects: [{ ...c, object }] });
+          assert.deepEqual(one(c.object), one(posted.get(v)!), `run ${run} at ${atTs - B}: v${v}'s bytes`);
+        }
         compared++;
       }
     }
