@@ -127,6 +127,16 @@ export function makeDynamoClient(options: AwsClientOptions = {}): DynamoDBClient
 }
 
 export function makeS3Client(options: AwsClientOptions = {}): S3Client {
-  // Path-style addressing locally: s3rver serves buckets under the path, not as subdomains.
-  return new S3Client({ ...baseConfig(options), forcePathStyle: options.endpoint !== undefined });
+  return new S3Client({
+    ...baseConfig(options),
+    // Path-style addressing locally: s3rver serves buckets under the path, not as subdomains.
+    forcePathStyle: options.endpoint !== undefined,
+    // No `Expect: 100-continue` on bodies ≥ 2 MiB (the S3 client's default, `expectContinueHeader`,
+    // aws-sdk-js-v3 #7450): for a request carrying it the SDK's Node handler opens a fresh
+    // connection with keep-alive off (@smithy/node-http-handler) — a TCP and TLS handshake per
+    // trace part or checkpoint blob — then waits a round trip for the server's 100 before sending
+    // the body. What it saves is sending a body S3 would refuse on its headers alone (credentials,
+    // a redirect), which for the stack's own buckets is a misconfiguration, not a case to optimise.
+    expectContinueHeader: false,
+  });
 }

@@ -26,6 +26,41 @@ import type { ExportObjectStore, ExportUpload } from '../export/ports.ts';
 import { toStoreError } from './errors.ts';
 
 const MIB = 1024 * 1024;
+
+/**
+ * Trace bodies (PutObject, UploadPart) are signed with `UNSIGNED-PAYLOAD` as their payload hash:
+ * S3 takes that literal string in the canonical request and as the `x-amz-content-sha256` header of
+ * a header-signed request ("Unsigned payload option", https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html),
+ * and the signer uses a hash the request already carries (@smithy/signature-v4 getPayloadHash)
+ * instead of reading the body. It read the whole body for its SHA-256 before sending it: ~8 ms of
+ * a 12.8 MB put on the export's one thread (docs/benchmarks.md "export"). The body's integrity is
+ * still checked by S3: the SDK sends its CRC32 (flexible checksums, `x-amz-checksum-crc32`), which
+ * S3 verifies before it stores anything, and the connection is TLS.
+ */
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
+/** The part of a command's middleware stack used here (the SDK's types live in a transitive package). */
+interface BuildStack {
+  add(
+    middleware: (
+      next: (args: { request: unknown }) => Promise<unknown>,
+    ) => (args: { request: unknown }) => Promise<unknown>,
+    options: { step: 'build'; name: string },
+  ): void;
+}
+
+/** `command`, its request sent with an unsigned payload hash (the build step runs before signing). */
+function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+  (command.middlewareStack as unknown as BuildStack).add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = UNSIGNED_PAYLOAD;
+      return next(args);
+    },
+    { step: 'build', name: 'sktraceUnsignedPayload' },
+  );
+  return command;
+}
 /** SigV4's longest presigned validity. */
 export const MAX_PRESIGN_TTL_SEC = 7 * 24 * 3600;
 
@@ -58,7 +93,7 @@ export class S3ExportObjects implements ExportObjectStore {
     const common = this.#common(key);
     if (bytes.length <= this.#threshold) {
       await this.#send('PutObject', key, () =>
-        this.#s3.send(new PutObjectCommand({ ...common, Body: bytes })),
+        this.#s3.send(unsignedPayload(new PutObjectCommand({ ...common, Body: bytes }))),
       );
       return;
     }
@@ -87,7 +122,9 @@ export class S3ExportObjects implements ExportObjectStore {
     return {
       uploadPart: async (partNumber, body) => {
         const out = await this.#send('UploadPart', key, () =>
-          this.#s3.send(new UploadPartCommand({ ...ref, PartNumber: partNumber, Body: body })),
+          this.#s3.send(
+            unsignedPayload(new UploadPartCommand({ ...ref, PartNumber: partNumber, Body: body })),
+          ),
         );
         etags.set(partNumber, out.ETag!);
       },

@@ -17,11 +17,15 @@
  * events fit in one part is one PutObject; so is one whose events never left memory (fewer than
  * three parts of them, no part started by the last event) within `singlePutMaxBytes`: those bytes
  * would all go after the last event anyway, and one request replaces CreateMultipartUpload, the
- * parts and CompleteMultipartUpload.
+ * parts and CompleteMultipartUpload. Such a trace is written whole in the first buffer — sized for
+ * up to three parts of events, with room after them for the tail — and put from there: at 10,000
+ * changes, joining its 12.8 MB from three part buffers took 39–52 ms after the last event. When
+ * that buffer fills, its first part is part 1 and its rest is held as a full part is (then reused
+ * as part buffers), so memory is what three part buffers took.
  * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (4 +
  * maxPartsInFlight) × partBytes for the encoding, plus one copy of the last event part (< 2 ×
  * partBytes) at the end — or of the whole trace (≤ singlePutMaxBytes + tail) when it goes in one
- * put; the buffers of uploaded parts reused. */
+ * put and its tail does not fit the room left for it; the buffers of uploaded parts reused. */
 import { encodeArrayHeader, encodeTraceEventInto } from '../trace/codec.ts';
 import type { TraceEvent } from '../trace/model.ts';
 import type { ExportObjectStore, ExportUpload } from './ports.ts';
@@ -43,6 +47,14 @@ export interface TraceStreamOptions {
    * assembly of parts by the store (docs/benchmarks.md "export"). 0 (the default): never.
    */
   singlePutMaxBytes?: number;
+  /**
+   * Room left after the first buffer's events for the tail (index, pod_lifecycles), so that a
+   * trace going as one put is written whole in that buffer — head, events and tail contiguous —
+   * and handed to the store as it is, with no copy. A tail longer than this is joined with a copy.
+   * The room is allocated but not written (Buffer.allocUnsafe): untouched pages take no memory.
+   * Default 1 MiB (5,000 objects' index is ~0.2 MB).
+   */
+  tailRoomBytes?: number;
 }
 
 /**
@@ -69,9 +81,18 @@ export class TraceStreamWriter {
   readonly #maxInFlight: number;
 
   /**
-   * The first `partBytes` of events, kept until the array header is known: the first buffer, with
-   * `#headroom` bytes in front of its events where the head and the header are written at the end,
-   * so the first part goes out without a copy of its 5 MiB.
+   * Event bytes the first buffer takes: a part, or — when one put may take more — up to three
+   * (singlePutMaxBytes, capped at 3 × partBytes: the events a single put took before it held them
+   * in three part buffers, see the stream tests' put-or-multipart rule). A trace whose events end
+   * within it is head, events and tail in one buffer (no copy for the put). Filled, the buffer
+   * becomes part 1 — its first partBytes, held for the header — and, when it holds two parts or
+   * more, the held part after it (its rest); its memory is then reused as part buffers.
+   */
+  readonly #firstCapacity: number;
+  /**
+   * The first part's buffer, once its events are complete (the first buffer filled), kept until
+   * the array header is known: it has `#headroom` bytes in front of its events where the head and
+   * the header are written at the end, so the first part goes out without a copy of its 5 MiB.
    */
   #first: Uint8Array | undefined;
   /** The latest full part after the first, held until the next one fills (or endEvents). */
@@ -80,6 +101,8 @@ export class TraceStreamWriter {
   #buf: Uint8Array;
   /** Where the events of `#buf` start: `#headroom` in the first buffer, 0 in the others. */
   #base: number;
+  /** Event bytes `#buf` takes: `#firstCapacity` in the first buffer, partBytes in the others. */
+  #capacity: number;
   #len = 0;
   #events = 0;
   #nextPart = 2;
@@ -95,11 +118,9 @@ export class TraceStreamWriter {
   #bytes: number;
   /** The events array's header, once endEvents() has closed it. */
   #header: Uint8Array | undefined;
-  /** A multipart upload (the first part filled); else one PutObject at the end. */
+  /** A multipart upload; else one PutObject at the end (the events never left the first buffer). */
   #multipart = false;
   readonly #singlePutMax: number;
-  /** endEvents() kept every event in memory for one put at finish() (singlePutMaxBytes). */
-  #single = false;
   #done = false;
 
   readonly #append = (bytes: Uint8Array): void => this.#write(bytes);
@@ -114,10 +135,15 @@ export class TraceStreamWriter {
     this.#partBytes = options.partBytes;
     this.#maxInFlight = options.maxPartsInFlight;
     this.#singlePutMax = options.singlePutMaxBytes ?? 0;
+    this.#firstCapacity = Math.max(this.#partBytes, Math.min(3 * this.#partBytes, this.#singlePutMax));
     // The head and the longest array header (5 bytes) fit in front of the first part's events.
     this.#headroom = head.length + 5;
-    this.#buf = new Uint8Array(this.#headroom + this.#partBytes);
+    // Not zero-filled: every byte sent is written first (events, then head and header, then tail).
+    // A plain Uint8Array view, as the other part buffers are (a Buffer's slice() is a view).
+    const first = Buffer.allocUnsafe(this.#headroom + this.#firstCapacity + (options.tailRoomBytes ?? MIB));
+    this.#buf = new Uint8Array(first.buffer, first.byteOffset, first.length);
     this.#base = this.#headroom;
+    this.#capacity = this.#firstCapacity;
     this.#bytes = head.length;
   }
 
@@ -161,10 +187,13 @@ export class TraceStreamWriter {
     this.#header = encodeArrayHeader(this.#events);
     this.#bytes += this.#header.length;
     const first = this.#first;
-    if (!first) return;
-    // No part has started yet (the second full part would have started the first held one).
-    if (this.#nextPart === 2 && this.#bytes <= this.#singlePutMax) {
-      this.#single = true;
+    if (!first) {
+      // The events never left the first buffer: one put at finish() when they are less than a part
+      // or within singlePutMaxBytes; else that buffer is part 1, the tail part 2.
+      if (this.#len < this.#partBytes || this.#bytes <= this.#singlePutMax) return;
+      this.#multipart = true;
+      this.#startPart(1, this.#withHead(this.#buf, this.#base + this.#len));
+      this.#len = 0;
       return;
     }
     this.#multipart = true;
@@ -177,7 +206,7 @@ export class TraceStreamWriter {
       if (rest.length === 0) this.#startPart(this.#nextPart++, held, true);
       else {
         this.#startPart(this.#nextPart++, concat([held, rest]));
-        this.#spare.push(held);
+        this.#spare.push(...this.#partsOf(held));
       }
     } else {
       // Only the first part filled: the rest of the events go in it.
@@ -196,19 +225,10 @@ export class TraceStreamWriter {
     this.#done = true;
     const header = this.#header!;
     this.#bytes += tail.length;
-    if (this.#single) {
-      const first = this.#first!;
-      const chunks = [this.#withHead(first, first.length)];
-      if (this.#held) chunks.push(this.#held);
-      chunks.push(this.#buf.subarray(this.#base, this.#base + this.#len), tail);
-      this.#first = undefined;
-      this.#held = undefined;
-      await this.#objects.put(this.#key, concat(chunks));
-      return this.#bytes;
-    }
     if (!this.#multipart) {
       // Still the first buffer: the head and header go in front of its events, the tail after
-      // them in the same buffer when it fits (no copy of the events).
+      // them in the same buffer when it fits (no copy of the events: at 10,000 changes a copy of
+      // the 12.8 MB trace took 39–52 ms; docs/benchmarks.md "export").
       const end = this.#base + this.#len;
       const fits = end + tail.length <= this.#buf.length;
       if (fits) this.#buf.set(tail, end);
@@ -236,26 +256,46 @@ export class TraceStreamWriter {
     this.#bytes += bytes.length;
     let at = 0;
     while (at < bytes.length) {
-      const n = Math.min(bytes.length - at, this.#partBytes - this.#len);
+      const n = Math.min(bytes.length - at, this.#capacity - this.#len);
       this.#buf.set(bytes.subarray(at, at + n), this.#base + this.#len);
       this.#len += n;
       at += n;
-      if (this.#len === this.#partBytes) this.#partFull();
+      if (this.#len === this.#capacity) this.#partFull();
     }
   }
 
   #partFull(): void {
     const full = this.#buf;
+    const wasFirst = !this.#first;
     this.#buf = this.#spare.pop() ?? new Uint8Array(this.#partBytes);
     this.#base = 0;
     this.#len = 0;
-    if (!this.#first) {
-      this.#first = full;
+    this.#capacity = this.#partBytes;
+    if (wasFirst) {
+      // Part 1 is the first partBytes of events (with the head in front, at endEvents); events
+      // beyond two parts' worth make the rest a part of its own, held as any full part is.
+      const firstEnd = this.#headroom + this.#partBytes;
+      const eventsEnd = this.#headroom + this.#firstCapacity;
+      if (this.#firstCapacity >= 2 * this.#partBytes) {
+        this.#first = full.subarray(0, firstEnd);
+        this.#held = full.subarray(firstEnd, eventsEnd);
+      } else {
+        this.#first = full.subarray(0, eventsEnd);
+      }
       return;
     }
     // One part behind: the previous full part goes out now, this one is held (endEvents).
     if (this.#held) this.#startPart(this.#nextPart++, this.#held, true);
     this.#held = full;
+  }
+
+  /** Whole part buffers in `bytes` (a part buffer, or the first buffer's rest: two parts or more). */
+  #partsOf(bytes: Uint8Array): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    for (let at = 0; at + this.#partBytes <= bytes.length; at += this.#partBytes) {
+      parts.push(bytes.subarray(at, at + this.#partBytes));
+    }
+    return parts;
   }
 
   /** The first buffer up to `end`, with the head and the events header written just before its events. */
@@ -273,7 +313,7 @@ export class TraceStreamWriter {
     const p: Promise<void> = upload
       .then((u) => u.uploadPart(partNumber, bytes))
       .then(() => {
-        if (reusable) this.#spare.push(bytes);
+        if (reusable) this.#spare.push(...this.#partsOf(bytes));
       })
       .catch((err: unknown) => {
         this.#failure ??= { err };

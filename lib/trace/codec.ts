@@ -539,10 +539,7 @@ function writeTail(out: ChunkWriter, trace: Pick<Trace, 'index' | 'podLifecycles
   for (const [gvk, byName] of trace.index) {
     out.value(gvk);
     out.mapHeader(byName.size);
-    for (const [nsName, hash] of byName) {
-      out.value(nsName);
-      out.value(hashValue(hash));
-    }
+    writeIndexEntries(out, byName);
   }
   out.value('pod_lifecycles');
   out.mapHeader(trace.podLifecycles.size);
@@ -559,6 +556,55 @@ function writeTail(out: ChunkWriter, trace: Pick<Trace, 'index' | 'podLifecycles
     }
   }
 }
+
+/**
+ * One GVK's index entries — nsName, then its spec hash — written into one chunk: an encoder call
+ * per name and per hash (a bigint, widened and encoded on its own) took 5–32 ms for an export's
+ * 5,000 objects after its last event (docs/benchmarks.md "export"). The same bytes as `value()`:
+ * an ASCII name (every Kubernetes name; others go through `value()`) as fixstr/str8/str16/str32,
+ * a hash ≥ 2^32 as uint64 (0xcf, big-endian) — what the encoders write for a number ≥ 2^32 and
+ * for a bigint alike; a smaller hash (odds 2^-32 each) through `value()`, which picks its form.
+ */
+function writeIndexEntries(out: ChunkWriter, byName: ReadonlyMap<NsName, bigint>): void {
+  let bytes = 0;
+  for (const nsName of byName.keys()) bytes += 5 + nsName.length + 9;
+  const chunk = Buffer.allocUnsafe(bytes);
+  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
+  let at = 0;
+  let from = 0;
+  for (const [nsName, hash] of byName) {
+    const length = nsName.length;
+    // UTF-8 as long as UTF-16 only when every code unit is ASCII.
+    if (Buffer.byteLength(nsName, 'utf8') !== length || hash < U32_LIMIT || hash > U64_MAX) {
+      // This entry through value(), after what the chunk holds so far.
+      if (at > from) out.bytes(chunk.subarray(from, at));
+      out.value(nsName);
+      out.value(hashValue(hash));
+      from = at;
+      continue;
+    }
+    if (length < 32) chunk[at++] = 0xa0 | length;
+    else if (length < 0x100) {
+      chunk[at++] = 0xd9;
+      chunk[at++] = length;
+    } else if (length < 0x10000) {
+      chunk[at++] = 0xda;
+      chunk.writeUInt16BE(length, at);
+      at += 2;
+    } else {
+      chunk[at++] = 0xdb;
+      chunk.writeUInt32BE(length, at);
+      at += 4;
+    }
+    at += chunk.write(nsName, at, 'latin1');
+    chunk[at++] = 0xcf;
+    view.setBigUint64(at, hash);
+    at += 8;
+  }
+  if (at > from) out.bytes(chunk.subarray(from, at));
+}
+
+const U32_LIMIT = 1n << 32n;
 
 /** A u64 as the encoder should see it: a number when exact, so it gets the smallest encoding. */
 function hashValue(hash: bigint): number | bigint {
@@ -584,6 +630,11 @@ class ChunkWriter {
     } else {
       this.push(Uint8Array.of(0xdf, size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
     }
+  }
+
+  /** Bytes written as they are. */
+  bytes(chunk: Uint8Array): void {
+    this.push(chunk);
   }
 
   value(v: unknown): void {

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
+import { makeS3Client } from '../../lib/aws/clients.ts';
 import { LambdaJobLauncher, makeLambdaClient } from '../../lib/aws/lambda-launcher.ts';
 import { S3ExportObjects } from '../../lib/aws/s3-exports.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
@@ -86,6 +88,73 @@ describe('S3ExportObjects (s3rver)', () => {
     await objects.put('exports/prod/view-put.sktrace', small.view);
     const got = await fetch(await objects.presign('exports/prod/view-put.sktrace', 60));
     assert.deepEqual(Buffer.from(await got.arrayBuffer()), small.bytes);
+  });
+
+  it('signs trace bodies with UNSIGNED-PAYLOAD, sends their CRC32 and no Expect: 100-continue, on the wire (a recording proxy before s3rver)', async () => {
+    // Every request passes through to s3rver unchanged; the proxy keeps what arrived.
+    const seen: { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }[] = [];
+    const target = new URL(aws.endpoints.s3);
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        const headers = { ...req.headers };
+        delete headers.expect;
+        const out = request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+          (answer) => {
+            res.writeHead(answer.statusCode!, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        out.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    const s3 = makeS3Client({
+      endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      retry: { maxAttempts: 1 },
+    });
+    try {
+      const objects = new S3ExportObjects({ s3, bucket: aws.bucket });
+      const small = randomBytes(1000);
+      await objects.put('exports/prod/unsigned-put.sktrace', small);
+      const parts = [randomBytes(5 * 1024 * 1024 + 1), randomBytes(777)];
+      const upload = await objects.startUpload('exports/prod/unsigned-parts.sktrace');
+      await upload.uploadPart(1, parts[0]!);
+      await upload.uploadPart(2, parts[1]!);
+      await upload.complete();
+
+      const bodies = seen.filter((r) => r.method === 'PUT');
+      // The PutObject and the two UploadParts (a PUT with partNumber in the query).
+      assert.equal(bodies.length, 3);
+      assert.equal(bodies.filter((r) => r.url.includes('partNumber=')).length, 2);
+      for (const r of bodies) {
+        assert.equal(r.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD', r.url);
+        // Sent at once, on a kept-alive connection (makeS3Client: no 100-continue wait).
+        assert.equal(r.headers.expect, undefined, r.url);
+        // Signed as such: the header is in the signature's SignedHeaders.
+        assert.match(String(r.headers.authorization), /SignedHeaders=[^,]*x-amz-content-sha256/, r.url);
+        const crc = Buffer.alloc(4);
+        crc.writeUInt32BE(crc32(r.body));
+        assert.equal(r.headers['x-amz-checksum-crc32'], crc.toString('base64'), r.url);
+      }
+      assert.deepEqual(
+        bodies.map((r) => r.body.length),
+        [small.length, parts[0]!.length, parts[1]!.length],
+      );
+      // s3rver stored what was sent.
+      const put = await fetch(await objects.presign('exports/prod/unsigned-put.sktrace', 60));
+      assert.deepEqual(Buffer.from(await put.arrayBuffer()), small);
+      const multi = await fetch(await objects.presign('exports/prod/unsigned-parts.sktrace', 60));
+      assert.deepEqual(Buffer.from(await multi.arrayBuffer()), Buffer.concat(parts));
+    } finally {
+      s3.destroy();
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   it('caps a presign lifetime at SigV4’s 7 days', async () => {

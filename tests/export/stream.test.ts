@@ -288,8 +288,12 @@ describe('streamExport', () => {
         filters,
         window,
         fc.constantFrom(7, 64, 500, 1 << 20),
-        fc.constantFrom(0, 2000, 1 << 30),
-        async (h, ls, f, w, partBytes, singlePutMaxBytes) => {
+        // Limits that make the first buffer one part, under two (part 1 whole) or two and more
+        // (part 1 and a held rest) when it fills: 700 and 1,100 against 500-byte parts.
+        fc.constantFrom(0, 700, 1100, 2000, 1 << 30),
+        // No room for the tail after the events (joined with a copy), a little, the default.
+        fc.constantFrom(0, 16, undefined),
+        async (h, ls, f, w, partBytes, singlePutMaxBytes, tailRoomBytes) => {
           const want = encodeTrace(assembleFromHistory(h, w, f, config, ls));
           const objects = new MemoryObjects();
           objects.minPartBytes = partBytes;
@@ -299,7 +303,16 @@ describe('streamExport', () => {
             'prod',
             { window: w, filters: f },
             { readUnits: 0 },
-            { objects, key: 'k', stream: { partBytes, maxPartsInFlight: 2, singlePutMaxBytes } },
+            {
+              objects,
+              key: 'k',
+              stream: {
+                partBytes,
+                maxPartsInFlight: 2,
+                singlePutMaxBytes,
+                ...(tailRoomBytes === undefined ? {} : { tailRoomBytes }),
+              },
+            },
           );
           const got = objects.objects.get('k');
           assert.ok(got);
@@ -567,6 +580,74 @@ describe('TraceStreamWriter', () => {
         whole ? [] : ['completed'],
         label,
       );
+    }
+  });
+
+  it('writes a single put in its first buffer (tail in place, or joined when it does not fit) and, when that buffer fills, makes it part 1 and a held rest', async () => {
+    const w = { startTs: 0, endTs: 2000 };
+    const changes = configMapChanges(600, 150, { char: 'p', mod: 37 });
+    const { want, eventBytes: e, tailBytes } = expectedTrace(changes, w);
+    const lead = want.length - tailBytes - e; // head and events array header
+    const p25 = Math.floor(e / 2.5);
+    const p35 = Math.floor(e / 3.5);
+    const p45 = Math.floor(e / 4.5);
+    const c15 = Math.floor(1.5 * p25);
+    // [label, part size, limit, tail room, the parts' sizes by number ([] for one put)]. The first
+    // buffer takes min(3 parts, limit) of events; filled, its first part is part 1 and its rest
+    // (two parts or more) is held as a full part is, going out when the next part fills.
+    const cases: Array<[string, number, number, number | undefined, number[]]> = [
+      ['one put, tail in place', p25, 1 << 30, undefined, []],
+      ['one put, no room for the tail', p25, 1 << 30, 0, []],
+      // At the limit the first buffer takes the head's size in events beyond these events: the room
+      // after them is that and the tail room.
+      ['one put at the limit, the tail just fits', p25, lead + e, tailBytes - lead, []],
+      ['one put at the limit, the tail one byte over', p25, lead + e, tailBytes - lead - 1, []],
+      [
+        'filled at 3 parts; the rest joins the last events',
+        p35,
+        1 << 30,
+        undefined,
+        [lead + p35, e - p35, tailBytes],
+      ],
+      [
+        'filled at 3 parts; the rest goes when the 4th fills',
+        p45,
+        1 << 30,
+        undefined,
+        [lead + p45, 2 * p45, e - 3 * p45, tailBytes],
+      ],
+      [
+        'filled at 1.5 parts (the limit): part 1 is all of it',
+        p25,
+        c15,
+        undefined,
+        [lead + c15, e - c15, tailBytes],
+      ],
+    ];
+    // 150 objects: a tail longer than the head.
+    assert.ok(tailBytes > lead, `a tail (${tailBytes} bytes) longer than the head (${lead})`);
+    for (const [label, partBytes, singlePutMaxBytes, tailRoomBytes, partSizes] of cases) {
+      const objects = new MemoryObjects();
+      objects.minPartBytes = partBytes;
+      let puts = 0;
+      const put = objects.put.bind(objects);
+      objects.put = async (key, bytes) => {
+        puts++;
+        await put(key, bytes);
+      };
+      const { writer, assembler } = await streamChanges(objects, changes, w, {
+        partBytes,
+        maxPartsInFlight: 1,
+        singlePutMaxBytes,
+        ...(tailRoomBytes === undefined ? {} : { tailRoomBytes }),
+      });
+      assembler.endEvents();
+      writer.endEvents();
+      await writer.finish(encodeTraceTail(assembler.finishStream()));
+      assert.deepEqual(Buffer.from(objects.objects.get('k')!), Buffer.from(want), label);
+      assert.equal(puts, partSizes.length === 0 ? 1 : 0, label);
+      const sizes = [...(objects.uploads[0]?.parts ?? [])].sort(([a], [b]) => a - b).map(([, n]) => n);
+      assert.deepEqual(sizes, partSizes, label);
     }
   });
 

@@ -96,7 +96,8 @@ export class MemoryObjects implements ExportObjectStore {
       uploadPart: async (n, bytes) => {
         await new Promise((resolve) => setImmediate(resolve));
         if (n === this.failPart) throw new Error(`part ${n} failed`);
-        parts.set(n, bytes.slice());
+        // A copy, whatever view it is given (a Buffer's own slice() would be a view of the writer's buffer).
+        parts.set(n, Uint8Array.prototype.slice.call(bytes));
         record.parts.set(n, bytes.length);
       },
       complete: async () => {

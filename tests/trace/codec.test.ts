@@ -300,6 +300,39 @@ describe('msgpack codec: exact bytes', () => {
   });
 });
 
+describe('msgpack codec: the index in the tail, by hand', () => {
+  test('writes each name in its smallest str form and each hash in its smallest int form', () => {
+    const str = (text: string) => {
+      const b = Buffer.from(text, 'utf8');
+      const n = b.length;
+      const head = n < 32 ? [0xa0 | n] : n < 256 ? [0xd9, n] : [0xda, n >> 8, n & 0xff];
+      return [...head, ...b];
+    };
+    const name = (n: number) => `a/${'n'.repeat(n - 2)}`;
+    // [nsName, hash, the hash's bytes]
+    const entries: Array<[string, bigint, number[]]> = [
+      [name(3), 0n, [0x00]],
+      ['ns/é', 128n, [0xcc, 0x80]],
+      [name(31), (1n << 32n) - 1n, [0xce, 0xff, 0xff, 0xff, 0xff]],
+      [name(32), 1n << 32n, [0xcf, 0, 0, 0, 1, 0, 0, 0, 0]],
+      [name(255), 1n << 53n, [0xcf, 0, 0x20, 0, 0, 0, 0, 0, 0]],
+      [name(256), (1n << 64n) - 1n, [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+      [name(40), 0x0123456789abcdefn, [0xcf, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]],
+    ];
+    const index = new Map([['apps/v1.Deployment', new Map(entries.map(([n, h]) => [n, h]))]]);
+    const want = [
+      ...str('index'),
+      0x81,
+      ...str('apps/v1.Deployment'),
+      0x80 | entries.length,
+      ...entries.flatMap(([n, , hash]) => [...str(n), ...hash]),
+      ...str('pod_lifecycles'),
+      0x80,
+    ];
+    assert.deepEqual([...encodeTraceTail({ index, podLifecycles: new Map() })], want);
+  });
+});
+
 describe('msgpack codec: round trips', () => {
   const u64s = fc.bigInt(0n, (1n << 64n) - 1n);
   const plainJson = fc
