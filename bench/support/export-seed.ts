@@ -231,10 +231,13 @@ export interface CheckpointSettings {
 /**
  * The checkpoint settings of older seedings whose caches differ from today's only in their
  * checkpoints (rewritten by `rebuildCheckpoint`, seconds per cluster, instead of ~30 minutes of
- * seeding): JSON checkpoints (version 1) at today's batch bound — caches filled 2026-12-05/06,
- * e.g. /tmp/e13h-export-seed — and JSON checkpoints at the previous bound.
+ * seeding): msgpack checkpoints without body digests (version 2) — caches filled or converted on
+ * 2026-12-06, e.g. /tmp/e7s-export-seed —, JSON checkpoints (version 1) at today's batch bound —
+ * caches filled 2026-12-05/06, e.g. /tmp/e13h-export-seed — and JSON checkpoints at the previous
+ * bound.
  */
 export const OLDER_CHECKPOINT_SETTINGS: readonly CheckpointSettings[] = [
+  { checkpointFormat: 'msgpack2' },
   { checkpointFormat: 'json' },
   { maxBatchSec: PREVIOUS_MAX_BATCH_SEC, checkpointFormat: 'json' },
 ];

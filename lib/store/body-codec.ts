@@ -77,6 +77,8 @@ function parseLargeBody(inflated: Buffer, enc: string): unknown {
 /** A checkpoint's object (lib/aws/trace-store/checkpoints.ts), as `decodeCheckpointBody` gives it. */
 export interface CheckpointObject {
   ts: number;
+  /** The digest of the object's stored body: in a version 3 body only (checkpoint-body.ts). */
+  digest?: Uint8Array;
   o: KubeObject;
   w: ObjectRef[];
 }
@@ -95,7 +97,7 @@ export function decodeCheckpointObjects(
   plan: CapturePlan | undefined,
 ): CheckpointObject[] {
   const inflated = inflateLargeBody(bytes, enc);
-  // Version 2: the objects' trace bytes, copied as they are (checkpoint-body.ts).
+  // Versions 2 and 3: the objects' trace bytes, copied as they are (checkpoint-body.ts).
   if (isMsgpackCheckpoint(inflated)) return decodeCheckpointMsgpack(inflated, plan).objects;
   if (plan !== undefined) {
     const transcoded = transcodeCheckpoint(inflated, plan, () => new CheckpointEntryObject(inflated));

@@ -1,5 +1,5 @@
 /**
- * The checkpoint body in msgpack (version 2): each object stored as its trace bytes — the very
+ * The checkpoint body in msgpack (versions 2 and 3): each object stored as its trace bytes — the very
  * bytes the trace encoder writes for it (lib/trace/codec.ts) — so an export's start state copies
  * them into the trace, as it copies a transcoded change's (lib/trace/encoded-object.ts), instead of
  * transcoding ~5 MB of JSON at every export (70–100 ms of a 10,000-change export's CPU, cold:
@@ -8,10 +8,14 @@
  *
  * Layout, before the store's body encoding (raw DEFLATE with its dictionary, body-codec.ts): a
  * msgpack map of exactly these five keys in this order —
- * `{v: 2, cluster: str, validFromTs: int, replayFromTs: int, objects: [[ts, w, o], …]}` — where
- * `ts` is an int, `w` the owners as JSON text (a str; as v1 holds them) and `o` the object's trace
- * bytes (a map). The first byte tells the versions apart: `{` for v1's JSON, 0x85 (a map of five)
- * here. The writer checks nothing of the data (the objects come from stored bodies, which the store
+ * `{v: 3, cluster: str, validFromTs: int, replayFromTs: int, objects: [[ts, d, w, o], …]}` — where
+ * `ts` is an int, `d` the digest of the object's stored body (16 bytes, a bin; the caller's,
+ * lib/aws/trace-store/replay.ts `storedBodyDigest`), `w` the owners as JSON text (a str; as v1
+ * holds them) and `o` the object's trace bytes (a map). Version 2 (written on 2026-12-06 before
+ * version 3) is the same but for `v: 2` and entries `[ts, w, o]` without the digest; it is still
+ * read. The digest lets the replay know a margin version whose body is the very one the checkpoint
+ * holds (checkpoints.ts `liveAt`), so that body need not be inflated and transcoded again. The
+ * first byte tells the versions apart: `{` for v1's JSON, 0x85 (a map of five) for v2 and v3. The writer checks nothing of the data (the objects come from stored bodies, which the store
  * validated); it writes v1 instead when an object holds a string that is not well-formed UTF-16 (a
  * lone surrogate): UTF-8 cannot carry one, and the reader refuses what is not UTF-8.
  *
@@ -39,11 +43,15 @@ export interface CheckpointHeader {
 
 export interface CheckpointEntry {
   ts: number;
+  /** The digest of the version's stored body (16 bytes; version 3 on, undefined read from v1 or v2). */
+  digest?: Uint8Array;
   o: KubeObject;
   w: ObjectRef[];
 }
 
 const KEYS = ['v', 'cluster', 'validFromTs', 'replayFromTs', 'objects'] as const;
+/** A version 3 entry's body digest: 128 bits. */
+export const DIGEST_BYTES = 16;
 const UTF8 = new TextEncoder();
 /** The event the encoder writes around one object: `{ts: 0, applied_objs: [`, then `], deleted_objs: []}`. */
 const EVENT_HEAD = Uint8Array.of(0x83, 0xa2, 0x74, 0x73, 0x00, 0xac, ...UTF8.encode('applied_objs'), 0x91);
@@ -51,25 +59,28 @@ const EVENT_TAIL = Uint8Array.of(0xac, ...UTF8.encode('deleted_objs'), 0x90);
 /** A lone surrogate in a JS string, as `JSON.stringify` escapes it. */
 const LONE_SURROGATE = /\\ud[89a-f][0-9a-f]{2}/i;
 
-/** Whether an inflated checkpoint body is this module's (version 2), not v1's JSON. */
+/** Whether an inflated checkpoint body is this module's (version 2 or 3), not v1's JSON. */
 export function isMsgpackCheckpoint(inflated: Uint8Array): boolean {
   return inflated[0] === 0x85;
 }
 
 /**
- * The v2 body of a checkpoint (not yet deflated), or undefined when an object holds a lone
+ * The v3 body of a checkpoint (not yet deflated), or undefined when an object holds a lone
  * surrogate (the caller writes v1 then). Each object's bytes are the trace encoder's, taken from
- * an event holding only it, so they are exactly what an export would write for it.
+ * an event holding only it, so they are exactly what an export would write for it. `version: 2`
+ * writes the previous layout (no digests; for tests of reading it and for recognising a bench seed
+ * cache written then); v3 needs each entry's digest.
  */
 export function encodeCheckpointMsgpack(
   header: CheckpointHeader,
   objects: readonly CheckpointEntry[],
+  version: 2 | 3 = 3,
 ): Uint8Array | undefined {
   const chunks: Uint8Array[] = [];
   const w = new ByteWriter();
   w.byte(0x85);
   w.str(KEYS[0]);
-  w.int(2);
+  w.int(version);
   w.str(KEYS[1]);
   w.str(header.cluster);
   w.str(KEYS[2]);
@@ -81,8 +92,17 @@ export function encodeCheckpointMsgpack(
   for (const entry of objects) {
     const owners = JSON.stringify(entry.w);
     if (LONE_SURROGATE.test(owners) || LONE_SURROGATE.test(JSON.stringify(entry.o))) return undefined;
-    w.byte(0x93);
-    w.int(entry.ts);
+    if (version === 2) {
+      w.byte(0x93);
+      w.int(entry.ts);
+    } else {
+      if (entry.digest?.length !== DIGEST_BYTES) {
+        throw new Error(`a version 3 checkpoint entry needs its ${DIGEST_BYTES}-byte digest`);
+      }
+      w.byte(0x94);
+      w.int(entry.ts);
+      w.bin(entry.digest);
+    }
     w.str(owners);
     chunks.push(w.take());
     chunks.push(objectBytes(entry.o));
@@ -153,6 +173,15 @@ class ByteWriter {
     this.#len += bytes.length;
   }
 
+  /** A bin of fewer than 256 bytes (bin 8). */
+  bin(bytes: Uint8Array): void {
+    this.#room(2 + bytes.length);
+    this.#buf[this.#len++] = 0xc4;
+    this.#buf[this.#len++] = bytes.length;
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+  }
+
   arrayHeader(n: number): void {
     this.#room(5);
     this.#buf[this.#len++] = 0xdd;
@@ -198,7 +227,9 @@ export function decodeCheckpointMsgpack(
     const r = new Reader(s);
     if (r.byte() !== 0x85) damaged('not a map of five keys');
     r.key(KEYS[0]);
-    if (r.int() !== 2) damaged('version is not 2');
+    const version = r.int();
+    if (version !== 2 && version !== 3) damaged(`version ${version} is neither 2 nor 3`);
+    const entryHead = version === 2 ? 0x93 : 0x94;
     r.key(KEYS[1]);
     const cluster = r.str();
     r.key(KEYS[2]);
@@ -210,8 +241,9 @@ export function decodeCheckpointMsgpack(
     if (n > s.length) damaged(`${n} objects in ${s.length} bytes`);
     const objects: CheckpointEntry[] = new Array(n);
     for (let k = 0; k < n; k++) {
-      if (r.byte() !== 0x93) damaged(`object ${k} is not [ts, w, o]`);
+      if (r.byte() !== entryHead) damaged(`object ${k} is not [ts, ${version === 2 ? '' : 'd, '}w, o]`);
       const ts = r.int();
+      const digest = version === 2 ? undefined : r.bin(DIGEST_BYTES);
       const w = parseOwners(r.str(), k);
       const from = r.pos;
       if (!isMapHead(s[from])) damaged(`object ${k} is not a map`);
@@ -226,7 +258,7 @@ export function decodeCheckpointMsgpack(
         o = decodeValue(s, from, 0) as KubeObject;
         r.pos = pos;
       }
-      objects[k] = { ts, o, w };
+      objects[k] = digest === undefined ? { ts, o, w } : { ts, digest, o, w };
     }
     if (r.pos !== s.length) damaged(`${s.length - r.pos} bytes after the objects`);
     return { header: { cluster, validFromTs, replayFromTs }, objects };
@@ -315,6 +347,15 @@ class Reader {
     if (typeof value !== 'string') damaged('a string expected');
     this.pos = pos;
     return value;
+  }
+
+  /** A bin 8 of exactly `length` bytes (a view: the objects keep the body anyway). */
+  bin(length: number): Uint8Array {
+    if (this.byte() !== 0xc4 || this.byte() !== length) damaged(`a bin of ${length} bytes expected`);
+    if (this.pos + length > this.#s.length) damaged('truncated');
+    const out = this.#s.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return out;
   }
 
   arrayLength(): number {

@@ -100,13 +100,13 @@ describe('export seed cache', () => {
 
   it("rebuildCheckpoint turns an older seeding's data into exactly what seeding writes now", async () => {
     const now = await seedingFingerprint();
-    // JSON checkpoints (version 1) at today's batch bound and at the previous one: the caches that
-    // exist (the msgpack format came after the bound changed, so no cache holds the previous bound
-    // in today's format).
+    // Version 2 checkpoints (msgpack without digests) at today's batch bound, JSON checkpoints
+    // (version 1) at today's batch bound and at the previous one: the caches that exist (the
+    // msgpack formats came after the bound changed, so no cache holds the previous bound in them).
     const olds = OLDER_CHECKPOINT_SETTINGS;
     assert.deepEqual(
       OLDER_CHECKPOINT_SETTINGS.map((o) => o.checkpointFormat),
-      ['json', 'json'],
+      ['msgpack2', 'json', 'json'],
     );
     for (const older of olds) {
       const aws = await startChildAws();

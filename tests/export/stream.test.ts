@@ -171,7 +171,7 @@ class StoredBodyReader extends HistoryReader {
       if (stored.ref !== undefined) this.startBlobs++;
       replayed.set(`${gvk} ${nsName}`, { ts: c.ts, seq: 0, gvk, nsName, type: 'applied', body: stored });
     }
-    objects.push(...(await decodeLive(replayed, cluster, bodies, plan)));
+    objects.push(...(await decodeLive(replayed, new Map(), cluster, bodies, plan)));
     for (const c of objects) if (c.object instanceof EncodedObject) this.startTranscoded++;
     this.startObjects += objects.length;
     return { ...live, objects };

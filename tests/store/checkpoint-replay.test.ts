@@ -277,3 +277,180 @@ test('transcoded, the live set is the object path’s byte for byte: random hist
     `${transcodedCheckpoint} / ${transcodedReplayed}`,
   );
 });
+
+// --- Margin versions the checkpoint already holds (checkpoint body v3's digests) ---------------
+
+/** `name v<spec.v> @ts` of each live object, sorted, whether decoded whole or transcoded. */
+function contents(live: LiveSet): string[] {
+  return live.objects
+    .map((c) => {
+      const o = c.object instanceof EncodedObject ? c.object.fullObject() : c.object;
+      return `${o.metadata.name} v${(o.spec as { v: number }).v} @${c.ts - B}`;
+    })
+    .sort();
+}
+
+test('a margin version whose body the checkpoint holds is taken from it, not downloaded; a v2 checkpoint has no digests to match', async () => {
+  // Mutations caught (each tried by hand): the match always false (the deleted blob is downloaded:
+  // store_blob_missing); the match by (ts, seq) alone (x: the same second and seq, another body,
+  // posted after the snapshot — the checkpoint's v2 comes out instead of v3); by ts alone (y: the
+  // same second, a later seq).
+  for (const format of [undefined, 'msgpack2'] as const) {
+    const tableName = await local.freshTable();
+    const store = makeStore(local.aws, {
+      tableName,
+      ...(format ? { checkpointFormat: format } : {}),
+    });
+    const big = (v: number) =>
+      obj(D, 'ns/big', { v }, { data: { blob: randomBytes(450_000).toString('base64') } } as never);
+    const bodyBlobs = async () =>
+      (
+        (
+          await local.aws.s3.send(
+            new ListObjectsV2Command({ Bucket: local.aws.bucket, Prefix: 'bodies/c1/' }),
+          )
+        ).Contents ?? []
+      ).map((o) => o.Key!);
+    const before = await bodyBlobs();
+    const t0 = B - 2 * HOUR;
+    await post(store, t0, [
+      [t0, obj(D, 'ns/x', { v: 1 })],
+      [t0, obj(D, 'ns/y', { v: 1 })],
+      [t0, obj(D, 'ns/z', { v: 1 })],
+      [t0, big(1)],
+    ]);
+    // In the margin, before the snapshot: the checkpoint holds these versions.
+    await post(store, B - 400, [[B - 400, big(2)]]);
+    await post(store, B - 300, [[B - 300, obj(D, 'ns/x', { v: 2 })]]);
+    await post(store, B - 200, [[B - 200, obj(D, 'ns/y', { v: 2 }), 1]]);
+    await post(store, B - 100, [[B - 100, obj(D, 'ns/z', { v: 2 })]]);
+    const cp = await store.writeCheckpoint('c1', { nowSec: B });
+    assert.ok(cp.replayFromTs < B - 400);
+    // After the snapshot, not late: x again at its very (ts, seq) with another body (a sender
+    // without seqs sends 0 for every change); y in its second at a later seq.
+    await post(store, B + 30, [[B - 300, obj(D, 'ns/x', { v: 3 })]]);
+    await post(store, B + 30, [[B - 200, obj(D, 'ns/y', { v: 3 }), 2]]);
+    // big's blobs are gone (this test's: the bucket is the file's): only the checkpoint's copy of
+    // big v2 remains.
+    const blobs = (await bodyBlobs()).filter((key) => !before.includes(key));
+    assert.equal(blobs.length, 2);
+    for (const key of blobs) {
+      await local.aws.s3.send(new DeleteObjectCommand({ Bucket: local.aws.bucket, Key: key }));
+    }
+    const want = ['big v2 @-400', 'x v3 @-300', 'y v3 @-200', 'z v2 @-100'];
+    for (const options of [{}, { encodedObjects: Promise.resolve(PLAN) }]) {
+      const read = store.liveAt('c1', B + 60, undefined, options);
+      if (format === 'msgpack2') {
+        await assert.rejects(read, { code: 'store_blob_missing' });
+        continue;
+      }
+      const live = await read;
+      assert.equal(live.checkpointTs, cp.validFromTs);
+      assert.deepEqual(contents(live), want);
+    }
+  }
+});
+
+test('random histories with the checkpoint amid the margin: the live set is a simple model’s', async () => {
+  // The model: each object's state moves on to a change not older (ts, then seq) than it — a
+  // deletion only of a live object — and that change's event fills its (ts, object) slot; the
+  // live set at atTs is each object's newest event before atTs, if applied. Changes after the
+  // snapshot rewrite margin versions at their very (ts, seq) or at a later seq of their second, or
+  // come later. Each live object's trace bytes are the posted version's. Mutations caught: the
+  // match by (ts, seq) or by ts alone, or always taken.
+  type Posted = { ts: number; seq: number; name: string; type: 'applied' | 'deleted'; v: number };
+  const rand = seededRand(8);
+  let compared = 0;
+  for (let run = 0; run < 6; run++) {
+    const store = makeStore(local.aws, { tableName: await local.freshTable(), inlineBodyLimitBytes: 300 });
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const state = new Map<string, Posted & { live: boolean }>();
+    const slots = new Map<string, Posted>();
+    let v = 0;
+    const version = (name: string, at: number) =>
+      obj(
+        D,
+        `ns/${name}`,
+        { v: at },
+        (rand(4) === 0 ? { data: { pad: randomBytes(400).toString('base64') } } : {}) as never,
+      );
+    // Each posted version's object, by v: what the live set's must encode to (trace bytes).
+    const posted = new Map<number, KubeObject>();
+    const send = async (c: Posted, nowSec: number) => {
+      const object = version(c.name, c.v);
+      posted.set(c.v, object);
+      const change = c.type === 'applied' ? applied(c.ts, object, c.seq) : deleted(c.ts, object, c.seq);
+      await store.applyBatch('c1', { changes: [change] }, { nowSec });
+      const cur = state.get(c.name);
+      const older = cur !== undefined && (c.ts < cur.ts || (c.ts === cur.ts && c.seq < cur.seq));
+      if (older || (c.type === 'deleted' && !cur?.live)) return;
+      state.set(c.name, { ...c, live: c.type === 'applied' });
+      slots.set(`${c.ts} ${c.name}`, c);
+    };
+    const t0 = B - 2 * HOUR;
+    for (const name of names) await send({ ts: t0, seq: 0, name, type: 'applied', v: ++v }, t0);
+    // Before the snapshot, inside the margin (replayFromTs is B − 1,500) and young enough to be
+    // rewritten after it without being late (lateMarginSec 600).
+    const margin: Posted[] = [];
+    let ts = B - 560;
+    for (let k = 0; k < 12; k++) {
+      ts += rand(3) === 0 ? 0 : 1 + rand(40);
+      const c: Posted = {
+        ts,
+        seq: rand(3),
+        name: names[rand(names.length)]!,
+        type: rand(5) === 0 ? 'deleted' : 'applied',
+        v: ++v,
+      };
+      margin.push(c);
+      await send(c, Math.max(ts, B - 560));
+    }
+    const cp = await store.writeCheckpoint('c1', { nowSec: B });
+    assert.equal(cp.replayFromTs, B - 1500);
+    let after = B;
+    for (let k = 0; k < 12; k++) {
+      const pick = rand(3);
+      const old = margin[rand(margin.length)]!;
+      if (pick === 2) after += 1 + rand(200);
+      const c: Posted =
+        pick === 0
+          ? { ...old, type: 'applied', v: ++v }
+          : pick === 1
+            ? { ...old, seq: old.seq + 1 + rand(2), type: rand(4) === 0 ? 'deleted' : 'applied', v: ++v }
+            : {
+                ts: after,
+                seq: rand(3),
+                name: names[rand(names.length)]!,
+                type: rand(4) === 0 ? 'deleted' : 'applied',
+                v: ++v,
+              };
+      await send(c, B + 30 + k);
+    }
+    for (const atTs of [cp.validFromTs, B + 1, B + 300, after + 1]) {
+      const want: string[] = [];
+      for (const name of names) {
+        let last: Posted | undefined;
+        for (const c of slots.values()) {
+          if (c.name !== name || c.ts >= atTs) continue;
+          if (!last || c.ts > last.ts || (c.ts === last.ts && c.seq > last.seq)) last = c;
+        }
+        if (last?.type === 'applied') want.push(`${name} v${last.v} @${last.ts - B}`);
+      }
+      for (const options of [{}, { encodedObjects: Promise.resolve(PLAN) }]) {
+        const live = await store.liveAt('c1', atTs, undefined, options);
+        assert.equal(live.checkpointTs, cp.validFromTs, `run ${run}: the checkpoint is used`);
+        assert.deepEqual(contents(live), want.sort(), `run ${run} at ${atTs - B}`);
+        // Taken from the checkpoint or decoded, each object encodes as the version posted.
+        for (const c of live.objects) {
+          const v = (
+            (c.object instanceof EncodedObject ? c.object.fullObject() : c.object).spec as { v: number }
+          ).v;
+          const one = (object: KubeObject) => startEventBytes({ ...live, objects: [{ ...c, object }] });
+          assert.deepEqual(one(c.object), one(posted.get(v)!), `run ${run} at ${atTs - B}: v${v}'s bytes`);
+        }
+        compared++;
+      }
+    }
+  }
+  assert.equal(compared, 48);
+});

@@ -15,7 +15,13 @@
  * Late batches (older than the margin: imports, long outages) are recorded in the cluster's
  * metadata; a checkpoint that one of them may have missed is skipped.
  */
-import { decodeCheckpointObjects, encodeBinaryBody, encodeBody, sha256Hex } from '../../store/body-codec.ts';
+import {
+  type CheckpointObject,
+  decodeCheckpointObjects,
+  encodeBinaryBody,
+  encodeBody,
+  sha256Hex,
+} from '../../store/body-codec.ts';
 import { encodeCheckpointMsgpack } from '../../store/checkpoint-body.ts';
 import { StoreError } from '../../store/errors.ts';
 import { checkpointBlobKey, checkpointPk, padTs, statePk } from '../../store/keys.ts';
@@ -36,7 +42,13 @@ import type { StoreContext } from './context.ts';
 import { isExpired, n, num, parseStateItem, s, str } from './items.ts';
 import { readHorizon, readKinds, readLateBatches } from './meta.ts';
 import type { TraceReaderCore } from './reader.ts';
-import { decodeLive, mergedVersions, type StoredVersion, storedVersionsOf } from './replay.ts';
+import {
+  decodeLive,
+  mergedVersions,
+  type StoredVersion,
+  storedBodyDigest,
+  storedVersionsOf,
+} from './replay.ts';
 
 interface CheckpointBody {
   v: 1;
@@ -47,11 +59,12 @@ interface CheckpointBody {
 }
 
 /**
- * How checkpoints are written: `msgpack` (version 2, lib/store/checkpoint-body.ts: each object as
- * its trace bytes, which an export copies), or `json` (version 1, as before 2026-12-06; for tests
- * and for recognising a bench seed cache written then). Both are read.
+ * How checkpoints are written: `msgpack` (version 3, lib/store/checkpoint-body.ts: each object as
+ * its trace bytes, which an export copies, with its stored body's digest), `msgpack2` (version 2,
+ * without the digests, as on 2026-12-06) or `json` (version 1, as before 2026-12-06); the older
+ * two for tests and for recognising a bench seed cache written then. All three are read.
  */
-export type CheckpointFormat = 'json' | 'msgpack';
+export type CheckpointFormat = 'json' | 'msgpack2' | 'msgpack';
 
 export class Checkpoints {
   readonly #ctx: StoreContext;
@@ -80,7 +93,7 @@ export class Checkpoints {
     const builtAtSec = options.nowSec;
     const replayFromTs = builtAtSec - settings.lateMarginSec - settings.maxBatchSec;
     let newestTs = -1;
-    const objects: CheckpointBody['objects'] = [];
+    const objects: CheckpointObject[] = [];
     for (const gvk of await readKinds(this.#ctx, cluster, meter)) {
       for await (const item of io.query(
         {
@@ -95,19 +108,29 @@ export class Checkpoints {
         const payload = await bodies.loadPayload(cluster, state.body, {
           touch: refreshDue(state.ts, builtAtSec),
         });
-        objects.push({ ts: state.ts, o: payload.o, w: payload.w });
+        objects.push({ ts: state.ts, digest: storedBodyDigest(state.body), o: payload.o, w: payload.w });
       }
     }
     const validFromTs = Math.max(newestTs + 1, replayFromTs);
     const packed =
-      this.#format === 'msgpack'
-        ? encodeCheckpointMsgpack({ cluster, validFromTs, replayFromTs }, objects)
-        : undefined;
-    // v1 when asked for, or when an object holds what v2 cannot carry (a lone surrogate).
+      this.#format === 'json'
+        ? undefined
+        : encodeCheckpointMsgpack(
+            { cluster, validFromTs, replayFromTs },
+            objects,
+            this.#format === 'msgpack2' ? 2 : 3,
+          );
+    // v1 when asked for, or when an object holds what v2/v3 cannot carry (a lone surrogate).
     const bytes =
       packed !== undefined
         ? encodeBinaryBody(packed)
-        : encodeBody({ v: 1, cluster, validFromTs, replayFromTs, objects } satisfies CheckpointBody);
+        : encodeBody({
+            v: 1,
+            cluster,
+            validFromTs,
+            replayFromTs,
+            objects: objects.map(({ ts, o, w }) => ({ ts, o, w })),
+          } satisfies CheckpointBody);
     const blobKey = checkpointBlobKey(cluster, validFromTs, sha256Hex(bytes));
     await this.#blobs.put(blobKey, bytes);
     await io.put(
@@ -193,8 +216,11 @@ export class Checkpoints {
     // Key → the object's current version: a checkpoint object (decoded), or a replayed version
     // whose body stays as stored until the replay is over (replay.ts): a superseded version is never
     // inflated, parsed or downloaded. A Map, applied in the export's order, as changes always were:
-    // its order (re-creations last) is the live set's order.
-    const live = new Map<string, ObjectChange | StoredVersion>();
+    // its order (re-creations last) is the live set's order. `replaced`: the checkpoint objects
+    // the replay replaced or deleted, by key, so a last version whose body the checkpoint holds
+    // takes the checkpoint's decoded copy (replay.ts `decodeLive`).
+    const live = new Map<string, CheckpointObject | StoredVersion>();
+    const replaced = new Map<string, CheckpointObject>();
     const checkpoint = await checkpointRead;
     const replayFromTs = checkpoint ? checkpoint.replayFromTs : horizon.firstTs;
     const replay = mergedVersions(
@@ -217,15 +243,14 @@ export class Checkpoints {
         checkBlobDigest(checkpoint.blobKey, bytes);
         // The plan comes with the config, read meanwhile (lib/export/pipeline.ts).
         const plan = await options.encodedObjects;
-        for (const o of decodeCheckpointObjects(bytes, 'd1', plan)) {
-          const change: ObjectChange = { ts: o.ts, type: 'applied', object: o.o, owners: o.w };
-          live.set(objKey(refOf(o.o)), change);
-        }
+        for (const o of decodeCheckpointObjects(bytes, 'd1', plan)) live.set(objKey(refOf(o.o)), o);
       }
       for (let next = await firstReplay; !next.done; next = await replay.next()) {
         for (const version of next.value) {
           // The event's key is its object's (writer.ts builds it from gvkOf/nsNameOf of the body).
           const key = `${version.gvk} ${version.nsName}`;
+          const was = live.get(key);
+          if (was !== undefined && !('body' in was)) replaced.set(key, was);
           if (version.type === 'applied') live.set(key, version);
           else live.delete(key);
         }
@@ -234,7 +259,7 @@ export class Checkpoints {
       replay.return(undefined).catch(() => undefined);
       throw err;
     }
-    const objects = await decodeLive(live, cluster, this.#ctx.bodies, await options.encodedObjects);
+    const objects = await decodeLive(live, replaced, cluster, this.#ctx.bodies, await options.encodedObjects);
     const complete =
       horizon.horizonTs === undefined || Math.max(replayFromTs, horizon.firstTs) >= horizon.horizonTs;
     return {

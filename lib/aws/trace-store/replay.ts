@@ -7,7 +7,9 @@
  * the blob store — for the last versions alone, once the replay is over (docs/benchmarks.md
  * "export": decoding was ~12 µs of the ~40 µs each replayed change cost).
  */
-import { decodeBody, transcodeObjectBody } from '../../store/body-codec.ts';
+import { createHash } from 'node:crypto';
+import { type CheckpointObject, decodeBody, transcodeObjectBody } from '../../store/body-codec.ts';
+import { DIGEST_BYTES } from '../../store/checkpoint-body.ts';
 import type { CapturePlan } from '../../store/json-msgpack.ts';
 import { forEachLimit } from '../../store/merge.ts';
 import type { ClusterId } from '../../store/ports.ts';
@@ -62,17 +64,38 @@ export async function* mergedVersions(
   }
 }
 
+/**
+ * A stored body's identity for the checkpoint (lib/store/checkpoint-body.ts version 3): the first
+ * 128 bits of SHA-256 over its encoding and its compressed bytes — or, for a blob body, its ref
+ * (itself the SHA-256 of the compressed bytes, bodies.ts), tagged apart so an inline body's bytes
+ * never hash alike with a ref. Equal digests mean equal stored bytes in the same encoding, so the
+ * same object and owners: the replay then takes the checkpoint's decoded copy (`decodeLive`). The
+ * same content stored another way (inline against blob, another encoding) only misses the skip.
+ */
+export function storedBodyDigest(body: StoredBody): Uint8Array {
+  const hash = createHash('sha256').update(body.enc).update('\0');
+  if (body.ref !== undefined) hash.update('r').update(body.ref);
+  else hash.update('i').update(body.bytes ?? EMPTY);
+  return hash.digest().subarray(0, DIGEST_BYTES);
+}
+
+const EMPTY = new Uint8Array(0);
+
 /** Blob bodies downloaded at once when the last versions are decoded. */
 const BLOB_LOADS = 16;
 
 /**
  * The live set's entries as changes, in the map's order: checkpoint objects as they are, stored
- * versions (all `applied`: a deletion removes its object from the map) decoded now — an inline body
- * transcoded with `plan` when it can be, as the window's changes are (reader.ts `changeOf`; a blob
- * body is downloaded and decoded, as there).
+ * versions (all `applied`: a deletion removes its object from the map) decoded now — taken from
+ * `replaced` (the checkpoint's entries the replay replaced, by key) when the checkpoint holds that
+ * very body (`storedBodyDigest`: in the 10× history bench ~1,500 of the margin's last versions,
+ * ~96 ms of inflating and transcoding), else an inline body transcoded with `plan` when it can be,
+ * as the window's changes are (reader.ts `changeOf`; a blob body is downloaded and decoded, as
+ * there).
  */
 export async function decodeLive(
-  live: ReadonlyMap<string, ObjectChange | StoredVersion>,
+  live: ReadonlyMap<string, CheckpointObject | StoredVersion>,
+  replaced: ReadonlyMap<string, CheckpointObject>,
   cluster: ClusterId,
   bodies: Bodies,
   plan?: CapturePlan,
@@ -80,9 +103,12 @@ export async function decodeLive(
   const out: ObjectChange[] = new Array(live.size);
   const blobs: { at: number; v: StoredVersion }[] = [];
   let at = 0;
-  for (const entry of live.values()) {
-    if (!('body' in entry)) out[at] = entry;
-    else if (entry.body.bytes !== undefined) {
+  for (const [key, entry] of live) {
+    const held = 'body' in entry ? replaced.get(key) : undefined;
+    if (!('body' in entry)) out[at] = { ts: entry.ts, type: 'applied', object: entry.o, owners: entry.w };
+    else if (held !== undefined && holds(held, entry.body)) {
+      out[at] = { ts: entry.ts, type: entry.type, object: held.o, owners: held.w };
+    } else if (entry.body.bytes !== undefined) {
       const transcoded = plan && transcodeObjectBody(entry.body.bytes, entry.body.enc, plan);
       const payload = transcoded || payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
       out[at] = { ts: entry.ts, type: entry.type, object: payload.o, owners: payload.w };
@@ -94,4 +120,9 @@ export async function decodeLive(
     out[at] = { ts: v.ts, type: v.type, object: payload.o, owners: payload.w };
   });
   return out;
+}
+
+/** Whether the checkpoint entry `held` (v3: with its body's digest) holds `body` itself. */
+function holds(held: CheckpointObject, body: StoredBody): boolean {
+  return held.digest !== undefined && Buffer.compare(held.digest, storedBodyDigest(body)) === 0;
 }
