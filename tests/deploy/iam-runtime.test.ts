@@ -2,8 +2,8 @@
  * IAM checked against what the functions really send. Each function's Lambda entry point runs with
  * the environment template.yaml gives it, its SDK clients pointed through recording proxies in
  * front of dynalite and s3rver (and a fake Lambda API), through one end-to-end flow: ingest with
- * bodies large enough for S3 and a relist deletion, an hourly checkpoint, an export request, the
- * export job it starts, the status call and a download of the presigned URL. Every request is
+ * bodies large enough for S3 and a relist deletion, an hourly checkpoint, a big change after it
+ * inside the export's window, an export request, the export job it starts, the status call and a download of the presigned URL. Every request is
  * mapped to its IAM action and resource (table, bucket key, function) and must be allowed by the
  * role of the function that sent it. The static test (template.test.ts) bounds the grants from
  * above by the code; this one bounds them from below by a real run.
@@ -380,7 +380,6 @@ describe('IAM against a real run of every function', () => {
     };
     await post([{ ...lifecycle, ts: now - 40 }]);
     await post([{ ...lifecycle, ts: now - 30, end_ts: now - 30 }]);
-    const lastPostMs = Date.now();
 
     recorder.current = 'checkpoint';
     const run = await checkpoint({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
@@ -388,6 +387,12 @@ describe('IAM against a real run of every function', () => {
       run.clusters.map((c) => c.outcome),
       ['written'],
     );
+    // A big change inside the export's window, after the checkpoint: the job reads its body from
+    // S3. (The replay's last versions before the window are the checkpoint's own, which it takes
+    // from the checkpoint without downloading them: lib/aws/trace-store/replay.ts decodeLive.)
+    recorder.current = 'ingest';
+    await post([{ type: 'applied', ts: now - 5, object: bigDeployment('big-d') }]);
+    const lastPostMs = Date.now();
 
     recorder.current = 'exports';
     const createdJob = (await exportsFn(
@@ -459,6 +464,7 @@ describe('IAM against a real run of every function', () => {
         'applied shop/big-c',
         'deleted shop/big-b',
         'deleted shop/big-c',
+        'applied shop/big-d',
       ],
     );
 
