@@ -17,7 +17,7 @@ import {
   encodeBinaryBody,
   encodeBody,
 } from '../../lib/store/body-codec.ts';
-import { encodeCheckpointMsgpack } from '../../lib/store/checkpoint-body.ts';
+import { DIGEST_BYTES, encodeCheckpointMsgpack } from '../../lib/store/checkpoint-body.ts';
 import { encodeTraceEventInto } from '../../lib/trace/codec.ts';
 import type { KubeObject, TraceEvent } from '../../lib/trace/model.ts';
 import { TraceValidator } from '../../lib/validation/index.ts';
@@ -35,13 +35,13 @@ for (let i = 0; i < count; i++) {
 }
 const header = { cluster: 'bench', validFromTs: 2000, replayFromTs: 1000 };
 // msgpack: the checkpoint body of version 3 (lib/store/checkpoint-body.ts), the objects' trace
-// bytes; their stored bodies' digests matter only to the replay, so any 16 bytes do here.
+// bytes; their stored bodies' digests matter only to the replay, so any DIGEST_BYTES bytes do here.
 const body =
   mode === 'msgpack'
     ? encodeBinaryBody(
         encodeCheckpointMsgpack(
           header,
-          objects.map((e) => ({ ...e, digest: new Uint8Array(16) })),
+          objects.map((e) => ({ ...e, digest: new Uint8Array(DIGEST_BYTES) })),
         )!,
       )
     : encodeBody({ v: 1, ...header, objects });
