@@ -257,7 +257,7 @@ async function measure(
       if (b2) {
         other.push(b2);
         log(
-          `A/B ${cluster} run ${r}: this CPU ${run.export.cpuMs.toFixed(0)} ms wall ${run.export.wallMs.toFixed(0)} | other CPU ${b2.cpuMs.toFixed(0)} ms wall ${b2.wallMs.toFixed(0)} | encode floor CPU ${run.encodeFloor.cpuMs.toFixed(0)}`,
+          `A/B ${cluster} run ${r}: this CPU ${run.export.cpuMs.toFixed(0)} ms wall ${run.export.wallMs.toFixed(0)} RSS ${(run.export.peakRssBytes / MB).toFixed(0)} MB | other CPU ${b2.cpuMs.toFixed(0)} ms wall ${b2.wallMs.toFixed(0)} RSS ${(b2.peakRssBytes / MB).toFixed(0)} MB | encode floor CPU ${run.encodeFloor.cpuMs.toFixed(0)}`,
         );
       }
     }
