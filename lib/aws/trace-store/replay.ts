@@ -104,15 +104,18 @@ export async function decodeLive(
   const blobs: { at: number; v: StoredVersion }[] = [];
   let at = 0;
   for (const [key, entry] of live) {
-    const held = 'body' in entry ? replaced.get(key) : undefined;
-    if (!('body' in entry)) out[at] = { ts: entry.ts, type: 'applied', object: entry.o, owners: entry.w };
-    else if (held !== undefined && holds(held, entry.body)) {
-      out[at] = { ts: entry.ts, type: entry.type, object: held.o, owners: held.w };
-    } else if (entry.body.bytes !== undefined) {
-      const transcoded = plan && transcodeObjectBody(entry.body.bytes, entry.body.enc, plan);
-      const payload = transcoded || payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
-      out[at] = { ts: entry.ts, type: entry.type, object: payload.o, owners: payload.w };
-    } else blobs.push({ at, v: entry });
+    if (!('body' in entry)) {
+      out[at] = { ts: entry.ts, type: 'applied', object: entry.o, owners: entry.w };
+    } else {
+      const held = replaced.get(key);
+      if (held !== undefined && holds(held, entry.body)) {
+        out[at] = { ts: entry.ts, type: entry.type, object: held.o, owners: held.w };
+      } else if (entry.body.bytes !== undefined) {
+        const transcoded = plan && transcodeObjectBody(entry.body.bytes, entry.body.enc, plan);
+        const payload = transcoded || payloadOf(decodeBody(entry.body.bytes, entry.body.enc), cluster);
+        out[at] = { ts: entry.ts, type: entry.type, object: payload.o, owners: payload.w };
+      } else blobs.push({ at, v: entry });
+    }
     at++;
   }
   await forEachLimit(blobs, BLOB_LOADS, async ({ at, v }) => {
