@@ -15,7 +15,8 @@
  * version 3) is the same but for `v: 2` and entries `[ts, w, o]` without the digest; it is still
  * read. The digest lets the replay know a margin version whose body is the very one the checkpoint
  * holds (checkpoints.ts `liveAt`), so that body need not be inflated and transcoded again. The
- * first byte tells the versions apart: `{` for v1's JSON, 0x85 (a map of five) for v2 and v3. The writer checks nothing of the data (the objects come from stored bodies, which the store
+ * first byte tells the versions apart: `{` for v1's JSON, 0x85 (a map of five) for v2 and v3.
+ * The writer checks nothing of the data (the objects come from stored bodies, which the store
  * validated); it writes v1 instead when an object holds a string that is not well-formed UTF-16 (a
  * lone surrogate): UTF-8 cannot carry one, and the reader refuses what is not UTF-8.
  *
