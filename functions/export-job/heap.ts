@@ -22,15 +22,23 @@
  * bound as the export allocates: peak RSS 478–485 MB at 1,000,000 changes against 212–216 MB at
  * 10,000 (bench/support/export-lambda.ts runs the bench with the runtime's flags), where plain
  * Node's 16 MB semi-spaces gave 246–259 MB, and the larger young generation bought no CPU
- * (docs/benchmarks.md "export"). So once the new space reaches plain Node's size, its growth factor
- * is set to 1 (`--semi-space-growth-factor`, read whenever V8 grows the new space): it stays there.
+ * (docs/benchmarks.md "export"). So once the new space reaches a set size, its growth factor is set
+ * to 1 (`--semi-space-growth-factor`, read whenever V8 grows the new space): it stays there.
+ *
+ * That size is 8 MB (4 MB semi-spaces), not plain Node's 32 MB. Each page of the new space is fresh
+ * memory the first time it is used, and a fresh page is a minor fault, ~12–15 µs on Firecracker
+ * (the bench's VM; Lambda runs on it too): a 10,000-change export grew its new space to 32 MB in
+ * its ~35 young collections. At 8 MB, paired against 32 MB on 2026-12-06 (5 pairs each): export
+ * wall 958 vs 982 ms without history, 1,010 vs 1,091 ms with 10× (CPU −7 %), peak RSS 141–144 vs
+ * 171–179 MB; at 1,000,000 changes peak RSS 218 vs 251 MB (0x) and 217 vs 243 MB (10x), CPU +2 %
+ * and −12 % (one pair each). More scavenges, but each copies less (docs/benchmarks.md "export").
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export const EXPORT_HEAP_GROWING_PERCENT = 100;
-/** Plain Node's new space at its default 16 MB semi-spaces (two of them, as V8 reports it). */
-export const EXPORT_NEW_SPACE_BYTES = 32 * 1024 * 1024;
+/** The new space at 4 MB semi-spaces (two of them, as V8 reports it; plain Node's is 32 MB). */
+export const EXPORT_NEW_SPACE_BYTES = 8 * 1024 * 1024;
 
 let newSpaceCapped = false;
 
