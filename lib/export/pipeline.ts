@@ -373,8 +373,9 @@ export async function streamExport(
       (config, transform) =>
         transform ? undefined : exportObjectReads(exportableConfigDoc(config).trackedObjects),
     );
-    // The last event out and every event byte's upload started before the tail's spec hashes are
-    // computed, in slices that let those uploads run (TraceAssembler.finishStreamPaused).
+    // The last event out and part 1's upload started before the tail's spec hashes are computed,
+    // in slices that let the uploads run (TraceAssembler.finishStreamPaused); the events after the
+    // last full part go with the tail.
     assembler.endEvents();
     writer!.endEvents();
     const tail = await assembler.finishStreamPaused(() => new Promise((resolve) => setImmediate(resolve)));

@@ -7,25 +7,24 @@
  * writes) is 1, 3 or 5 bytes long. So the first part — the head (map header, version, config)
  * plus the array header plus the first `partBytes` of events — is kept until the last event and
  * uploaded then (`endEvents`), with the header known, while the caller computes the tail (an index
- * spec hash per object). Parts 2… go out one part behind: a full part is held until the next one
- * fills, so that at the last event the held part and the events after it (less than a part) go
- * out together as one part, at once, beside the first — every event byte is on its way before the
- * tail is computed, and the last part is the tail alone (S3 takes parts in any order and assembles
- * them by number; every part but the last must be ≥ 5 MiB, which the first and the held one are).
- * Before, the events after the last full part waited for the tail: at 10,000 changes ~2.3 MB
- * uploaded after the index's ~100 ms of hashing (docs/benchmarks.md "export"). A window whose
- * events fit in one part is one PutObject; so is one whose events never left memory (fewer than
- * three parts of them, no part started by the last event) within `singlePutMaxBytes`: those bytes
- * would all go after the last event anyway, and one request replaces CreateMultipartUpload, the
- * parts and CompleteMultipartUpload. Such a trace is written whole in the first buffer — sized for
- * up to three parts of events, with room after them for the tail — and put from there: at 10,000
- * changes, joining its 12.8 MB from three part buffers took 39–52 ms after the last event. When
- * that buffer fills, its first part is part 1 and its rest is held as a full part is (then reused
- * as part buffers), so memory is what three part buffers took.
- * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (4 +
- * maxPartsInFlight) × partBytes for the encoding, plus one copy of the last event part (< 2 ×
- * partBytes) at the end — or of the whole trace (≤ singlePutMaxBytes + tail) when it goes in one
- * put and its tail does not fit the room left for it; the buffers of uploaded parts reused. */
+ * spec hash per object). Parts 2… go out as soon as they are full, their buffers reused; the events
+ * after the last full part (less than a part: S3 takes a part under 5 MiB only as the last one)
+ * wait in their buffer for the tail and go with it as the last part. Until 2026-12-06 a full part
+ * was held until the next one filled, so that every event byte was on its way before the tail was
+ * computed: one more 5 MiB buffer for the whole of a long export (peak RSS) to save, once, the
+ * upload of under 5 MiB after ~100 ms of hashing at 5,000 objects (docs/benchmarks.md "export").
+ * A window whose events fit in one part is one PutObject; so is one whose events never left memory
+ * (fewer than three parts of them, no part started by the last event) within `singlePutMaxBytes`:
+ * those bytes would all go after the last event anyway, and one request replaces
+ * CreateMultipartUpload, the parts and CompleteMultipartUpload. Such a trace is written whole in the
+ * first buffer — sized for up to three parts of events, with room after them for the tail — and put
+ * from there: at 10,000 changes, joining its 12.8 MB from three part buffers took 39–52 ms after the
+ * last event. When that buffer fills, its first part is part 1 and its rest (two parts' worth) goes
+ * out as part 2, its memory then reused as part buffers, so memory is what three part buffers took.
+ * Result: the same bytes as `encodeTrace` (tests/export/stream.test.ts), memory ≤ (3 +
+ * maxPartsInFlight) × partBytes for the encoding, plus one copy of the last event part and the tail
+ * when the tail does not fit the part's buffer after it — or of the whole trace (≤ singlePutMaxBytes
+ * + tail) when it goes in one put and its tail does not fit the room left for it. */
 import { encodeArrayHeader, encodeTraceEventInto } from '../trace/codec.ts';
 import type { TraceEvent } from '../trace/model.ts';
 import type { ExportObjectStore, ExportUpload } from './ports.ts';
@@ -59,10 +58,9 @@ export interface TraceStreamOptions {
 
 /**
  * Parts of S3's least size, one uploading while the next fills (two before writing waits): the
- * first part is held until the end and goes out with the last, so its size is the upload left
- * after the last event — with 8 MiB parts a 12.8 MB trace (10,000 changes) was uploaded whole
- * after its last event, ~0.5 s of a 2.3 s export on s3rver — and memory for parts is ≤ 4 × 5 MiB
- * (was 5 × 8 MiB). One part in flight keeps up: the export produces ~10 MB/s of trace
+ * first part is held until the end, so its size is the upload left after the last event — with
+ * 8 MiB parts a 12.8 MB trace (10,000 changes) was uploaded whole after its last event, ~0.5 s of a
+ * 2.3 s export on s3rver — and memory for parts is ≤ 4 × 5 MiB (was 5 × 8 MiB). One part in flight keeps up: the export produces ~10 MB/s of trace
  * (docs/benchmarks.md "export"), a single S3 upload stream takes several times that. At most
  * 10,000 parts: 50 GB of trace, ~60 M changes of ~1 KB.
  */
@@ -86,7 +84,7 @@ export class TraceStreamWriter {
    * in three part buffers, see the stream tests' put-or-multipart rule). A trace whose events end
    * within it is head, events and tail in one buffer (no copy for the put). Filled, the buffer
    * becomes part 1 — its first partBytes, held for the header — and, when it holds two parts or
-   * more, the held part after it (its rest); its memory is then reused as part buffers.
+   * more, part 2 (its rest, sent at once); that memory is then reused as part buffers.
    */
   readonly #firstCapacity: number;
   /**
@@ -95,8 +93,6 @@ export class TraceStreamWriter {
    * the header are written at the end, so the first part goes out without a copy of its 5 MiB.
    */
   #first: Uint8Array | undefined;
-  /** The latest full part after the first, held until the next one fills (or endEvents). */
-  #held: Uint8Array | undefined;
   readonly #headroom: number;
   #buf: Uint8Array;
   /** Where the events of `#buf` start: `#headroom` in the first buffer, 0 in the others. */
@@ -176,10 +172,8 @@ export class TraceStreamWriter {
 
   /**
    * No more events: the events array's header is known, so the held first part starts uploading
-   * now, and with it the rest of the events (the held part and what follows it, as one part) —
-   * while the caller builds the tail (an index spec hash per object: ~100 ms at 5,000 objects,
-   * which used to run before the first part's 5 MiB went out, and before the last events' bytes
-   * went out; docs/benchmarks.md "export").
+   * now, while the caller builds the tail (an index spec hash per object: ~100 ms at 5,000 objects,
+   * which used to run before the first part's 5 MiB went out; docs/benchmarks.md "export").
    */
   endEvents(): void {
     if (this.#done) throw new Error('the trace stream is already finished');
@@ -196,29 +190,17 @@ export class TraceStreamWriter {
       this.#len = 0;
       return;
     }
+    // Part 1 goes now; the events after the last full part (less than a part, which S3 takes only
+    // as the last one) wait in #buf for the tail, and go with it.
     this.#multipart = true;
     this.#first = undefined;
-    const rest = this.#buf.subarray(this.#base, this.#base + this.#len);
-    const held = this.#held;
-    this.#held = undefined;
-    if (held) {
-      this.#startPart(1, this.#withHead(first, first.length));
-      if (rest.length === 0) this.#startPart(this.#nextPart++, held, true);
-      else {
-        this.#startPart(this.#nextPart++, concat([held, rest]));
-        this.#spare.push(...this.#partsOf(held));
-      }
-    } else {
-      // Only the first part filled: the rest of the events go in it.
-      const head = this.#withHead(first, first.length);
-      this.#startPart(1, rest.length === 0 ? head : concat([head, rest]));
-    }
-    this.#len = 0;
+    this.#startPart(1, this.#withHead(first, first.length));
   }
 
   /**
-   * Writes the tail (index, pod_lifecycles) — the last part, on its own, when the events went out
-   * in parts (endEvents, if not yet) — and completes the object. Returns its size in bytes.
+   * Writes the tail (index, pod_lifecycles) — in the last part, after the events that follow the
+   * last full part, when the events went out in parts (endEvents, if not yet) — and completes the
+   * object. Returns its size in bytes.
    */
   async finish(tail: Uint8Array): Promise<number> {
     this.endEvents();
@@ -238,7 +220,16 @@ export class TraceStreamWriter {
       await this.#objects.put(this.#key, body);
       return this.#bytes;
     }
-    this.#startPart(this.#nextPart++, tail);
+    // The last part: the events after the last full part, then the tail, in #buf when it fits.
+    const end = this.#base + this.#len;
+    if (this.#len === 0) this.#startPart(this.#nextPart++, tail);
+    else if (end + tail.length <= this.#buf.length) {
+      this.#buf.set(tail, end);
+      this.#startPart(this.#nextPart++, this.#buf.subarray(this.#base, end + tail.length));
+    } else {
+      this.#startPart(this.#nextPart++, concat([this.#buf.subarray(this.#base, end), tail]));
+    }
+    this.#len = 0;
     await this.#settle();
     if (this.#failure) throw this.#failure.err;
     await (await this.#upload!).complete();
@@ -271,22 +262,20 @@ export class TraceStreamWriter {
     this.#base = 0;
     this.#len = 0;
     this.#capacity = this.#partBytes;
-    if (wasFirst) {
-      // Part 1 is the first partBytes of events (with the head in front, at endEvents); events
-      // beyond two parts' worth make the rest a part of its own, held as any full part is.
-      const firstEnd = this.#headroom + this.#partBytes;
-      const eventsEnd = this.#headroom + this.#firstCapacity;
-      if (this.#firstCapacity >= 2 * this.#partBytes) {
-        this.#first = full.subarray(0, firstEnd);
-        this.#held = full.subarray(firstEnd, eventsEnd);
-      } else {
-        this.#first = full.subarray(0, eventsEnd);
-      }
+    if (!wasFirst) {
+      this.#startPart(this.#nextPart++, full, true);
       return;
     }
-    // One part behind: the previous full part goes out now, this one is held (endEvents).
-    if (this.#held) this.#startPart(this.#nextPart++, this.#held, true);
-    this.#held = full;
+    // Part 1 is the first partBytes of events (with the head in front, at endEvents); events
+    // beyond two parts' worth make the rest a part of its own, sent now (its memory then reused).
+    const firstEnd = this.#headroom + this.#partBytes;
+    const eventsEnd = this.#headroom + this.#firstCapacity;
+    if (this.#firstCapacity >= 2 * this.#partBytes) {
+      this.#first = full.subarray(0, firstEnd);
+      this.#startPart(this.#nextPart++, full.subarray(firstEnd, eventsEnd), true);
+    } else {
+      this.#first = full.subarray(0, eventsEnd);
+    }
   }
 
   /** Whole part buffers in `bytes` (a part buffer, or the first buffer's rest: two parts or more). */

@@ -289,7 +289,7 @@ describe('streamExport', () => {
         window,
         fc.constantFrom(7, 64, 500, 1 << 20),
         // Limits that make the first buffer one part, under two (part 1 whole) or two and more
-        // (part 1 and a held rest) when it fills: 700 and 1,100 against 500-byte parts.
+        // (part 1 and its rest, sent at once) when it fills: 700 and 1,100 against 500-byte parts.
         fc.constantFrom(0, 700, 1100, 2000, 1 << 30),
         // No room for the tail after the events (joined with a copy), a little, the default.
         fc.constantFrom(0, 16, undefined),
@@ -506,13 +506,14 @@ describe('TraceStreamWriter', () => {
     assert.throws(() => assembler.finishStream(), /already assembled/);
   });
 
-  it('has every event byte on its way at endEvents(): after it, only the tail goes, as the last part', async () => {
+  it('sends each part as it fills; after endEvents() only part 1 and the last part go: the events after the last full part, then the tail', async () => {
     const w = { startTs: 0, endTs: 2000 };
     const changes = configMapChanges(1500, 11, { char: 'p', mod: 37 });
     const { want, eventBytes } = expectedTrace(changes, w);
-    // Many parts; two parts (the first and the held one); the first part only; a part size that
+    // Many parts; two parts (the first and its rest); the first part only; a part size that
     // divides the events exactly is not forced, but these leave rests of several sizes.
     for (const partBytes of [1000, 4096, Math.floor(eventBytes / 2) - 1, Math.floor(eventBytes / 2) + 1]) {
+      const label = `part size ${partBytes}`;
       const sent: { n: number; bytes: Uint8Array; afterEnd: boolean }[] = [];
       let ended = false;
       const objects = new MemoryObjects();
@@ -524,32 +525,51 @@ describe('TraceStreamWriter', () => {
         partBytes,
         maxPartsInFlight: 1,
       });
+      // Once the last event is written: full parts only, numbered from 2 in order (part 1 waits for
+      // the header); a tick lets the parts started by the last writes reach the store.
       assembler.endEvents();
+      await new Promise((resolve) => setImmediate(resolve));
+      const before = sent.map((p) => p.n);
+      assert.deepEqual(
+        before,
+        before.map((_, i) => i + 2),
+        label,
+      );
+      for (const p of sent)
+        assert.ok(p.bytes.length >= partBytes, `${label}: part ${p.n} of ${p.bytes.length} bytes`);
+      // No full part kept back: beside part 1's events, less than a part is left unsent.
+      const unsent = eventBytes - partBytes - sent.reduce((n, p) => n + p.bytes.length, 0);
+      assert.ok(
+        unsent >= 0 && unsent < partBytes,
+        `${label}: ${unsent} event bytes unsent at the last event`,
+      );
       writer.endEvents();
       await new Promise((resolve) => setImmediate(resolve));
       ended = true;
       const tail = encodeTraceTail(assembler.finishStream());
       await writer.finish(tail);
       const got = objects.objects.get('k')!;
-      assert.deepEqual(Buffer.from(got), Buffer.from(want), `part size ${partBytes}`);
-      // Each part number once; before the tail, the parts are exactly the trace up to the tail.
+      assert.deepEqual(Buffer.from(got), Buffer.from(want), label);
       const numbers = sent.map((p) => p.n).sort((a, b) => a - b);
       assert.deepEqual(
         numbers,
         numbers.map((_, i) => i + 1),
-        `part size ${partBytes}`,
+        label,
       );
       const late = sent.filter((p) => p.afterEnd);
-      assert.equal(late.length, 1, `part size ${partBytes}: one part after endEvents`);
-      assert.equal(late[0]!.n, numbers.length, `part size ${partBytes}: it is the last`);
+      assert.equal(late.length, 1, `${label}: one part after the tail is known`);
+      const last = late[0]!;
+      assert.equal(last.n, numbers.length, `${label}: it is the last`);
+      // The trace's last bytes: the events after the last full part (fewer than a part), the tail.
       assert.deepEqual(
-        Buffer.from(late[0]!.bytes),
-        Buffer.from(tail),
-        `part size ${partBytes}: the tail alone`,
+        Buffer.from(last.bytes),
+        Buffer.from(want.subarray(want.length - last.bytes.length)),
+        label,
       );
+      assert.ok(last.bytes.length >= tail.length && last.bytes.length < tail.length + partBytes, label);
       for (const p of sent) {
         if (p.n !== numbers.length)
-          assert.ok(p.bytes.length >= partBytes, `part ${p.n} of ${p.bytes.length} bytes`);
+          assert.ok(p.bytes.length >= partBytes, `${label}: part ${p.n} of ${p.bytes.length} bytes`);
       }
     }
   });
@@ -559,7 +579,7 @@ describe('TraceStreamWriter', () => {
     const changes = configMapChanges(600, 11, { char: 'p', mod: 37 });
     const { want, eventBytes, tailBytes } = expectedTrace(changes, w);
     const headAndEvents = want.length - tailBytes;
-    // [part size, limit, one put?]: events in 2.5 parts (first, held, a rest: all in memory) go
+    // [part size, limit, one put?]: events in 2.5 parts (all in the first buffer) go
     // whole within the limit and in parts one byte over it; events in 3.5 parts started part 2
     // before the end, and go in parts whatever the limit.
     const cases: Array<[number, number, boolean]> = [
@@ -589,7 +609,7 @@ describe('TraceStreamWriter', () => {
     }
   });
 
-  it('writes a single put in its first buffer (tail in place, or joined when it does not fit) and, when that buffer fills, makes it part 1 and a held rest', async () => {
+  it('writes a single put in its first buffer (tail in place, or joined when it does not fit) and, when that buffer fills, makes it part 1 and sends its rest', async () => {
     const w = { startTs: 0, endTs: 2000 };
     const changes = configMapChanges(600, 150, { char: 'p', mod: 37 });
     const { want, eventBytes: e, tailBytes } = expectedTrace(changes, w);
@@ -600,7 +620,8 @@ describe('TraceStreamWriter', () => {
     const c15 = Math.floor(1.5 * p25);
     // [label, part size, limit, tail room, the parts' sizes by number ([] for one put)]. The first
     // buffer takes min(3 parts, limit) of events; filled, its first part is part 1 and its rest
-    // (two parts or more) is held as a full part is, going out when the next part fills.
+    // (two parts or more) goes at once as part 2; the events after the last full part go with the
+    // tail, as the last part.
     const cases: Array<[string, number, number, number | undefined, number[]]> = [
       ['one put, tail in place', p25, 1 << 30, undefined, []],
       ['one put, no room for the tail', p25, 1 << 30, 0, []],
@@ -609,25 +630,25 @@ describe('TraceStreamWriter', () => {
       ['one put at the limit, the tail just fits', p25, lead + e, tailBytes - lead, []],
       ['one put at the limit, the tail one byte over', p25, lead + e, tailBytes - lead - 1, []],
       [
-        'filled at 3 parts; the rest joins the last events',
+        'filled at 3 parts; the last events go with the tail',
         p35,
         1 << 30,
         undefined,
-        [lead + p35, e - p35, tailBytes],
+        [lead + p35, 2 * p35, e - 3 * p35 + tailBytes],
       ],
       [
-        'filled at 3 parts; the rest goes when the 4th fills',
+        'filled at 3 parts; then a 4th part fills',
         p45,
         1 << 30,
         undefined,
-        [lead + p45, 2 * p45, e - 3 * p45, tailBytes],
+        [lead + p45, 2 * p45, p45, e - 4 * p45 + tailBytes],
       ],
       [
         'filled at 1.5 parts (the limit): part 1 is all of it',
         p25,
         c15,
         undefined,
-        [lead + c15, e - c15, tailBytes],
+        [lead + c15, p25, e - c15 - p25 + tailBytes],
       ],
     ];
     // 150 objects: a tail longer than the head.
