@@ -8,7 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { TableIo } from '../../lib/aws/trace-store/io.ts';
 import { responseText } from '../../lib/aws/trace-store/query-items.ts';
+import { EVENT_PAGE_ITEMS } from '../../lib/aws/trace-store/reader.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { applied, collect, localTables, makeStore, NOW, obj } from './support.ts';
 
 describe('Query items past the SDK deserializer (dynalite)', () => {
   let aws: LocalAws;
@@ -59,6 +61,86 @@ describe('Query items past the SDK deserializer (dynalite)', () => {
       );
       assert.deepEqual(normalize(got), normalize(sdk.Item));
     }
+  });
+});
+
+describe('Query pages of a set number of items (dynalite)', () => {
+  const local = localTables('pages');
+
+  it('caps each page at pageItems and reads on to the end; Limit still reads one page', async () => {
+    const tableName = await local.freshTable();
+    for (let i = 0; i < 40; i++) {
+      await local.aws.dynamo.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: { pk: { S: 'P' }, sk: { S: `k${String(i).padStart(3, '0')}` } },
+        }),
+      );
+    }
+    const io = new TableIo(local.aws.dynamo, tableName);
+    const query = { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'P' } } };
+    const pages = await collect(io.queryPages(query, { readUnits: 0 }, 7));
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [7, 7, 7, 7, 7, 5],
+    );
+    assert.deepEqual(
+      pages.flat().map((item) => item.sk?.S),
+      Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(3, '0')}`),
+    );
+    const one = await collect(io.queryPages({ ...query, Limit: 3 }, { readUnits: 0 }, 7));
+    assert.deepEqual(
+      one.map((p) => p.length),
+      [3],
+    );
+  });
+
+  it("reads the window's events in pages of EVENT_PAGE_ITEMS, every change in order", async () => {
+    const tableName = await local.freshTable();
+    const store = makeStore(local.aws, { tableName, shards: 1 });
+    const D = 'apps/v1.Deployment';
+    const changes = Array.from({ length: 1300 }, (_, i) =>
+      applied(NOW - 3000 + Math.floor(i / 2), obj(D, `prod/d${i % 50}`, { replicas: i }), i + 1),
+    );
+    await store.applyBatch(
+      'c1',
+      { changes: [{ type: 'config', ts: NOW - 3000, config: { trackedObjects: { [D]: {} } } }, ...changes] },
+      { nowSec: NOW },
+    );
+    // The event Queries' Limit, as the client sends them (a middleware on the test's own client).
+    const limits: (number | undefined)[] = [];
+    const name = 'recordEventQueryLimits';
+    local.aws.dynamo.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as {
+          KeyConditionExpression?: string;
+          ExpressionAttributeValues?: Record<string, { S?: string }>;
+          Limit?: number;
+        };
+        if (
+          input.KeyConditionExpression?.includes('BETWEEN') &&
+          input.ExpressionAttributeValues?.[':pk']?.S?.startsWith('EV#')
+        ) {
+          limits.push(input.Limit);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      const read = await collect(store.changesBetween('c1', NOW - 3600, NOW));
+      assert.deepEqual(
+        read.map((c) => (c.object.spec as { replicas?: number } | undefined)?.replicas),
+        changes.map((c) => (c.object.spec as { replicas?: number } | undefined)?.replicas),
+      );
+    } finally {
+      local.aws.dynamo.middlewareStack.remove(name);
+    }
+    assert.ok(limits.length >= Math.ceil(1300 / EVENT_PAGE_ITEMS), `event Queries: ${limits.length}`);
+    assert.ok(
+      limits.every((l) => l === EVENT_PAGE_ITEMS),
+      `Limits: ${limits.join(',')}`,
+    );
   });
 });
 

@@ -213,15 +213,21 @@ export class TableIo {
   }
 
   /** Pages through a Query (strongly consistent unless told otherwise), page by page. */
+  /**
+   * The Query's pages, each as read (`input.Limit`: the first page only). `pageItems` caps each
+   * page at that many items and reads on to the end (DynamoDB's own cap is 1 MB of items).
+   */
   async *queryPages(
     input: Omit<QueryCommandInput, 'TableName'>,
     meter: CapacityMeter,
+    pageItems?: number,
   ): AsyncGenerator<Item[]> {
     let start: Item | undefined;
     do {
       let out: QueryCommandOutput;
       const command = new QueryCommand({
         ConsistentRead: true,
+        ...(pageItems !== undefined ? { Limit: pageItems } : {}),
         ...input,
         TableName: this.tableName,
         ReturnConsumedCapacity: 'TOTAL',

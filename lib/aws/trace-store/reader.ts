@@ -65,6 +65,16 @@ interface PodLifecycle {
 
 /** Pages each shard's Query runs ahead of the merge. */
 const PREFETCH_PAGES = 2;
+/**
+ * Items per page of the window's event Queries (and the replay's), where DynamoDB's own cap is
+ * 1 MB: ~0.8 MB of ~1 KB objects instead of ~1.17 MB. Measured, as the export job runs
+ * (docs/benchmarks.md "Session 10"): peak RSS at 1,000,000 changes 173 against 197 MB, at 10,000
+ * unchanged (139 against 140 MB), export CPU +3 %. A page's text then stays under Node's
+ * external-string threshold (~1 MB), an ordinary V8 string instead of a malloc'd buffer that, once
+ * promoted, waits for a mark-compact — a likely reason, not one isolated. ~1.7× the requests for
+ * the same read units (rounded up per request: < 1 RCU more per page).
+ */
+export const EVENT_PAGE_ITEMS = 600;
 /** Changes per batch handed to the export. */
 const BATCH_CHANGES = 512;
 
@@ -229,6 +239,7 @@ export class TraceReaderCore {
                 },
               },
               meter,
+              EVENT_PAGE_ITEMS,
             ),
             map,
             PREFETCH_PAGES,
