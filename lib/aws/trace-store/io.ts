@@ -212,10 +212,10 @@ export class TableIo {
     for await (const page of this.queryPages(input, meter)) yield* page;
   }
 
-  /** Pages through a Query (strongly consistent unless told otherwise), page by page. */
   /**
-   * The Query's pages, each as read (`input.Limit`: the first page only). `pageItems` caps each
-   * page at that many items and reads on to the end (DynamoDB's own cap is 1 MB of items).
+   * Pages through a Query (strongly consistent unless told otherwise), page by page; with
+   * `input.Limit`, the first page only. `pageItems` caps each page at that many items and reads on
+   * to the end (DynamoDB's own cap is 1 MB of items).
    */
   async *queryPages(
     input: Omit<QueryCommandInput, 'TableName'>,
