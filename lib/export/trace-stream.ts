@@ -211,25 +211,21 @@ export class TraceStreamWriter {
       // Still the first buffer: the head and header go in front of its events, the tail after
       // them in the same buffer when it fits (no copy of the events: at 10,000 changes a copy of
       // the 12.8 MB trace took 39–52 ms; docs/benchmarks.md "export").
-      const end = this.#base + this.#len;
-      const fits = end + tail.length <= this.#buf.length;
-      if (fits) this.#buf.set(tail, end);
-      const body = fits
-        ? this.#withHead(this.#buf, end + tail.length)
-        : concat([this.#head, header, this.#buf.subarray(this.#base, end), tail]);
+      const end = this.#tailInPlace(tail);
+      const body =
+        end !== undefined
+          ? this.#withHead(this.#buf, end)
+          : concat([this.#head, header, this.#written(), tail]);
       await this.#objects.put(this.#key, body);
       return this.#bytes;
     }
-    // The last part: the events after the last full part, then the tail, in #buf when it fits.
-    const end = this.#base + this.#len;
+    // The last part: the events after the last full part (none: the tail alone), then the tail.
     if (this.#len === 0) this.#startPart(this.#nextPart++, tail);
-    else if (end + tail.length <= this.#buf.length) {
-      this.#buf.set(tail, end);
-      this.#startPart(this.#nextPart++, this.#buf.subarray(this.#base, end + tail.length));
-    } else {
-      this.#startPart(this.#nextPart++, concat([this.#buf.subarray(this.#base, end), tail]));
+    else {
+      const end = this.#tailInPlace(tail);
+      const last = end !== undefined ? this.#buf.subarray(this.#base, end) : concat([this.#written(), tail]);
+      this.#startPart(this.#nextPart++, last);
     }
-    this.#len = 0;
     await this.#settle();
     if (this.#failure) throw this.#failure.err;
     await (await this.#upload!).complete();
@@ -276,6 +272,19 @@ export class TraceStreamWriter {
     } else {
       this.#first = full.subarray(0, eventsEnd);
     }
+  }
+
+  /** The events written in #buf. */
+  #written(): Uint8Array {
+    return this.#buf.subarray(this.#base, this.#base + this.#len);
+  }
+
+  /** Writes the tail after #buf's events when it has room (no copy); where it ends, else undefined. */
+  #tailInPlace(tail: Uint8Array): number | undefined {
+    const end = this.#base + this.#len;
+    if (end + tail.length > this.#buf.length) return undefined;
+    this.#buf.set(tail, end);
+    return end + tail.length;
   }
 
   /** Whole part buffers in `bytes` (a part buffer, or the first buffer's rest: two parts or more). */
