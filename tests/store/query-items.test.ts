@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { TableIo } from '../../lib/aws/trace-store/io.ts';
-import { responseText } from '../../lib/aws/trace-store/query-items.ts';
 import { EVENT_PAGE_ITEMS } from '../../lib/aws/trace-store/reader.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { applied, collect, localTables, makeStore, NOW, obj } from './support.ts';
@@ -142,24 +141,6 @@ describe('Query pages of a set number of items (dynalite)', () => {
       `Limits: ${limits.join(',')}`,
     );
   });
-});
-
-describe('responseText (a Query response body as text)', () => {
-  // Oracle: Node's UTF-8 decoding of the same bytes, which the fast path must equal.
-  const cases: [string, Buffer][] = [
-    ['empty', Buffer.alloc(0)],
-    ['ASCII JSON', Buffer.from('{"Items":[{"b":{"B":"AAEC/+8="}}],"Count":1}')],
-    ['every ASCII byte', Buffer.from(Array.from({ length: 128 }, (_, i) => i))],
-    ['one non-ASCII byte at the very end', Buffer.concat([Buffer.alloc(4096, 0x61), Buffer.from('é')])],
-    ['one non-ASCII byte at the start', Buffer.concat([Buffer.from('ü'), Buffer.alloc(4096, 0x62)])],
-    ['2-, 3- and 4-byte UTF-8', Buffer.from('{"S":"naïve 東京 🙂"}')],
-    ['a stray continuation byte (invalid UTF-8)', Buffer.from([0x61, 0x80, 0x62])],
-  ];
-  for (const [name, bytes] of cases) {
-    it(`reads ${name} as UTF-8 decoding does`, () => {
-      assert.equal(responseText(bytes), bytes.toString('utf8'));
-    });
-  }
 });
 
 /** Bytes as arrays (Buffer and Uint8Array compare unequal in deepStrictEqual), sets sorted. */

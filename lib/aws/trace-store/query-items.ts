@@ -12,9 +12,9 @@
  * ConsumedCapacity… still come from the SDK as before). Failures (status ≥ 300) pass through
  * untouched, so error parsing, throttling and retries stay the SDK's.
  */
-import { isAscii } from 'node:buffer';
 import type { AttributeValue, QueryCommand } from '@aws-sdk/client-dynamodb';
 import type { Item } from './io.ts';
+import { parseQueryResponse } from './query-json.ts';
 
 interface RawResponse {
   statusCode: number;
@@ -30,7 +30,7 @@ export function takeItemsFromResponse(command: QueryCommand, onItems: (items: It
       const response = result.response as RawResponse;
       if (response.statusCode >= 300 || response.body === undefined) return result;
       const bytes = await collect(response.body);
-      const parsed = JSON.parse(responseText(bytes)) as { Items?: Item[] };
+      const parsed = parseQueryResponse(bytes) as { Items?: Item[] };
       if (parsed.Items !== undefined) {
         const items = parsed.Items;
         for (const item of items) for (const name in item) item[name] = fromJson(item[name]!);
@@ -45,17 +45,6 @@ export function takeItemsFromResponse(command: QueryCommand, onItems: (items: It
     },
     { step: 'deserialize', priority: 'low', name: 'sktraceQueryItems' },
   );
-}
-
-/**
- * A response body as text. DynamoDB's JSON of the store's items is ASCII (keys, numbers, base64
- * bodies; names are ASCII in Kubernetes), and ASCII bytes read as latin1 are the same string, made
- * without Node's UTF-8 decoder: 0.2 against 3.5 ms CPU per 1.17 MB Query page here (a 10,000-change
- * export reads ~11 MB of pages, a 1,000,000-change one ~1.1 GB; docs/benchmarks.md "export").
- * Anything with a byte ≥ 0x80 is decoded as UTF-8, as before.
- */
-export function responseText(bytes: Buffer): string {
-  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
 async function collect(body: unknown): Promise<Buffer> {
