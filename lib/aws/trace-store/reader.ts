@@ -68,11 +68,12 @@ const PREFETCH_PAGES = 2;
 /**
  * Items per page of the window's event Queries (and the replay's), where DynamoDB's own cap is
  * 1 MB: ~0.8 MB of ~1 KB objects instead of ~1.17 MB. Measured, as the export job runs
- * (docs/benchmarks.md "Session 10"): peak RSS at 1,000,000 changes 173–188 against 197–219 MB,
- * at 10,000 the same (139 against 140–144 MB), export CPU within noise. A page's text then stays
- * under Node's external-string threshold (~1 MB), an ordinary V8 string instead of a malloc'd
- * buffer that, once promoted, waits for a mark-compact — a likely reason, not one isolated. ~1.7×
- * the requests for the same read units (rounded up per request: < 1 RCU more per page).
+ * (docs/benchmarks.md "Session 10", "Session 11"): peak RSS at 1,000,000 changes 170–188 against
+ * 197–221 MB, at 10,000 the same (139 against 140–144 MB); export CPU within the runs' noise since
+ * pages are parsed in groups (query-json.ts; before, a 0.8 MB page's text cost 2.5 ms of fresh
+ * pages in V8's large-object space). Less is held in flight — `PREFETCH_PAGES` per shard of two
+ * buckets, each page's bytes and parsed items — which is the likely reason, not one isolated.
+ * ~1.7× the requests for the same read units (rounded up per request: < 1 RCU more per page).
  */
 export const EVENT_PAGE_ITEMS = 600;
 /** Changes per batch handed to the export. */
