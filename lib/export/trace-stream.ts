@@ -60,9 +60,10 @@ export interface TraceStreamOptions {
  * Parts of S3's least size, one uploading while the next fills (two before writing waits): the
  * first part is held until the end, so its size is the upload left after the last event — with
  * 8 MiB parts a 12.8 MB trace (10,000 changes) was uploaded whole after its last event, ~0.5 s of a
- * 2.3 s export on s3rver — and memory for parts is ≤ 4 × 5 MiB (was 5 × 8 MiB). One part in flight keeps up: the export produces ~10 MB/s of trace
- * (docs/benchmarks.md "export"), a single S3 upload stream takes several times that. At most
- * 10,000 parts: 50 GB of trace, ~60 M changes of ~1 KB.
+ * 2.3 s export on s3rver — and memory for parts is ≤ 4 × 5 MiB (was 5 × 8 MiB). One part in
+ * flight keeps up: the export produces ~10 MB/s of trace (docs/benchmarks.md "export"), a single
+ * S3 upload stream takes several times that. At most 10,000 parts: 50 GB of trace, ~60 M changes
+ * of ~1 KB.
  */
 export const DEFAULT_TRACE_STREAM: TraceStreamOptions = {
   partBytes: MIN_PART_BYTES,
